@@ -1,0 +1,1 @@
+//! TODO(results): being written.

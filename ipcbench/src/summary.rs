@@ -1,0 +1,1 @@
+//! TODO(summary): being written.

@@ -1,0 +1,1 @@
+//! TODO(transport): being written.
