@@ -114,7 +114,7 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 }
 
 /// Guesses the hypervisor. The cpuinfo `hypervisor` flag says "a VM" but not which; sysfs/DMI
-/// strings name it. Returns `None` when nothing indicates a VM.
+/// strings name it, and failing those the paravirtual clocksources the guest offers. Returns `None` when nothing indicates a VM.
 pub fn detect_virtualization(cpuinfo: &str, sys: &Path) -> Option<String> {
     if let Some(t) = read_trim(&sys.join("hypervisor/type")) {
         return Some(t.to_lowercase());
@@ -146,7 +146,24 @@ pub fn detect_virtualization(cpuinfo: &str, sys: &Path) -> Option<String> {
             k.trim() == "flags" && v.split_whitespace().any(|f| f == "hypervisor")
         })
     });
-    flagged.then(|| "unknown hypervisor".to_string())
+    if !flagged {
+        return None;
+    }
+    // Minimal guests (no DMI, no /sys/hypervisor) still offer their paravirtual clock.
+    let clocks =
+        read_trim(&sys.join("devices/system/clocksource/clocksource0/available_clocksource"))
+            .unwrap_or_default();
+    let by_clock = [
+        ("kvm-clock", "kvm"),
+        ("hyperv_clocksource", "hyperv"),
+        ("xen", "xen"),
+        ("vmware", "vmware"),
+    ];
+    let name = by_clock
+        .iter()
+        .find(|(clock, _)| clocks.split_whitespace().any(|c| c.starts_with(clock)))
+        .map_or("unknown hypervisor", |(_, name)| name);
+    Some(name.to_string())
 }
 
 /// Human-readable size: "32 KiB", "1 MiB".
@@ -169,22 +186,22 @@ pub fn format_bytes(bytes: u64) -> String {
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.topology;
-        writeln!(f, "host          {}", self.hostname)?;
-        writeln!(f, "cpu           {}", self.cpu_model)?;
-        writeln!(f, "kernel        {}", self.kernel_release)?;
+        writeln!(f, "host           {}", self.hostname)?;
+        writeln!(f, "cpu            {}", self.cpu_model)?;
+        writeln!(f, "kernel         {}", self.kernel_release)?;
         writeln!(
             f,
-            "virtualization {}",
+            "virtualization  {}",
             self.virtualization.as_deref().unwrap_or("none detected")
         )?;
         writeln!(
             f,
-            "clocksource   {}",
+            "clocksource    {}",
             self.clocksource.as_deref().unwrap_or("unknown")
         )?;
         writeln!(
             f,
-            "cpus          {} online ({}), {} package(s), {} physical core(s), SMT {}",
+            "cpus           {} online ({}), {} package(s), {} physical core(s), SMT {}",
             self.logical_cpus,
             format_cpu_list(&t.online),
             self.sockets,
@@ -196,9 +213,9 @@ impl fmt::Display for Machine {
             .iter()
             .map(|g| format!("[{}]", format_cpu_list(g)))
             .collect();
-        writeln!(f, "cores         {}", cores.join(" "))?;
+        writeln!(f, "cores          {}", cores.join(" "))?;
         if t.caches.is_empty() {
-            writeln!(f, "caches        none reported")?;
+            writeln!(f, "caches         none reported")?;
         } else {
             writeln!(f, "caches")?;
             let mut kinds: Vec<(u8, &str, u64)> = t
@@ -225,9 +242,9 @@ impl fmt::Display for Machine {
             }
         }
         if t.nodes.is_empty() {
-            writeln!(f, "numa          no nodes reported")?;
+            writeln!(f, "numa           no nodes reported")?;
         } else {
-            writeln!(f, "numa nodes    (distances: 10 = local)")?;
+            writeln!(f, "numa nodes     (distances: 10 = local)")?;
             for n in &t.nodes {
                 let d: Vec<String> = n.distances.iter().map(u32::to_string).collect();
                 writeln!(

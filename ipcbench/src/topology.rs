@@ -47,7 +47,12 @@ pub fn parse_cpu_list(text: &str, path: &Path) -> Result<Vec<usize>, TopologyErr
         reason,
     };
     let mut cpus = Vec::new();
-    for part in text.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in text
+        .trim()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let num = |s: &str| -> Result<usize, TopologyError> {
             let n: usize = s
                 .trim()
@@ -510,7 +515,11 @@ fn read_nodes(dir: &Path, warnings: &mut Vec<String>) -> Vec<NumaNode> {
             }
             None => Vec::new(),
         };
-        nodes.push(NumaNode { id, cpus, distances });
+        nodes.push(NumaNode {
+            id,
+            cpus,
+            distances,
+        });
     }
     nodes
 }
