@@ -1,1 +1,0 @@
-//! TODO(measure): being written.

@@ -1,1 +1,0 @@
-//! TODO(transport): being written.
