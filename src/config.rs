@@ -1,0 +1,175 @@
+//! Creation-time configuration.
+
+use crate::error::CreateError;
+use crate::layout;
+use std::time::Duration;
+
+/// How a side waits for its peer, chosen when the region is created and recorded
+/// in its header so both processes agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum WakeupKind {
+    /// Busy-poll with the CPU's pause hint. Lowest latency; burns a core while
+    /// waiting, and must never be used with both ends on one CPU.
+    Spin = 1,
+    /// Sleep on a shared futex word inside the mapping.
+    Futex = 2,
+    /// Sleep on eventfds, which a receiver can also put in epoll, mio or tokio.
+    EventFd = 3,
+    /// Spin for a bounded budget, then sleep on a futex; never spins when both
+    /// ends share a CPU.
+    Hybrid = 4,
+}
+
+impl WakeupKind {
+    /// Every strategy, in a stable order.
+    pub const ALL: [WakeupKind; 4] = [
+        WakeupKind::Spin,
+        WakeupKind::Futex,
+        WakeupKind::EventFd,
+        WakeupKind::Hybrid,
+    ];
+
+    /// Lower-case name, as accepted by [`str::parse`].
+    pub fn name(self) -> &'static str {
+        match self {
+            WakeupKind::Spin => "spin",
+            WakeupKind::Futex => "futex",
+            WakeupKind::EventFd => "eventfd",
+            WakeupKind::Hybrid => "hybrid",
+        }
+    }
+
+    pub(crate) fn from_raw(raw: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| *k as u32 == raw)
+    }
+}
+
+impl std::fmt::Display for WakeupKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown wakeup name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown wakeup strategy {0:?}: expected one of spin, futex, eventfd, hybrid")]
+pub struct ParseWakeupError(String);
+
+impl std::str::FromStr for WakeupKind {
+    type Err = ParseWakeupError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseWakeupError(s.to_owned()))
+    }
+}
+
+/// Configuration of a new region.
+///
+/// ```
+/// use mempipe::{Config, WakeupKind};
+/// let config = Config::new()
+///     .capacity(1 << 20)
+///     .max_message(64 << 10)
+///     .wakeup(WakeupKind::Hybrid);
+/// assert_eq!(config.get_capacity(), 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) capacity: usize,
+    pub(crate) max_message: Option<usize>,
+    pub(crate) wakeup: WakeupKind,
+    pub(crate) spin_budget: Duration,
+    pub(crate) liveness_interval: Duration,
+    pub(crate) unlink_on_drop: bool,
+    pub(crate) replace_existing: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capacity: 1 << 20,
+            max_message: None,
+            wakeup: WakeupKind::Hybrid,
+            spin_budget: Duration::from_micros(20),
+            liveness_interval: Duration::from_millis(50),
+            unlink_on_drop: true,
+            replace_existing: false,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults: 1 MiB ring, messages up to a quarter of it, hybrid wakeup with a
+    /// 20 µs spin budget, peer liveness checked every 50 ms while blocked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ring data capacity in bytes: a power of two from 64 B to 4 GiB.
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Largest message in bytes; at most `capacity / 2 - 8` so any message fits
+    /// after a wrap. Defaults to `capacity / 4`.
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = Some(bytes);
+        self
+    }
+
+    /// How the receiver (and a producer on a full ring) waits.
+    pub fn wakeup(mut self, kind: WakeupKind) -> Self {
+        self.wakeup = kind;
+        self
+    }
+
+    /// How long the hybrid strategy spins before it sleeps.
+    pub fn spin_budget(mut self, budget: Duration) -> Self {
+        self.spin_budget = budget;
+        self
+    }
+
+    /// How often a blocked call checks that the peer process is still alive:
+    /// the bound on how long a dead peer goes unnoticed.
+    pub fn liveness_interval(mut self, interval: Duration) -> Self {
+        self.liveness_interval = interval;
+        self
+    }
+
+    /// Whether a named region is unlinked when the creating side drops it (default true).
+    pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
+        self.unlink_on_drop = unlink;
+        self
+    }
+
+    /// Whether creating a named region replaces an existing object of that name
+    /// (default false: an existing object is an error).
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.replace_existing = replace;
+        self
+    }
+
+    /// The configured capacity.
+    pub fn get_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The configured wakeup strategy.
+    pub fn get_wakeup(&self) -> WakeupKind {
+        self.wakeup
+    }
+
+    /// The effective maximum message size.
+    pub fn get_max_message(&self) -> usize {
+        self.max_message.unwrap_or(self.capacity / 4)
+    }
+
+    pub(crate) fn validate(&self) -> Result<layout::Geometry, CreateError> {
+        layout::Geometry::new(self.capacity as u64, self.get_max_message() as u64)
+            .map_err(|why| CreateError::InvalidConfig(why))
+    }
+}

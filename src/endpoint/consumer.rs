@@ -1,0 +1,277 @@
+//! The reading end.
+
+use super::{Deadline, Link, LinkParts, ReadGrant};
+use crate::config::WakeupKind;
+use crate::error::{Corruption, RecvError, Side};
+use crate::ring::{RecordRef, RingConsumer};
+use crate::wakeup::WaitEnd;
+use std::time::Duration;
+
+/// The reading end of a ring.
+///
+/// Reads copy the message out of shared memory before the caller sees it
+/// ([`recv`](Self::recv), [`recv_into`](Self::recv_into)), so a peer changing
+/// those bytes later cannot affect the caller. Zero-copy reads
+/// ([`try_read`](Self::try_read)) lend the bytes in place; see [`ReadGrant`].
+///
+/// Dropping it closes the ring for reading: the producer's sends then fail with
+/// [`SendError::Disconnected`](crate::SendError::Disconnected).
+pub struct Consumer {
+    pub(super) ring: RingConsumer,
+    pub(super) link: Link,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("wakeup", &self.wakeup())
+            .finish()
+    }
+}
+
+impl Consumer {
+    #[cfg(not(loom))]
+    pub(crate) fn attach(
+        region: std::sync::Arc<crate::region::RegionInner>,
+    ) -> Result<Self, Corruption> {
+        let link = Link::from_region(region, Side::Consumer);
+        Ok(Consumer {
+            ring: RingConsumer::new(link.shared().clone())?,
+            link,
+        })
+    }
+
+    pub(crate) fn from_parts(parts: LinkParts) -> Result<Self, Corruption> {
+        let link = Link::new(parts, Side::Consumer);
+        Ok(Consumer {
+            ring: RingConsumer::new(link.shared().clone())?,
+            link,
+        })
+    }
+
+    /// Receives the next message into `buf` (replacing its contents) without
+    /// waiting. Returns the message length.
+    #[inline]
+    pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        let rec = self.next(Deadline::NonBlocking)?;
+        Ok(self.take_into_vec(rec, buf))
+    }
+
+    /// Receives the next message into `buf`, waiting as long as it takes (or until
+    /// the producer disconnects or dies).
+    pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        let rec = self.next(Deadline::Forever)?;
+        Ok(self.take_into_vec(rec, buf))
+    }
+
+    /// Receives the next message into `buf`, waiting at most `timeout`.
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        let rec = self.next(Deadline::after(timeout))?;
+        Ok(self.take_into_vec(rec, buf))
+    }
+
+    /// Receives the next message into the front of `buf` without waiting. A
+    /// message longer than `buf` stays in the ring
+    /// ([`RecvError::BufferTooSmall`]).
+    #[inline]
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let rec = self.next(Deadline::NonBlocking)?;
+        self.take_into_slice(rec, buf)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting for one.
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let rec = self.next(Deadline::Forever)?;
+        self.take_into_slice(rec, buf)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting at most `timeout`.
+    pub fn recv_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        let rec = self.next(Deadline::after(timeout))?;
+        self.take_into_slice(rec, buf)
+    }
+
+    /// Lends the next message in place without waiting (zero-copy read). The
+    /// message's space is freed when the grant is dropped.
+    #[inline]
+    pub fn try_read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
+        let rec = self.next(Deadline::NonBlocking)?;
+        Ok(ReadGrant::new(self, rec))
+    }
+
+    /// Lends the next message in place, waiting for one.
+    pub fn read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
+        let rec = self.next(Deadline::Forever)?;
+        Ok(ReadGrant::new(self, rec))
+    }
+
+    /// Lends the next message in place, waiting at most `timeout`.
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
+        let rec = self.next(Deadline::after(timeout))?;
+        Ok(ReadGrant::new(self, rec))
+    }
+
+    #[inline]
+    fn take_into_vec(&mut self, rec: RecordRef, buf: &mut Vec<u8>) -> usize {
+        let len = rec.len as usize;
+        buf.clear();
+        #[cfg(not(loom))]
+        {
+            buf.reserve(len);
+            // SAFETY: `buf` has room for `len` bytes (reserved above); the copy
+            // initialises exactly those bytes before the length is set.
+            unsafe {
+                self.ring.copy_out_raw(&rec, buf.as_mut_ptr());
+                buf.set_len(len);
+            }
+        }
+        #[cfg(loom)]
+        {
+            buf.resize(len, 0);
+            self.ring.copy_out(&rec, buf);
+        }
+        self.release(rec);
+        len
+    }
+
+    #[inline]
+    fn take_into_slice(&mut self, rec: RecordRef, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let len = rec.len as usize;
+        let Some(dst) = buf.get_mut(..len) else {
+            return Err(RecvError::BufferTooSmall {
+                needed: len,
+                capacity: buf.len(),
+            });
+        };
+        self.ring.copy_out(&rec, dst);
+        self.release(rec);
+        Ok(len)
+    }
+
+    /// Frees a record's space and wakes the producer if it waits for room.
+    #[inline]
+    pub(super) fn release(&mut self, rec: RecordRef) {
+        self.ring.release(rec);
+        self.link.notify_peer();
+    }
+
+    /// The next published record, waiting as `deadline` allows.
+    #[inline]
+    fn next(&mut self, deadline: Deadline) -> Result<RecordRef, RecvError> {
+        loop {
+            if let Some(rec) = self.ring.peek()? {
+                return Ok(rec);
+            }
+            if self.link.peer_closed() {
+                // Everything committed before the close is visible now.
+                return self.ring.peek()?.ok_or(RecvError::Disconnected);
+            }
+            if let Deadline::NonBlocking = deadline {
+                return Err(RecvError::Empty);
+            }
+            self.wait_for_data(deadline)?;
+        }
+    }
+
+    #[cold]
+    fn wait_for_data(&mut self, deadline: Deadline) -> Result<(), RecvError> {
+        let mut corrupt: Option<Corruption> = None;
+        let shared = self.link.shared().clone();
+        let ring = &mut self.ring;
+        let mut ready = || {
+            shared
+                .control()
+                .producer
+                .state
+                .load(crate::sync::Ordering::Acquire)
+                == crate::ring::control::CLOSED
+                || match ring.peek() {
+                    Ok(found) => found.is_some(),
+                    Err(c) => {
+                        corrupt = Some(c);
+                        true
+                    }
+                }
+        };
+        let end = self.link.wait(&mut ready, deadline);
+        if let Some(c) = corrupt {
+            return Err(c.into());
+        }
+        match end {
+            WaitEnd::Ready => Ok(()),
+            WaitEnd::TimedOut => Err(RecvError::Timeout),
+            // A message committed just before the death is still delivered.
+            WaitEnd::PeerDied(pid) => match self.ring.peek()? {
+                Some(_) => Ok(()),
+                None => Err(RecvError::PeerDied { pid }),
+            },
+            WaitEnd::Failed(e) => Err(RecvError::Io(e)),
+        }
+    }
+
+    /// The eventfd that becomes readable when a message is committed while this
+    /// consumer is armed ([`arm_notify`](Self::arm_notify)); `None` unless the ring
+    /// uses [`WakeupKind::EventFd`]. Put it in epoll, mio or tokio.
+    #[cfg(not(loom))]
+    pub fn notify_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.link.own_eventfd()
+    }
+
+    /// Prepares to wait on [`notify_fd`](Self::notify_fd) from an external event
+    /// loop: resets the eventfd and asks the producer to signal it on the next
+    /// commit. Returns `true` if a message (or a disconnect) is already there, in
+    /// which case read instead of waiting.
+    ///
+    /// ```no_run
+    /// # fn f(consumer: &mut mempipe::Consumer) -> Result<(), mempipe::RecvError> {
+    /// let mut buf = Vec::new();
+    /// loop {
+    ///     match consumer.try_recv(&mut buf) {
+    ///         Ok(_) => { /* handle buf */ }
+    ///         Err(mempipe::RecvError::Empty) => {
+    ///             if !consumer.arm_notify()? {
+    ///                 // register consumer.notify_fd() with the event loop and wait
+    ///             }
+    ///         }
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub fn arm_notify(&mut self) -> Result<bool, RecvError> {
+        if let Some(fd) = self.link.own_eventfd() {
+            crate::wakeup::sys::eventfd_drain(fd)?;
+        }
+        let seq = self.link.arm_external();
+        let ready = self.ring.peek()?.is_some() || self.link.peer_closed();
+        if ready {
+            self.link.disarm_external(seq);
+        }
+        Ok(ready)
+    }
+
+    /// The ring's wakeup strategy.
+    pub fn wakeup(&self) -> WakeupKind {
+        self.link.wakeup_kind()
+    }
+
+    /// Whether the producer has closed its end.
+    pub fn is_disconnected(&self) -> bool {
+        self.link.peer_closed()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.link.close();
+    }
+}

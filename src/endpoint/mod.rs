@@ -1,0 +1,278 @@
+//! The public endpoints: blocking, wakeups, liveness and lifecycle on top of the
+//! ring protocol.
+
+mod consumer;
+mod grant;
+#[cfg(not(loom))]
+pub(crate) mod liveness;
+mod producer;
+
+pub use consumer::Consumer;
+pub use grant::{ReadGrant, WriteGrant};
+pub use producer::Producer;
+
+use crate::config::WakeupKind;
+use crate::error::Side;
+use crate::ring::control::{SideMeta, CLOSED};
+use crate::ring::Shared;
+use crate::sync::Ordering;
+use crate::wakeup::{Channel, Strategy, WaitEnd, WaitRequest, Wakeup};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a call may wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deadline {
+    NonBlocking,
+    Forever,
+    At(Instant),
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Instant::now()
+            .checked_add(timeout)
+            .map_or(Deadline::Forever, Deadline::At)
+    }
+}
+
+/// What both endpoints need besides the ring: the strategy, the peer's liveness,
+/// and what keeps the mapping and descriptors alive.
+pub(crate) struct Link {
+    shared: Arc<Shared>,
+    #[cfg(not(loom))]
+    region: Option<Arc<crate::region::RegionInner>>,
+    wakeup: Wakeup,
+    side: Side,
+    liveness_interval: Duration,
+    #[cfg(not(loom))]
+    watch: liveness::PeerWatch,
+}
+
+/// Everything needed to build a link.
+pub(crate) struct LinkParts {
+    pub shared: Arc<Shared>,
+    #[cfg(not(loom))]
+    pub region: Option<Arc<crate::region::RegionInner>>,
+    pub wakeup: WakeupKind,
+    pub spin_budget: Duration,
+    pub liveness_interval: Duration,
+}
+
+impl Link {
+    pub(crate) fn new(parts: LinkParts, side: Side) -> Self {
+        let link = Link {
+            shared: parts.shared,
+            #[cfg(not(loom))]
+            region: parts.region,
+            wakeup: Wakeup::new(parts.wakeup, parts.spin_budget),
+            side,
+            liveness_interval: parts.liveness_interval,
+            #[cfg(not(loom))]
+            watch: liveness::PeerWatch::new(),
+        };
+        link.record_cpu();
+        link
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn from_region(region: Arc<crate::region::RegionInner>, side: Side) -> Self {
+        Self::new(
+            LinkParts {
+                shared: region.shared.clone(),
+                wakeup: region.wakeup,
+                spin_budget: region.spin_budget,
+                liveness_interval: region.liveness_interval,
+                region: Some(region),
+            },
+            side,
+        )
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn wakeup_kind(&self) -> WakeupKind {
+        match self.wakeup {
+            Wakeup::Spin(_) => WakeupKind::Spin,
+            Wakeup::Futex(_) => WakeupKind::Futex,
+            Wakeup::EventFd(_) => WakeupKind::EventFd,
+            Wakeup::Hybrid(_) => WakeupKind::Hybrid,
+        }
+    }
+
+    fn meta(&self, side: Side) -> &SideMeta {
+        let control = self.shared.control();
+        match side {
+            Side::Producer => &control.producer,
+            Side::Consumer => &control.consumer,
+        }
+    }
+
+    fn peer(&self) -> Side {
+        match self.side {
+            Side::Producer => Side::Consumer,
+            Side::Consumer => Side::Producer,
+        }
+    }
+
+    fn channel(&self, side: Side) -> Channel<'_> {
+        #[cfg(not(loom))]
+        return channel_of(&self.shared, self.region.as_deref(), side);
+        #[cfg(loom)]
+        channel_of(&self.shared, side)
+    }
+
+    /// Whether the peer has closed its end.
+    #[inline(always)]
+    pub(crate) fn peer_closed(&self) -> bool {
+        self.meta(self.peer()).state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// Wakes the peer if it may sleep. A failed wake system call is not reported:
+    /// the sleeper re-checks at least every liveness interval, so it costs latency
+    /// once, never a hang, and the publication itself has succeeded.
+    #[inline(always)]
+    pub(crate) fn notify_peer(&self) {
+        let _ = self.wakeup.notify(&self.channel(self.peer()));
+    }
+
+    /// Blocks until `ready()` or the deadline.
+    pub(crate) fn wait(&mut self, ready: &mut dyn FnMut() -> bool, deadline: Deadline) -> WaitEnd {
+        let deadline = match deadline {
+            Deadline::NonBlocking => return WaitEnd::TimedOut,
+            Deadline::Forever => None,
+            Deadline::At(at) => Some(at),
+        };
+        self.record_cpu();
+        let peer = self.peer();
+        // Split the borrows: the liveness watch is mutable, the rest is shared.
+        let Link {
+            shared,
+            #[cfg(not(loom))]
+            region,
+            wakeup,
+            side,
+            liveness_interval,
+            #[cfg(not(loom))]
+            watch,
+        } = self;
+        let control = shared.control();
+        let meta = |s: Side| match s {
+            Side::Producer => &control.producer,
+            Side::Consumer => &control.consumer,
+        };
+        let (peer_meta, own_meta) = (meta(peer), meta(*side));
+        let mut peer_dead = || {
+            #[cfg(not(loom))]
+            return watch.peer_dead(peer_meta);
+            #[cfg(loom)]
+            None
+        };
+        let mut same_cpu = || {
+            let peer_cpu = peer_meta.cpu.load(Ordering::Relaxed);
+            peer_cpu != 0 && peer_cpu == own_meta.cpu.load(Ordering::Relaxed)
+        };
+        #[cfg(not(loom))]
+        let channel = channel_of(shared, region.as_deref(), *side);
+        #[cfg(loom)]
+        let channel = channel_of(shared, *side);
+        wakeup.wait(
+            &channel,
+            &mut WaitRequest {
+                ready,
+                deadline,
+                peer_dead: &mut peer_dead,
+                liveness_interval: *liveness_interval,
+                same_cpu: &mut same_cpu,
+            },
+        )
+    }
+
+    /// Records the CPU this side runs on (plus one), for the hybrid strategy's
+    /// same-CPU check. Written only when it changes.
+    fn record_cpu(&self) {
+        #[cfg(not(loom))]
+        {
+            let cpu = rustix::thread::sched_getcpu() as u32 + 1;
+            let meta = self.meta(self.side);
+            if meta.cpu.load(Ordering::Relaxed) != cpu {
+                meta.cpu.store(cpu, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Marks this end closed and wakes the peer so it notices.
+    pub(crate) fn close(&self) {
+        self.meta(self.side).state.store(CLOSED, Ordering::Release);
+        let _ = self.wakeup.notify(&self.channel(self.peer()));
+    }
+
+    /// The eventfd this side sleeps on, if the strategy is eventfd.
+    #[cfg(not(loom))]
+    pub(crate) fn own_eventfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.channel(self.side).eventfd
+    }
+
+    /// Arms this side's signal for an external wait (epoll on the eventfd).
+    #[cfg(not(loom))]
+    pub(crate) fn arm_external(&self) -> u32 {
+        self.channel(self.side).signal.arm()
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn disarm_external(&self, seq: u32) {
+        self.channel(self.side).signal.disarm(seq)
+    }
+
+    pub(crate) fn liveness_interval(&self) -> Duration {
+        self.liveness_interval
+    }
+}
+
+/// Builds both endpoints of a ring in this process over `shared` (heap memory for
+/// tests and Miri, model memory under loom), claiming both ends.
+pub(crate) fn in_process_pair(
+    shared: Arc<Shared>,
+    wakeup: WakeupKind,
+    spin_budget: Duration,
+) -> (Producer, Consumer) {
+    let control = shared.control();
+    for meta in [&control.producer, &control.consumer] {
+        meta.pid.store(std::process::id(), Ordering::Relaxed);
+        meta.state
+            .store(crate::ring::control::ATTACHED, Ordering::Relaxed);
+    }
+    let parts = || LinkParts {
+        shared: shared.clone(),
+        #[cfg(not(loom))]
+        region: None,
+        wakeup,
+        spin_budget,
+        liveness_interval: Duration::from_millis(50),
+    };
+    let producer = Producer::from_parts(parts()).expect("fresh ring");
+    let consumer = Consumer::from_parts(parts()).expect("fresh ring");
+    (producer, consumer)
+}
+
+/// The channel that `side` sleeps on: the consumer on data, the producer on space.
+fn channel_of<'a>(
+    shared: &'a Shared,
+    #[cfg(not(loom))] region: Option<&'a crate::region::RegionInner>,
+    side: Side,
+) -> Channel<'a> {
+    let control = shared.control();
+    let (signal, _index) = match side {
+        Side::Consumer => (&control.data, 0),
+        Side::Producer => (&control.space, 1),
+    };
+    Channel {
+        signal,
+        #[cfg(not(loom))]
+        eventfd: region
+            .and_then(|r| r.eventfds.as_ref())
+            .map(|fds| std::os::fd::AsFd::as_fd(&fds[_index])),
+    }
+}

@@ -1,0 +1,196 @@
+//! The writing end.
+
+use super::{Deadline, Link, LinkParts, WriteGrant};
+use crate::config::WakeupKind;
+use crate::error::{Corruption, SendError, Side};
+use crate::ring::producer::ReserveError;
+use crate::ring::{Reservation, RingProducer};
+use crate::wakeup::WaitEnd;
+use std::time::Duration;
+
+/// The writing end of a ring. One per ring; `Send` so it can move to the thread
+/// (or be created in the process) that writes.
+///
+/// Dropping it closes the ring for writing: the consumer reads what was
+/// committed, then gets [`RecvError::Disconnected`](crate::RecvError::Disconnected).
+pub struct Producer {
+    pub(super) ring: RingProducer,
+    pub(super) link: Link,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.capacity())
+            .field("max_message", &self.max_message())
+            .field("wakeup", &self.wakeup())
+            .finish()
+    }
+}
+
+impl Producer {
+    #[cfg(not(loom))]
+    pub(crate) fn attach(
+        region: std::sync::Arc<crate::region::RegionInner>,
+    ) -> Result<Self, Corruption> {
+        let link = Link::from_region(region, Side::Producer);
+        Ok(Producer {
+            ring: RingProducer::new(link.shared().clone())?,
+            link,
+        })
+    }
+
+    pub(crate) fn from_parts(parts: LinkParts) -> Result<Self, Corruption> {
+        let link = Link::new(parts, Side::Producer);
+        Ok(Producer {
+            ring: RingProducer::new(link.shared().clone())?,
+            link,
+        })
+    }
+
+    /// Reserves room for a message of `len` bytes without waiting: a
+    /// [`WriteGrant`] over the ring's memory to fill in place and commit.
+    #[inline]
+    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
+        let reservation = self.reserve_inner(len, Deadline::NonBlocking)?;
+        Ok(WriteGrant::new(self, reservation))
+    }
+
+    /// Reserves room for `len` bytes, waiting as long as it takes (or until the
+    /// consumer disconnects or dies).
+    pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
+        let reservation = self.reserve_inner(len, Deadline::Forever)?;
+        Ok(WriteGrant::new(self, reservation))
+    }
+
+    /// Reserves room for `len` bytes, waiting at most `timeout`.
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<WriteGrant<'_>, SendError> {
+        let reservation = self.reserve_inner(len, Deadline::after(timeout))?;
+        Ok(WriteGrant::new(self, reservation))
+    }
+
+    /// Copies `msg` into the ring and commits it, without waiting.
+    #[inline]
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_inner(msg, Deadline::NonBlocking)
+    }
+
+    /// Copies `msg` into the ring and commits it, waiting for room.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_inner(msg, Deadline::Forever)
+    }
+
+    /// Copies `msg` into the ring and commits it, waiting at most `timeout` for room.
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.send_inner(msg, Deadline::after(timeout))
+    }
+
+    #[inline]
+    fn send_inner(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
+        let r = self.reserve_inner(msg.len(), deadline)?;
+        self.ring.write(&r, 0, msg);
+        self.publish(r, msg.len() as u64);
+        Ok(())
+    }
+
+    /// Publishes a reservation and wakes the consumer if it sleeps.
+    #[inline]
+    pub(super) fn publish(&mut self, r: Reservation, len: u64) {
+        self.ring.commit(r, len);
+        self.link.notify_peer();
+    }
+
+    #[inline]
+    fn reserve_inner(&mut self, len: usize, deadline: Deadline) -> Result<Reservation, SendError> {
+        let len64 = len as u64;
+        loop {
+            if self.link.peer_closed() {
+                return Err(SendError::Disconnected);
+            }
+            let needed = match self.ring.try_reserve(len64) {
+                Ok(r) => return Ok(r),
+                Err(ReserveError::TooLarge) => {
+                    return Err(SendError::TooLarge {
+                        len,
+                        max: self.max_message(),
+                    })
+                }
+                Err(ReserveError::Corrupted(c)) => return Err(c.into()),
+                Err(ReserveError::Full { needed }) => needed,
+            };
+            if let Deadline::NonBlocking = deadline {
+                return Err(SendError::Full {
+                    needed: needed as usize,
+                });
+            }
+            self.wait_for_room(len64, deadline)?;
+        }
+    }
+
+    #[cold]
+    fn wait_for_room(&mut self, len: u64, deadline: Deadline) -> Result<(), SendError> {
+        let mut corrupt: Option<Corruption> = None;
+        let shared = self.link.shared().clone();
+        let ring = &mut self.ring;
+        let mut ready = || {
+            shared
+                .control()
+                .consumer
+                .state
+                .load(crate::sync::Ordering::Acquire)
+                == crate::ring::control::CLOSED
+                || match ring.has_room(len) {
+                    Ok(room) => room,
+                    Err(c) => {
+                        corrupt = Some(c);
+                        true
+                    }
+                }
+        };
+        let end = self.link.wait(&mut ready, deadline);
+        if let Some(c) = corrupt {
+            return Err(c.into());
+        }
+        match end {
+            WaitEnd::Ready => Ok(()),
+            WaitEnd::TimedOut => Err(SendError::Timeout),
+            WaitEnd::PeerDied(pid) => Err(SendError::PeerDied { pid }),
+            WaitEnd::Failed(e) => Err(SendError::Io(e)),
+        }
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_message(&self) -> usize {
+        self.ring.geometry().max_message as usize
+    }
+
+    /// Ring data capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.ring.geometry().capacity as usize
+    }
+
+    /// The ring's wakeup strategy.
+    pub fn wakeup(&self) -> WakeupKind {
+        self.link.wakeup_kind()
+    }
+
+    /// Whether the consumer has closed its end.
+    pub fn is_disconnected(&self) -> bool {
+        self.link.peer_closed()
+    }
+
+    /// How often a blocked call checks that the consumer process lives.
+    pub fn liveness_interval(&self) -> Duration {
+        self.link.liveness_interval()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.link.close();
+    }
+}

@@ -1,0 +1,251 @@
+//! Error types. Each message says what happened and, where there is one, what to do.
+
+use std::io;
+
+/// Which end of a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The writing end.
+    Producer,
+    /// The reading end.
+    Consumer,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Producer => "producer",
+            Side::Consumer => "consumer",
+        })
+    }
+}
+
+/// The shared memory holds something the protocol cannot have produced: the peer
+/// is buggy, hostile, or the mapping was overwritten. The ring cannot be trusted
+/// any more; drop the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ring corrupted: {what}")]
+pub struct Corruption {
+    /// What was found, with the offending values.
+    pub what: String,
+}
+
+impl Corruption {
+    pub(crate) fn new(what: impl Into<String>) -> Self {
+        Corruption { what: what.into() }
+    }
+}
+
+/// Errors from sending (reserving space and committing).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The ring has no room for the message now (non-blocking calls only).
+    #[error("ring full: no room for a {needed}-byte record now; retry after the consumer reads, or use a blocking send")]
+    Full {
+        /// Bytes the record needs, framing included.
+        needed: usize,
+    },
+    /// The message is larger than the ring's maximum message size.
+    #[error("message of {len} bytes exceeds the ring's maximum of {max} bytes; raise Config::max_message when creating the region")]
+    TooLarge {
+        /// Requested length.
+        len: usize,
+        /// The ring's maximum message size.
+        max: usize,
+    },
+    /// A blocking send ran out of time.
+    #[error("timed out waiting for room in the ring")]
+    Timeout,
+    /// The consumer closed its end (or never will read again).
+    #[error("the consumer has disconnected")]
+    Disconnected,
+    /// The consumer's process died without closing its end.
+    #[error("the consumer process (pid {pid}) died without closing the ring")]
+    PeerDied {
+        /// The dead peer's pid.
+        pid: u32,
+    },
+    /// Shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corruption),
+    /// A wakeup system call failed.
+    #[error("wakeup system call failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Errors from receiving.
+#[derive(Debug, thiserror::Error)]
+pub enum RecvError {
+    /// No message is available now (non-blocking calls only).
+    #[error("ring empty: no message available now")]
+    Empty,
+    /// A blocking receive ran out of time.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// The producer closed its end and every committed message has been read.
+    #[error("the producer has disconnected and every message was read")]
+    Disconnected,
+    /// The producer's process died without closing its end; every committed message has been read.
+    #[error("the producer process (pid {pid}) died without closing the ring; every committed message was read")]
+    PeerDied {
+        /// The dead peer's pid.
+        pid: u32,
+    },
+    /// The caller's buffer is too small for the next message, which stays in the ring.
+    #[error("buffer of {capacity} bytes is too small for the next message of {needed} bytes; the message stays in the ring")]
+    BufferTooSmall {
+        /// Length of the waiting message.
+        needed: usize,
+        /// Length of the caller's buffer.
+        capacity: usize,
+    },
+    /// Shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corruption),
+    /// A wakeup system call failed.
+    #[error("wakeup system call failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Errors from creating a region.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The configuration is not usable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A named region with this name already exists.
+    #[error("a region named {name:?} already exists{}; remove it with Region::remove({name:?}) or create with Config::replace_existing(true)", describe_owner(*.creator_pid, *.creator_alive))]
+    AlreadyExists {
+        /// The name asked for.
+        name: String,
+        /// Creator pid recorded in the existing object's header, when readable.
+        creator_pid: Option<u32>,
+        /// Whether that process still runs (false: a stale leftover of a crashed process).
+        creator_alive: Option<bool>,
+    },
+    /// The name is not usable as a POSIX shared-memory name or file path.
+    #[error("invalid region name {name:?}: {why}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it was refused.
+        why: &'static str,
+    },
+    /// An operating-system call failed.
+    #[error("{op} failed: {source}")]
+    Os {
+        /// The call that failed.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn describe_owner(pid: Option<u32>, alive: Option<bool>) -> String {
+    match (pid, alive) {
+        (Some(pid), Some(false)) => {
+            format!(" (left behind by pid {pid}, which is no longer running)")
+        }
+        (Some(pid), Some(true)) => format!(" (created by pid {pid}, which is still running)"),
+        (Some(pid), None) => format!(" (created by pid {pid})"),
+        _ => String::new(),
+    }
+}
+
+/// Errors from opening an existing region.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// No region of that name exists.
+    #[error("no region named {name:?} exists; is the creating side running?")]
+    NotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// The object is not a mempipe region.
+    #[error("not a mempipe region: {0}")]
+    NotMempipe(String),
+    /// The region's creator has not finished initialising it.
+    #[error("region is still being initialised by its creator; retry shortly")]
+    NotReady,
+    /// The region was written by an incompatible layout version.
+    #[error("layout version {found} vs {expected} expected: created by an incompatible mempipe")]
+    VersionMismatch {
+        /// Version found in the header.
+        found: u32,
+        /// Version this crate writes.
+        expected: u32,
+    },
+    /// The mapping's real size does not match what the header describes.
+    #[error("size {actual} vs {expected} described by the header: the region was truncated or its header is corrupt")]
+    SizeMismatch {
+        /// Size of the object.
+        actual: u64,
+        /// Size the header describes.
+        expected: u64,
+    },
+    /// A header field holds an impossible value.
+    #[error("bad header field {field}: {value} ({why})")]
+    BadHeader {
+        /// Field name.
+        field: &'static str,
+        /// Value found.
+        value: u64,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The region uses eventfd wakeups, whose descriptors cannot be opened by name.
+    #[error("the region uses eventfd wakeups; its eventfds must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
+    NeedsDescriptors,
+    /// The name is not usable.
+    #[error("invalid region name {name:?}: {why}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it was refused.
+        why: &'static str,
+    },
+    /// An operating-system call failed.
+    #[error("{op} failed: {source}")]
+    Os {
+        /// The call that failed.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Errors from claiming an end of a ring.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// That end is already claimed (SPSC: one producer, one consumer, each once).
+    #[error("the {side} end is already claimed by pid {pid}; a ring has exactly one {side}")]
+    AlreadyClaimed {
+        /// Which end.
+        side: Side,
+        /// Who holds it.
+        pid: u32,
+    },
+    /// That end was claimed and closed; a ring's ends are used once.
+    #[error("the {side} end was already used and closed; create a new region")]
+    AlreadyClosed {
+        /// Which end.
+        side: Side,
+    },
+    /// The ring's shared state is inconsistent (a fresh end found a used ring).
+    #[error(transparent)]
+    Corrupted(#[from] Corruption),
+}
+
+/// A write into a [`WriteGrant`](crate::WriteGrant) past its end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{len} bytes at offset {offset} do not fit the {capacity}-byte grant")]
+pub struct GrantBoundsError {
+    /// Where the write started.
+    pub offset: usize,
+    /// How many bytes it wanted to write.
+    pub len: usize,
+    /// The grant's length.
+    pub capacity: usize,
+}

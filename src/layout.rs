@@ -1,0 +1,248 @@
+//! Where everything lives in the shared mapping, and validation of the header.
+//!
+//! ```text
+//! offset 0      StaticHeader   written once by the creator, magic stored last (release)
+//! offset 128    Control        atomics, one 128-byte line per owner (see ring::control)
+//! offset 4096   ring data      `capacity` bytes, a power of two
+//! ```
+//!
+//! 128-byte spacing keeps producer-owned and consumer-owned words off each other's
+//! cache lines even where the adjacent-line prefetcher pairs 64-byte lines.
+
+use crate::config::WakeupKind;
+use crate::error::OpenError;
+
+/// "mempipe\0" read as a little-endian u64.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mempipe\0");
+/// Bumped whenever the shared layout or record format changes.
+pub(crate) const VERSION: u32 = 1;
+/// Offset of the control block.
+pub(crate) const CONTROL_OFFSET: usize = 128;
+/// Offset of the ring data; page aligned.
+pub(crate) const DATA_OFFSET: usize = 4096;
+/// Smallest and largest capacities.
+pub(crate) const MIN_CAPACITY: u64 = 64;
+pub(crate) const MAX_CAPACITY: u64 = 1 << 32;
+/// Bytes of framing in front of every payload.
+pub(crate) const RECORD_HEADER: u64 = 8;
+/// Payload alignment guaranteed to users.
+pub(crate) const ALIGN: u64 = 8;
+
+/// The header as it sits in the mapping. Plain integers: it is written once before
+/// the magic is published and copied out (then validated) by every opener.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StaticHeader {
+    pub magic: u64,
+    pub version: u32,
+    pub data_offset: u32,
+    pub capacity: u64,
+    pub max_message: u64,
+    pub wakeup: u32,
+    pub creator_pid: u32,
+    pub total_len: u64,
+    pub spin_budget_ns: u64,
+    pub liveness_interval_ns: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<StaticHeader>() <= CONTROL_OFFSET);
+
+/// The validated shape of a ring: everything the fast path needs, held privately
+/// by each side so a peer scribbling over the header later changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub capacity: u64,
+    pub mask: u64,
+    pub cap_log2: u32,
+    pub max_message: u64,
+}
+
+impl Geometry {
+    pub(crate) fn new(capacity: u64, max_message: u64) -> Result<Self, String> {
+        if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+            return Err(format!(
+                "capacity {capacity} must be a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}"
+            ));
+        }
+        let limit = capacity / 2 - RECORD_HEADER;
+        if max_message > limit {
+            return Err(format!(
+                "max_message {max_message} too large for capacity {capacity}: at most capacity/2 - 8 = {limit}"
+            ));
+        }
+        Ok(Geometry {
+            capacity,
+            mask: capacity - 1,
+            cap_log2: capacity.trailing_zeros(),
+            max_message,
+        })
+    }
+
+    /// Bytes a record with `len` payload bytes occupies.
+    #[inline(always)]
+    pub(crate) fn record_size(len: u64) -> u64 {
+        RECORD_HEADER + ((len + ALIGN - 1) & !(ALIGN - 1))
+    }
+
+    /// Total mapping length.
+    pub(crate) fn total_len(&self) -> u64 {
+        DATA_OFFSET as u64 + self.capacity
+    }
+}
+
+/// A header read back from a mapping, validated against the mapping's real size.
+#[derive(Debug)]
+pub(crate) struct Validated {
+    pub geometry: Geometry,
+    pub wakeup: WakeupKind,
+    pub creator_pid: u32,
+    pub spin_budget_ns: u64,
+    pub liveness_interval_ns: u64,
+}
+
+/// Checks every field of `h` against the size of the object it came from.
+pub(crate) fn validate(h: &StaticHeader, object_len: u64) -> Result<Validated, OpenError> {
+    if h.magic == 0 {
+        return Err(OpenError::NotReady);
+    }
+    if h.magic != MAGIC {
+        return Err(OpenError::NotMempipe(format!(
+            "magic {:#018x}, expected {:#018x}",
+            h.magic, MAGIC
+        )));
+    }
+    if h.version != VERSION {
+        return Err(OpenError::VersionMismatch {
+            found: h.version,
+            expected: VERSION,
+        });
+    }
+    if h.data_offset as usize != DATA_OFFSET {
+        return Err(OpenError::BadHeader {
+            field: "data_offset",
+            value: h.data_offset.into(),
+            why: "must be 4096",
+        });
+    }
+    let geometry = Geometry::new(h.capacity, h.max_message).map_err(|_| {
+        if !h.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&h.capacity) {
+            OpenError::BadHeader {
+                field: "capacity",
+                value: h.capacity,
+                why: "not a power of two from 64 B to 4 GiB",
+            }
+        } else {
+            OpenError::BadHeader {
+                field: "max_message",
+                value: h.max_message,
+                why: "larger than capacity/2 - 8",
+            }
+        }
+    })?;
+    let wakeup = WakeupKind::from_raw(h.wakeup).ok_or(OpenError::BadHeader {
+        field: "wakeup",
+        value: h.wakeup.into(),
+        why: "not a known wakeup strategy",
+    })?;
+    if h.total_len != geometry.total_len() {
+        return Err(OpenError::BadHeader {
+            field: "total_len",
+            value: h.total_len,
+            why: "does not equal data offset + capacity",
+        });
+    }
+    if object_len != h.total_len {
+        return Err(OpenError::SizeMismatch {
+            actual: object_len,
+            expected: h.total_len,
+        });
+    }
+    Ok(Validated {
+        geometry,
+        wakeup,
+        creator_pid: h.creator_pid,
+        spin_budget_ns: h.spin_budget_ns.min(1_000_000_000),
+        liveness_interval_ns: h.liveness_interval_ns.clamp(1_000_000, 10_000_000_000),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(capacity: u64) -> StaticHeader {
+        StaticHeader {
+            magic: MAGIC,
+            version: VERSION,
+            data_offset: DATA_OFFSET as u32,
+            capacity,
+            max_message: capacity / 4,
+            wakeup: WakeupKind::Futex as u32,
+            creator_pid: 1,
+            total_len: DATA_OFFSET as u64 + capacity,
+            spin_budget_ns: 0,
+            liveness_interval_ns: 50_000_000,
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_header() {
+        let v = validate(&header(65536), 4096 + 65536).unwrap();
+        assert_eq!(v.geometry.capacity, 65536);
+        assert_eq!(v.wakeup, WakeupKind::Futex);
+    }
+
+    #[test]
+    fn names_each_mismatch() {
+        let mut h = header(65536);
+        h.magic = 1;
+        assert!(matches!(validate(&h, 69632), Err(OpenError::NotMempipe(_))));
+        let mut h = header(65536);
+        h.version = 2;
+        let e = validate(&h, 69632).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "layout version 2 vs 1 expected: created by an incompatible mempipe"
+        );
+        let e = validate(&header(65536), 4096).unwrap_err();
+        assert_eq!(e.to_string(), "size 4096 vs 69632 described by the header: the region was truncated or its header is corrupt");
+        let mut h = header(65536);
+        h.capacity = 65535;
+        assert!(matches!(
+            validate(&h, 69632),
+            Err(OpenError::BadHeader {
+                field: "capacity",
+                ..
+            })
+        ));
+        let mut h = header(65536);
+        h.max_message = 65536;
+        assert!(matches!(
+            validate(&h, 69632),
+            Err(OpenError::BadHeader {
+                field: "max_message",
+                ..
+            })
+        ));
+        let mut h = header(65536);
+        h.wakeup = 9;
+        assert!(matches!(
+            validate(&h, 69632),
+            Err(OpenError::BadHeader {
+                field: "wakeup",
+                ..
+            })
+        ));
+        let mut h = header(65536);
+        h.magic = 0;
+        assert!(matches!(validate(&h, 69632), Err(OpenError::NotReady)));
+    }
+
+    #[test]
+    fn record_sizes_are_aligned() {
+        assert_eq!(Geometry::record_size(0), 8);
+        assert_eq!(Geometry::record_size(1), 16);
+        assert_eq!(Geometry::record_size(8), 16);
+        assert_eq!(Geometry::record_size(9), 24);
+    }
+}

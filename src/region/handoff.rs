@@ -1,0 +1,190 @@
+//! Passing an anonymous region to another process: inherited across exec, or sent
+//! over a UNIX socket with SCM_RIGHTS.
+
+use super::Region;
+use crate::error::OpenError;
+use rustix::io::FdFlags;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+const PREFIX: &str = "mempipe-fds:";
+
+/// Duplicates of a region's descriptors that a child process inherits across
+/// `exec`. Pass [`Handoff::token`] to the child (argument or environment) and call
+/// [`Region::from_handoff`] there; drop the handoff in the parent after spawning.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use mempipe::{Config, Region};
+/// let region = Region::create_anonymous(&Config::new())?;
+/// let handoff = region.handoff()?;
+/// let child = std::process::Command::new("my-consumer")
+///     .env("MEMPIPE_REGION", handoff.token())
+///     .spawn()?;
+/// drop(handoff); // the parent's copies of the inherited descriptors
+/// # let _ = child; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Handoff {
+    fds: Vec<OwnedFd>,
+}
+
+impl Handoff {
+    /// The string the child hands to [`Region::from_handoff`].
+    pub fn token(&self) -> String {
+        let nums: Vec<String> = self.fds.iter().map(|f| f.as_raw_fd().to_string()).collect();
+        format!("{PREFIX}{}", nums.join(","))
+    }
+}
+
+/// The descriptors that make up a region: memory, then the eventfds if any.
+fn region_fds(region: &Region) -> Vec<BorrowedFd<'_>> {
+    let mut fds = vec![region.inner.file.as_fd()];
+    if let Some(efds) = &region.inner.eventfds {
+        fds.extend(efds.iter().map(|f| f.as_fd()));
+    }
+    fds
+}
+
+fn assemble(mut fds: Vec<OwnedFd>) -> Result<Region, OpenError> {
+    let bad = |why: &str| OpenError::NotMempipe(format!("received descriptors: {why}"));
+    match fds.len() {
+        1 => Region::from_fds(fds.remove(0), None),
+        3 => {
+            let space = fds.pop().ok_or_else(|| bad("missing"))?;
+            let data = fds.pop().ok_or_else(|| bad("missing"))?;
+            Region::from_fds(fds.remove(0), Some([data, space]))
+        }
+        n => Err(bad(&format!("{n} descriptors, expected 1 or 3"))),
+    }
+}
+
+/// Refuses a descriptor that is not an eventfd (a wrong one could block forever).
+pub(crate) fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), OpenError> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    match link {
+        Ok(target) if target.to_string_lossy() == "anon_inode:[eventfd]" => Ok(()),
+        Ok(target) => Err(OpenError::NotMempipe(format!(
+            "descriptor {} is {}, not an eventfd",
+            fd.as_raw_fd(),
+            target.display()
+        ))),
+        // Without /proc we cannot tell; the wakeup calls will report a wrong one.
+        Err(_) => Ok(()),
+    }
+}
+
+impl Region {
+    /// Duplicates the region's descriptors without close-on-exec, so that a child
+    /// started next inherits them. See [`Handoff`].
+    pub fn handoff(&self) -> io::Result<Handoff> {
+        let fds = region_fds(self)
+            .into_iter()
+            .map(|fd| {
+                // F_DUPFD without CLOEXEC: the duplicate survives exec.
+                let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3)?;
+                rustix::io::fcntl_setfd(&dup, FdFlags::empty())?;
+                Ok(dup)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Handoff { fds })
+    }
+
+    /// Opens a region from a [`Handoff::token`] inherited from the parent.
+    ///
+    /// # Safety
+    /// The descriptors named in `token` must have been inherited by this process
+    /// for this purpose and be owned by nothing else in it: this call takes
+    /// ownership of them (and closes them when the region is dropped). Calling it
+    /// twice with the same token, or with numbers of descriptors the process uses
+    /// otherwise, violates I/O safety.
+    pub unsafe fn from_handoff(token: &str) -> Result<Region, OpenError> {
+        let bad = |why: String| OpenError::NotMempipe(format!("handoff token {token:?}: {why}"));
+        let list = token
+            .strip_prefix(PREFIX)
+            .ok_or_else(|| bad(format!("does not start with {PREFIX:?}")))?;
+        let nums = list
+            .split(',')
+            .map(|n| n.parse::<RawFd>().ok().filter(|n| *n >= 0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("not a list of descriptor numbers".into()))?;
+        if nums.is_empty() || nums.len() > 3 {
+            return Err(bad("expected 1 or 3 descriptors".into()));
+        }
+        let fds: Vec<OwnedFd> = nums
+            .into_iter()
+            // SAFETY: the caller guarantees these descriptors are inherited and
+            // owned by nothing else in this process.
+            .map(|n| unsafe { OwnedFd::from_raw_fd(n) })
+            .collect();
+        for fd in &fds {
+            rustix::io::fcntl_getfd(fd).map_err(|e| OpenError::Os {
+                op: "fcntl(F_GETFD) on an inherited descriptor",
+                source: e.into(),
+            })?;
+            // Do not pass them on to our own children.
+            let _ = rustix::io::fcntl_setfd(fd, FdFlags::CLOEXEC);
+        }
+        assemble(fds)
+    }
+
+    /// Sends the region's descriptors over a connected UNIX socket (SCM_RIGHTS).
+    pub fn send_over(&self, socket: &UnixStream) -> io::Result<()> {
+        use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let fds = region_fds(self);
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(io::Error::other(
+                "control buffer too small for the descriptors",
+            ));
+        }
+        let tag = [fds.len() as u8];
+        sendmsg(
+            socket,
+            &[io::IoSlice::new(&tag)],
+            &mut control,
+            SendFlags::empty(),
+        )?;
+        Ok(())
+    }
+
+    /// Receives a region sent with [`Region::send_over`].
+    pub fn recv_from(socket: &UnixStream) -> Result<Region, OpenError> {
+        use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+        let os = |e: rustix::io::Errno| OpenError::Os {
+            op: "recvmsg",
+            source: e.into(),
+        };
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut tag = [0u8; 1];
+        let msg = recvmsg(
+            socket,
+            &mut [io::IoSliceMut::new(&mut tag)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )
+        .map_err(os)?;
+        if msg.bytes == 0 {
+            return Err(OpenError::NotMempipe(
+                "the socket closed before a region arrived".into(),
+            ));
+        }
+        let mut fds = Vec::new();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = message {
+                fds.extend(received);
+            }
+        }
+        if fds.len() != usize::from(tag[0]) {
+            return Err(OpenError::NotMempipe(format!(
+                "announced {} descriptors, received {}",
+                tag[0],
+                fds.len()
+            )));
+        }
+        assemble(fds)
+    }
+}

@@ -1,0 +1,344 @@
+//! Shared regions: the mapping a ring lives in, how it is created, found and passed.
+//!
+//! * **Anonymous** ([`Region::create_anonymous`]): a sealed memfd. A child process
+//!   inherits it ([`Region::handoff`]) or it is sent over a UNIX socket
+//!   ([`Region::send_over`] / [`Region::recv_from`]).
+//! * **Named** ([`Region::create_named`], [`Region::create_at_path`]): a POSIX
+//!   shared-memory object or a file that an unrelated process opens by name.
+//!   Created exclusively with mode 0600, unlinked when the creating side is dropped
+//!   (configurable); an existing object of the same name is an error, never reused.
+
+mod handoff;
+pub(crate) mod os;
+
+pub use handoff::Handoff;
+
+use crate::config::{Config, WakeupKind};
+use crate::endpoint::{Consumer, Producer};
+use crate::error::{AttachError, CreateError, OpenError, Side};
+use crate::layout::{Geometry, Validated};
+use crate::ring::control::{SideMeta, ATTACHED, CLOSED, FREE};
+use crate::ring::Shared;
+use memmap2::MmapRaw;
+use os::Name;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A mapped region holding one ring. Cheap to clone; the mapping lives until the
+/// last clone and endpoint are dropped.
+#[derive(Clone)]
+pub struct Region {
+    pub(crate) inner: Arc<RegionInner>,
+}
+
+pub(crate) struct RegionInner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) file: File,
+    /// For eventfd wakeups: [data available, space available].
+    pub(crate) eventfds: Option<[OwnedFd; 2]>,
+    name: Option<Name>,
+    unlink_on_drop: bool,
+    pub(crate) wakeup: WakeupKind,
+    pub(crate) spin_budget: Duration,
+    pub(crate) liveness_interval: Duration,
+    creator_pid: u32,
+}
+
+impl Drop for RegionInner {
+    fn drop(&mut self) {
+        if self.unlink_on_drop {
+            if let Some(name) = &self.name {
+                // Already gone (removed by hand) is fine.
+                let _ = name.unlink();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("name", &self.inner.name.as_ref().map(Name::display))
+            .field("capacity", &self.capacity())
+            .field("max_message", &self.max_message())
+            .field("wakeup", &self.inner.wakeup)
+            .field("creator_pid", &self.inner.creator_pid)
+            .finish()
+    }
+}
+
+impl Region {
+    /// Creates an anonymous region (a sealed memfd) for a ring.
+    pub fn create_anonymous(config: &Config) -> Result<Region, CreateError> {
+        let geometry = config.validate()?;
+        let file = os::memfd(&geometry)?;
+        Self::init(file, None, geometry, config)
+    }
+
+    /// Creates a region under a POSIX shared-memory name (`"/name"` or `"name"`),
+    /// exclusively, mode 0600.
+    pub fn create_named(name: &str, config: &Config) -> Result<Region, CreateError> {
+        let parsed = Name::shm(name).map_err(|why| CreateError::InvalidName {
+            name: name.to_owned(),
+            why,
+        })?;
+        Self::create_by_name(parsed, config)
+    }
+
+    /// Creates a region as a file at `path` (for example on a tmpfs), exclusively, mode 0600.
+    pub fn create_at_path(path: impl AsRef<Path>, config: &Config) -> Result<Region, CreateError> {
+        Self::create_by_name(Name::Path(path.as_ref().to_owned()), config)
+    }
+
+    fn create_by_name(name: Name, config: &Config) -> Result<Region, CreateError> {
+        let geometry = config.validate()?;
+        if config.wakeup == WakeupKind::EventFd {
+            return Err(CreateError::InvalidConfig(
+                "eventfd wakeups need descriptor passing, which a named region cannot offer: \
+                 use futex or hybrid, or an anonymous region"
+                    .into(),
+            ));
+        }
+        let fd = match name.create_exclusive() {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::EXIST) if config.replace_existing => {
+                let _ = name.unlink();
+                name.create_exclusive().map_err(|e| CreateError::Os {
+                    op: "create",
+                    source: e.into(),
+                })?
+            }
+            Err(rustix::io::Errno::EXIST) => {
+                let creator_pid = os::peek_creator(&name);
+                return Err(CreateError::AlreadyExists {
+                    name: name.display(),
+                    creator_pid,
+                    creator_alive: creator_pid.map(crate::endpoint::liveness::process_alive),
+                });
+            }
+            Err(e) => {
+                return Err(CreateError::Os {
+                    op: "create",
+                    source: e.into(),
+                })
+            }
+        };
+        // From here on a failure must not leave the half-made object behind.
+        let unlink_guard = UnlinkOnError(Some(name.clone()));
+        let file = os::size_named(fd, &geometry)?;
+        let region = Self::init(file, Some(name), geometry, config)?;
+        std::mem::forget(unlink_guard);
+        Ok(region)
+    }
+
+    fn init(
+        file: File,
+        name: Option<Name>,
+        geometry: Geometry,
+        config: &Config,
+    ) -> Result<Region, CreateError> {
+        let map = os::map(&file, geometry.total_len()).map_err(|e| CreateError::Os {
+            op: "mmap",
+            source: e,
+        })?;
+        os::write_header(&map, &geometry, config);
+        let eventfds = if config.wakeup == WakeupKind::EventFd {
+            let mk = || {
+                crate::wakeup::sys::eventfd_new().map_err(|e| CreateError::Os {
+                    op: "eventfd",
+                    source: e,
+                })
+            };
+            Some([mk()?, mk()?])
+        } else {
+            None
+        };
+        let validated = Validated {
+            geometry,
+            wakeup: config.wakeup,
+            creator_pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+            spin_budget_ns: config.spin_budget.as_nanos() as u64,
+            liveness_interval_ns: config.liveness_interval.as_nanos() as u64,
+        };
+        Ok(Self::assemble(
+            map,
+            file,
+            eventfds,
+            name,
+            config.unlink_on_drop,
+            validated,
+        ))
+    }
+
+    fn assemble(
+        map: MmapRaw,
+        file: File,
+        eventfds: Option<[OwnedFd; 2]>,
+        name: Option<Name>,
+        unlink_on_drop: bool,
+        v: Validated,
+    ) -> Region {
+        let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+        // SAFETY: the mapping is page aligned, `total_len` bytes long (created so, or
+        // checked against the file's size by `validate`), and moved into the owner.
+        let shared = unsafe { Shared::from_mapping(base, v.geometry, Box::new(map)) };
+        Region {
+            inner: Arc::new(RegionInner {
+                shared: Arc::new(shared),
+                file,
+                eventfds,
+                name,
+                unlink_on_drop,
+                wakeup: v.wakeup,
+                spin_budget: Duration::from_nanos(v.spin_budget_ns),
+                liveness_interval: Duration::from_nanos(v.liveness_interval_ns.max(1_000_000)),
+                creator_pid: v.creator_pid,
+            }),
+        }
+    }
+
+    /// Opens a region created under a POSIX shared-memory name.
+    pub fn open_named(name: &str) -> Result<Region, OpenError> {
+        let parsed = Name::shm(name).map_err(|why| OpenError::InvalidName {
+            name: name.to_owned(),
+            why,
+        })?;
+        Self::open_by_name(parsed)
+    }
+
+    /// Opens a region created as a file at `path`.
+    pub fn open_at_path(path: impl AsRef<Path>) -> Result<Region, OpenError> {
+        Self::open_by_name(Name::Path(path.as_ref().to_owned()))
+    }
+
+    fn open_by_name(name: Name) -> Result<Region, OpenError> {
+        let fd = name.open_existing(true).map_err(|e| match e {
+            rustix::io::Errno::NOENT => OpenError::NotFound {
+                name: name.display(),
+            },
+            e => OpenError::Os {
+                op: "open",
+                source: e.into(),
+            },
+        })?;
+        let file = File::from(fd);
+        let (map, v) = os::map_existing(&file)?;
+        if v.wakeup == WakeupKind::EventFd {
+            return Err(OpenError::NeedsDescriptors);
+        }
+        Ok(Self::assemble(map, file, None, Some(name), false, v))
+    }
+
+    /// Builds a region from descriptors received from its creator: the memfd (or
+    /// shm/file descriptor) and, for eventfd wakeups, the two eventfds.
+    pub fn from_fds(memory: OwnedFd, eventfds: Option<[OwnedFd; 2]>) -> Result<Region, OpenError> {
+        let file = File::from(memory);
+        let (map, v) = os::map_existing(&file)?;
+        let eventfds = match (v.wakeup, eventfds) {
+            (WakeupKind::EventFd, None) => return Err(OpenError::NeedsDescriptors),
+            (WakeupKind::EventFd, Some(fds)) => {
+                for fd in &fds {
+                    handoff::check_eventfd(fd.as_fd())?;
+                }
+                Some(fds)
+            }
+            (_, _) => None,
+        };
+        Ok(Self::assemble(map, file, eventfds, None, false, v))
+    }
+
+    /// Removes a named region left behind (for example by a process that was
+    /// killed). Returns whether there was one.
+    pub fn remove(name: &str) -> std::io::Result<bool> {
+        let parsed = Name::shm(name)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        match parsed.unlink() {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Claims the producer end of the ring.
+    pub fn producer(&self) -> Result<Producer, AttachError> {
+        claim(&self.inner.shared.control().producer, Side::Producer)?;
+        Producer::attach(self.inner.clone()).map_err(|c| AttachError::Corrupted(c))
+    }
+
+    /// Claims the consumer end of the ring.
+    pub fn consumer(&self) -> Result<Consumer, AttachError> {
+        claim(&self.inner.shared.control().consumer, Side::Consumer)?;
+        Consumer::attach(self.inner.clone()).map_err(AttachError::Corrupted)
+    }
+
+    /// Ring data capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.inner.shared.geometry.capacity as usize
+    }
+
+    /// Largest message the ring carries.
+    pub fn max_message(&self) -> usize {
+        self.inner.shared.geometry.max_message as usize
+    }
+
+    /// The wakeup strategy recorded in the header.
+    pub fn wakeup(&self) -> WakeupKind {
+        self.inner.wakeup
+    }
+
+    /// Pid of the process that created the region (as its header says).
+    pub fn creator_pid(&self) -> u32 {
+        self.inner.creator_pid
+    }
+
+    /// The name or path, for named regions.
+    pub fn name(&self) -> Option<String> {
+        self.inner.name.as_ref().map(Name::display)
+    }
+
+    /// The descriptor of the shared memory.
+    pub fn memory_fd(&self) -> BorrowedFd<'_> {
+        self.inner.file.as_fd()
+    }
+}
+
+/// Claims one end: the first process to swap its pid in wins.
+fn claim(meta: &SideMeta, side: Side) -> Result<(), AttachError> {
+    let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    match meta
+        .pid
+        .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => {
+            if meta
+                .state
+                .compare_exchange(FREE, ATTACHED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return Err(AttachError::AlreadyClosed { side });
+            }
+            Ok(())
+        }
+        Err(pid) if meta.state.load(Ordering::Acquire) == CLOSED => {
+            let _ = pid;
+            Err(AttachError::AlreadyClosed { side })
+        }
+        Err(pid) => Err(AttachError::AlreadyClaimed { side, pid }),
+    }
+}
+
+/// Unlinks a half-created named object if creation fails part-way.
+struct UnlinkOnError(Option<Name>);
+
+impl Drop for UnlinkOnError {
+    fn drop(&mut self) {
+        if let Some(name) = self.0.take() {
+            let _ = name.unlink();
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Creating, opening and mapping the shared-memory objects.
+
+use crate::config::Config;
+use crate::error::{CreateError, OpenError};
+use crate::layout::{self, Geometry, StaticHeader, DATA_OFFSET, MAX_CAPACITY};
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where a named region lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Name {
+    /// A POSIX shared-memory name, with its leading slash.
+    Shm(String),
+    /// A file path (for example on a tmpfs or hugetlbfs mount).
+    Path(std::path::PathBuf),
+}
+
+impl Name {
+    pub(crate) fn shm(name: &str) -> Result<Name, &'static str> {
+        let bare = name.strip_prefix('/').unwrap_or(name);
+        if bare.is_empty() {
+            return Err("empty name");
+        }
+        if bare.len() > 250 {
+            return Err("longer than 250 bytes");
+        }
+        if bare.contains('/') {
+            return Err("a shared-memory name holds no '/' after the first; use a path for files");
+        }
+        if bare.contains('\0') || bare == "." || bare == ".." {
+            return Err("not a valid file name");
+        }
+        Ok(Name::Shm(format!("/{bare}")))
+    }
+
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Name::Shm(s) => s.clone(),
+            Name::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// Creates the object exclusively, readable and writable by its owner only.
+    pub(crate) fn create_exclusive(&self) -> Result<OwnedFd, Errno> {
+        let mode = Mode::RUSR | Mode::WUSR;
+        match self {
+            Name::Shm(n) => rustix::shm::open(
+                n.as_str(),
+                rustix::shm::OFlags::CREATE | rustix::shm::OFlags::EXCL | rustix::shm::OFlags::RDWR,
+                mode,
+            ),
+            Name::Path(p) => rustix::fs::open(
+                p,
+                OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                mode,
+            ),
+        }
+    }
+
+    /// Opens an existing object for reading and writing (never following a symlink).
+    pub(crate) fn open_existing(&self, write: bool) -> Result<OwnedFd, Errno> {
+        match self {
+            Name::Shm(n) => rustix::shm::open(
+                n.as_str(),
+                if write {
+                    rustix::shm::OFlags::RDWR
+                } else {
+                    rustix::shm::OFlags::RDONLY
+                },
+                Mode::empty(),
+            ),
+            Name::Path(p) => rustix::fs::open(
+                p,
+                (if write { OFlags::RDWR } else { OFlags::RDONLY })
+                    | OFlags::CLOEXEC
+                    | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ),
+        }
+    }
+
+    pub(crate) fn unlink(&self) -> Result<(), Errno> {
+        match self {
+            Name::Shm(n) => rustix::shm::unlink(n.as_str()),
+            Name::Path(p) => rustix::fs::unlink(p),
+        }
+    }
+}
+
+fn os(op: &'static str) -> impl FnOnce(Errno) -> CreateError {
+    move |e| CreateError::Os {
+        op,
+        source: e.into(),
+    }
+}
+
+fn os_open(op: &'static str) -> impl FnOnce(Errno) -> OpenError {
+    move |e| OpenError::Os {
+        op,
+        source: e.into(),
+    }
+}
+
+/// A fresh memfd, sized and sealed against shrinking and growing, so a peer
+/// cannot truncate it under our mapping (which would turn accesses into SIGBUS).
+pub(crate) fn memfd(geometry: &Geometry) -> Result<File, CreateError> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let fd = rustix::fs::memfd_create("mempipe", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .map_err(os("memfd_create"))?;
+    rustix::fs::ftruncate(&fd, geometry.total_len()).map_err(os("ftruncate"))?;
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        .map_err(os("fcntl(F_ADD_SEALS)"))?;
+    Ok(File::from(fd))
+}
+
+/// Sizes a freshly created named object.
+pub(crate) fn size_named(fd: OwnedFd, geometry: &Geometry) -> Result<File, CreateError> {
+    rustix::fs::ftruncate(&fd, geometry.total_len()).map_err(os("ftruncate"))?;
+    Ok(File::from(fd))
+}
+
+/// Maps `len` bytes of `file` shared, read-write.
+pub(crate) fn map(file: &File, len: u64) -> Result<MmapRaw, std::io::Error> {
+    MmapOptions::new().len(len as usize).map_raw(file)
+}
+
+/// Writes the header of a new region into its mapping; the magic goes last, so an
+/// opener sees either no region yet or a complete header.
+pub(crate) fn write_header(map: &MmapRaw, geometry: &Geometry, config: &Config) {
+    let header = StaticHeader {
+        magic: 0,
+        version: layout::VERSION,
+        data_offset: DATA_OFFSET as u32,
+        capacity: geometry.capacity,
+        max_message: geometry.max_message,
+        wakeup: config.wakeup as u32,
+        creator_pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+        total_len: geometry.total_len(),
+        spin_budget_ns: config.spin_budget.as_nanos().min(u128::from(u64::MAX)) as u64,
+        liveness_interval_ns: config
+            .liveness_interval
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64,
+    };
+    let base = map.as_mut_ptr();
+    // SAFETY: the mapping is at least DATA_OFFSET bytes, page aligned, and nobody
+    // else can be using the header before the magic is published.
+    unsafe {
+        base.cast::<StaticHeader>().write(header);
+        AtomicU64::from_ptr(base.cast::<u64>()).store(layout::MAGIC, Ordering::Release);
+    }
+}
+
+/// Checks what `file` is before mapping it, then maps it and validates the header.
+pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), OpenError> {
+    let stat = rustix::fs::fstat(file).map_err(os_open("fstat"))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(OpenError::NotMempipe(
+            "not a regular file or shared-memory object".into(),
+        ));
+    }
+    let size = stat.st_size as u64;
+    if size == 0 {
+        return Err(OpenError::NotReady);
+    }
+    if size < DATA_OFFSET as u64 + layout::MIN_CAPACITY || size > DATA_OFFSET as u64 + MAX_CAPACITY
+    {
+        return Err(OpenError::NotMempipe(format!(
+            "size {size} bytes is not that of any mempipe region"
+        )));
+    }
+    let map = map(file, size).map_err(|e| OpenError::Os {
+        op: "mmap",
+        source: e,
+    })?;
+    let header = read_header(&map);
+    let validated = layout::validate(&header, size)?;
+    Ok((map, validated))
+}
+
+/// Copies the header out of a mapping (magic read first, with acquire ordering).
+pub(crate) fn read_header(map: &MmapRaw) -> StaticHeader {
+    let base = map.as_mut_ptr();
+    // SAFETY: the mapping is at least DATA_OFFSET bytes (checked by the caller) and
+    // page aligned; the header is plain integers, valid for any bit pattern, read
+    // with a volatile copy because the peer may write it at any time.
+    unsafe {
+        let magic = AtomicU64::from_ptr(base.cast::<u64>()).load(Ordering::Acquire);
+        let mut header = base.cast::<StaticHeader>().read_volatile();
+        header.magic = magic;
+        header
+    }
+}
+
+/// Reads the creator pid of an existing object without mapping it writable, for
+/// the "already exists" error.
+pub(crate) fn peek_creator(name: &Name) -> Option<u32> {
+    use std::os::unix::fs::FileExt;
+    let file = File::from(name.open_existing(false).ok()?);
+    let mut buf = [0u8; std::mem::size_of::<StaticHeader>()];
+    file.read_exact_at(&mut buf, 0).ok()?;
+    let magic = u64::from_le_bytes(buf[0..8].try_into().ok()?);
+    (magic == layout::MAGIC).then(|| u32::from_ne_bytes(buf[36..40].try_into().unwrap_or_default()))
+}

@@ -1,0 +1,137 @@
+//! The consumer's half of the ring protocol. Everything it reads from shared
+//! memory is checked before use: a bad word is a `Corruption`, never a panic, an
+//! out-of-bounds access or an endless loop.
+
+use super::record::{self, Word};
+use super::Shared;
+use crate::error::Corruption;
+use crate::layout::{Geometry, RECORD_HEADER};
+use crate::sync::Ordering;
+use std::sync::Arc;
+
+/// A published record, validated: its payload lies inside the ring.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordRef {
+    /// Free-running position of the commit word.
+    pub pos: u64,
+    /// Ring offset of the payload.
+    pub offset: u64,
+    /// Payload length.
+    pub len: u64,
+}
+
+pub(crate) struct RingConsumer {
+    shared: Arc<Shared>,
+    geometry: Geometry,
+    /// Position of the next record to read.
+    head: u64,
+}
+
+impl RingConsumer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Result<Self, Corruption> {
+        let geometry = shared.geometry;
+        let head = shared.control().head.head.load(Ordering::Acquire);
+        if head != 0 {
+            return Err(Corruption::new(format!(
+                "consumer position {head} on a ring whose consumer has not started"
+            )));
+        }
+        Ok(RingConsumer {
+            shared,
+            geometry,
+            head,
+        })
+    }
+
+    /// The next record, if one is published. Skips (at most one) padding record.
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Result<Option<RecordRef>, Corruption> {
+        let g = self.geometry;
+        for _ in 0..2 {
+            let pos = self.head;
+            let word = self.shared.memory.word(pos).load(Ordering::Acquire);
+            match record::decode(word, pos, g.cap_log2) {
+                Word::Empty => return Ok(None),
+                Word::Record(len) => {
+                    let len = u64::from(len);
+                    let offset = pos & g.mask;
+                    if len > g.max_message {
+                        return Err(Corruption::new(format!(
+                            "record at position {pos} claims {len} bytes, more than the maximum {}",
+                            g.max_message
+                        )));
+                    }
+                    if offset + Geometry::record_size(len) > g.capacity {
+                        return Err(Corruption::new(format!(
+                            "record at position {pos} of {len} bytes runs past the end of the ring"
+                        )));
+                    }
+                    return Ok(Some(RecordRef {
+                        pos,
+                        offset: offset + RECORD_HEADER,
+                        len,
+                    }));
+                }
+                Word::Padding => {
+                    let offset = pos & g.mask;
+                    if offset == 0 {
+                        return Err(Corruption::new(format!(
+                            "padding record at position {pos}, the start of the ring"
+                        )));
+                    }
+                    // Skip to the next lap; published together with the record after it.
+                    self.head = pos + (g.capacity - offset);
+                }
+                Word::Foreign { found, expected } => {
+                    return Err(Corruption::new(format!(
+                        "commit word {word:#018x} at position {pos}: lap tag {found:#x}, expected {expected:#x}"
+                    )))
+                }
+            }
+        }
+        Err(Corruption::new(format!(
+            "two padding records in a row before position {}",
+            self.head
+        )))
+    }
+
+    /// Copies the record's payload into `dst` (`dst.len() == rec.len`).
+    #[inline(always)]
+    pub(crate) fn copy_out(&self, rec: &RecordRef, dst: &mut [u8]) {
+        debug_assert_eq!(dst.len() as u64, rec.len);
+        // SAFETY: `peek` checked offset + len lies inside the ring.
+        unsafe { self.shared.memory.read(rec.offset, dst) }
+    }
+
+    /// Copies the record's payload to `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of `rec.len` bytes.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) unsafe fn copy_out_raw(&self, rec: &RecordRef, dst: *mut u8) {
+        // SAFETY: `peek` checked the source lies inside the ring; the caller
+        // guarantees the destination.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.shared.memory.ptr(rec.offset), dst, rec.len as usize)
+        }
+    }
+
+    /// Pointer to the record's payload.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn payload_ptr(&self, rec: &RecordRef) -> *const u8 {
+        self.shared.memory.ptr(rec.offset)
+    }
+
+    /// Frees the record's space for the producer.
+    #[inline]
+    pub(crate) fn release(&mut self, rec: RecordRef) {
+        self.head = rec.pos + Geometry::record_size(rec.len);
+        self.shared
+            .control()
+            .head
+            .head
+            .store(self.head, Ordering::Release);
+    }
+}

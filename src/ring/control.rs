@@ -1,0 +1,139 @@
+//! The control block: the few atomics the two sides share, one 128-byte line per
+//! owner so that no line is written by both sides on the fast path.
+
+use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
+
+/// `SideMeta::state` values.
+pub(crate) const FREE: u32 = 0;
+pub(crate) const ATTACHED: u32 = 1;
+pub(crate) const CLOSED: u32 = 2;
+
+/// Who holds one end, and whether it has closed. Written at attach and close only,
+/// so the peer's reads of it hit its own cache.
+#[repr(C, align(128))]
+pub(crate) struct SideMeta {
+    /// Pid of the attached process, 0 while free.
+    pub pid: AtomicU32,
+    /// FREE, ATTACHED or CLOSED.
+    pub state: AtomicU32,
+    /// Last CPU this side was seen on, plus one (0: unknown). Lets the hybrid
+    /// strategy avoid spinning against a peer on its own CPU.
+    pub cpu: AtomicU32,
+}
+
+/// The consumer's released position: the only word the consumer writes per message.
+#[repr(C, align(128))]
+pub(crate) struct HeadLine {
+    pub head: AtomicU64,
+}
+
+/// Set in `Signal::armed` while a waiter may be asleep; the low 32 bits hold the
+/// `seq` value it sleeps on.
+const ARMED: u64 = 1 << 32;
+
+/// One direction's sleep/wake handshake (data available, or space available).
+///
+/// The waiter arms (`armed = ARMED | seq`), fences, re-checks its condition and only
+/// then sleeps on `seq`; the notifier publishes, fences, and wakes only if it sees
+/// an armed waiter whose `seq` it is first to bump. So a notifier makes no system
+/// call unless a waiter may really be asleep, and one wakeup serves every commit
+/// made until the waiter runs again.
+#[repr(C, align(128))]
+pub(crate) struct Signal {
+    pub armed: AtomicU64,
+    /// Futex word: bumped once per wakeup.
+    pub seq: AtomicU32,
+    /// Loom stands in for the kernel's futex and eventfd with a mutex and condvar.
+    #[cfg(loom)]
+    pub park: crate::wakeup::sys::Park,
+}
+
+impl Signal {
+    /// Arms before a re-check of the wait condition. Returns the `seq` to sleep on.
+    pub(crate) fn arm(&self) -> u32 {
+        let seq = self.seq.load(Ordering::Acquire);
+        self.armed.store(ARMED | u64::from(seq), Ordering::Relaxed);
+        // Pairs with the fence in `should_wake`: either the waiter's re-check sees
+        // the notifier's publication, or the notifier sees this arming.
+        fence(Ordering::SeqCst);
+        seq
+    }
+
+    /// Disarms after a wait that was not ended by a wakeup, so that later
+    /// notifications make no system call.
+    pub(crate) fn disarm(&self, seq: u32) {
+        if self.seq.load(Ordering::Relaxed) == seq {
+            self.armed.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Notifier side, after publishing: whether a waiter may be asleep and this call
+    /// is the one that must wake it (it has bumped `seq`).
+    #[inline]
+    pub(crate) fn should_wake(&self) -> bool {
+        fence(Ordering::SeqCst);
+        let armed = self.armed.load(Ordering::Relaxed);
+        if armed & ARMED == 0 {
+            return false;
+        }
+        let seq = armed as u32;
+        self.seq.load(Ordering::Relaxed) == seq
+            && self
+                .seq
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
+/// Everything shared but the static header and the data.
+#[repr(C)]
+pub(crate) struct Control {
+    pub producer: SideMeta,
+    pub consumer: SideMeta,
+    pub head: HeadLine,
+    /// The consumer sleeps here waiting for data.
+    pub data: Signal,
+    /// The producer sleeps here waiting for space.
+    pub space: Signal,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Control>() == 5 * 128);
+#[cfg(not(loom))]
+const _: () = assert!(
+    crate::layout::CONTROL_OFFSET + std::mem::size_of::<Control>() <= crate::layout::DATA_OFFSET
+);
+
+#[cfg(loom)]
+impl Control {
+    pub(crate) fn new_model() -> Self {
+        fn side() -> SideMeta {
+            SideMeta {
+                pid: AtomicU32::new(0),
+                state: AtomicU32::new(FREE),
+                cpu: AtomicU32::new(0),
+            }
+        }
+        fn signal() -> Signal {
+            Signal {
+                armed: AtomicU64::new(0),
+                seq: AtomicU32::new(0),
+                park: crate::wakeup::sys::Park::new(),
+            }
+        }
+        Control {
+            producer: side(),
+            consumer: side(),
+            head: HeadLine {
+                head: AtomicU64::new(0),
+            },
+            data: signal(),
+            space: signal(),
+        }
+    }
+}

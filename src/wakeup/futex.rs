@@ -1,0 +1,46 @@
+//! `futex`: sleep on a shared futex word inside the mapping.
+//!
+//! No descriptors, works between unrelated processes that open a region by name.
+//! A send to a receiver that is not asleep costs a fence and two cache-hit loads;
+//! waking a sleeper costs one FUTEX_WAKE.
+
+use super::{sleep_until, Channel, Strategy, WaitEnd, WaitRequest};
+use std::io;
+
+pub(crate) struct Futex;
+
+/// Wakes the sleeper on `ch` if the signal says one may be asleep.
+#[inline(always)]
+pub(crate) fn notify_futex(ch: &Channel<'_>) -> io::Result<()> {
+    if ch.signal.should_wake() {
+        #[cfg(not(loom))]
+        return super::sys::futex_wake(&ch.signal.seq);
+        #[cfg(loom)]
+        ch.signal.park.futex_wake();
+    }
+    Ok(())
+}
+
+/// Sleeps on `ch`'s futex word following the arming protocol.
+pub(crate) fn wait_futex(ch: &Channel<'_>, req: &mut WaitRequest<'_>) -> WaitEnd {
+    sleep_until(ch, req, |seq, _slice| {
+        #[cfg(not(loom))]
+        return super::sys::futex_wait(&ch.signal.seq, seq, _slice);
+        #[cfg(loom)]
+        {
+            ch.signal.park.futex_wait(&ch.signal.seq, seq);
+            Ok(())
+        }
+    })
+}
+
+impl Strategy for Futex {
+    #[inline(always)]
+    fn notify(&self, ch: &Channel<'_>) -> io::Result<()> {
+        notify_futex(ch)
+    }
+
+    fn wait(&self, ch: &Channel<'_>, req: &mut WaitRequest<'_>) -> WaitEnd {
+        wait_futex(ch, req)
+    }
+}

@@ -1,0 +1,198 @@
+//! How a side waits for its peer: one [`Strategy`] trait, one file per strategy.
+//!
+//! A strategy has two halves. `notify` runs after every publication (a commit, or
+//! a release of space) and must be free when nobody sleeps: the blocking
+//! strategies make a system call only when the peer has armed the [`Signal`].
+//! `wait` blocks until the caller's condition holds, the deadline passes, or the
+//! peer process is found dead (checked every liveness interval).
+
+mod eventfd;
+mod futex;
+mod hybrid;
+mod spin;
+pub(crate) mod sys;
+
+pub(crate) use eventfd::EventFd;
+pub(crate) use futex::Futex;
+pub(crate) use hybrid::Hybrid;
+pub(crate) use spin::Spin;
+
+use crate::config::WakeupKind;
+use crate::ring::control::Signal;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// One direction's shared handshake and, for eventfd, its descriptor.
+pub(crate) struct Channel<'a> {
+    pub signal: &'a Signal,
+    #[cfg(not(loom))]
+    pub eventfd: Option<std::os::fd::BorrowedFd<'a>>,
+}
+
+/// What the caller waits for and how long.
+pub(crate) struct WaitRequest<'a> {
+    /// The condition: true once there is something to do (data, space, a closed
+    /// or corrupt peer). Cheap and side-effect free.
+    pub ready: &'a mut dyn FnMut() -> bool,
+    /// Give up at this instant.
+    pub deadline: Option<Instant>,
+    /// `Some(pid)` once the peer process is known dead.
+    pub peer_dead: &'a mut dyn FnMut() -> Option<u32>,
+    /// How often to call `peer_dead`.
+    pub liveness_interval: Duration,
+    /// Whether the peer last ran on this CPU (spinning would then only delay it).
+    pub same_cpu: &'a mut dyn FnMut() -> bool,
+}
+
+/// How a wait ended.
+#[derive(Debug)]
+pub(crate) enum WaitEnd {
+    Ready,
+    TimedOut,
+    PeerDied(u32),
+    Failed(io::Error),
+}
+
+/// A way of waiting and waking.
+pub(crate) trait Strategy {
+    /// Wakes the peer if it may be asleep on `ch`. Called after each publication.
+    fn notify(&self, ch: &Channel<'_>) -> io::Result<()>;
+    /// Blocks until `req.ready` holds, the deadline passes or the peer dies.
+    fn wait(&self, ch: &Channel<'_>, req: &mut WaitRequest<'_>) -> WaitEnd;
+}
+
+/// The strategy a ring was created with (enum dispatch keeps the fast path free
+/// of virtual calls).
+pub(crate) enum Wakeup {
+    Spin(Spin),
+    Futex(Futex),
+    EventFd(EventFd),
+    Hybrid(Hybrid),
+}
+
+impl Wakeup {
+    pub(crate) fn new(kind: WakeupKind, spin_budget: Duration) -> Self {
+        match kind {
+            WakeupKind::Spin => Wakeup::Spin(Spin),
+            WakeupKind::Futex => Wakeup::Futex(Futex),
+            WakeupKind::EventFd => Wakeup::EventFd(EventFd),
+            WakeupKind::Hybrid => Wakeup::Hybrid(Hybrid::new(spin_budget)),
+        }
+    }
+}
+
+impl Strategy for Wakeup {
+    #[inline(always)]
+    fn notify(&self, ch: &Channel<'_>) -> io::Result<()> {
+        match self {
+            Wakeup::Spin(s) => s.notify(ch),
+            Wakeup::Futex(s) => s.notify(ch),
+            Wakeup::EventFd(s) => s.notify(ch),
+            Wakeup::Hybrid(s) => s.notify(ch),
+        }
+    }
+
+    fn wait(&self, ch: &Channel<'_>, req: &mut WaitRequest<'_>) -> WaitEnd {
+        match self {
+            Wakeup::Spin(s) => s.wait(ch, req),
+            Wakeup::Futex(s) => s.wait(ch, req),
+            Wakeup::EventFd(s) => s.wait(ch, req),
+            Wakeup::Hybrid(s) => s.wait(ch, req),
+        }
+    }
+}
+
+/// Busy-polls `req.ready` for at most `budget` (forever if `None`). `None` means
+/// the budget ran out with nothing to report.
+pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) -> Option<WaitEnd> {
+    #[cfg(loom)]
+    {
+        // Loom: one poll per scheduling point; a budget is a single round.
+        loop {
+            if (req.ready)() {
+                return Some(WaitEnd::Ready);
+            }
+            if budget.is_some() {
+                return None;
+            }
+            crate::sync::spin_hint();
+        }
+    }
+    #[cfg(not(loom))]
+    {
+        let start = Instant::now();
+        let mut next_check = start + req.liveness_interval;
+        let mut spins = 0u32;
+        loop {
+            if (req.ready)() {
+                return Some(WaitEnd::Ready);
+            }
+            crate::sync::spin_hint();
+            spins = spins.wrapping_add(1);
+            // Reading the clock costs ~25 ns; do it every 64 pauses.
+            if spins % 64 == 0 {
+                let now = Instant::now();
+                if req.deadline.is_some_and(|d| now >= d) {
+                    return Some(WaitEnd::TimedOut);
+                }
+                if budget.is_some_and(|b| now - start >= b) {
+                    return None;
+                }
+                if now >= next_check {
+                    if let Some(pid) = (req.peer_dead)() {
+                        return Some(WaitEnd::PeerDied(pid));
+                    }
+                    next_check = now + req.liveness_interval;
+                }
+            }
+        }
+    }
+}
+
+/// The blocking protocol shared by futex and eventfd: arm, re-check, sleep in
+/// slices no longer than the liveness interval.
+pub(crate) fn sleep_until(
+    ch: &Channel<'_>,
+    req: &mut WaitRequest<'_>,
+    mut sleep: impl FnMut(u32, Duration) -> io::Result<()>,
+) -> WaitEnd {
+    #[cfg(not(loom))]
+    let mut next_check = Instant::now() + req.liveness_interval;
+    loop {
+        if (req.ready)() {
+            return WaitEnd::Ready;
+        }
+        let seq = ch.signal.arm();
+        if (req.ready)() {
+            ch.signal.disarm(seq);
+            return WaitEnd::Ready;
+        }
+        #[cfg(loom)]
+        let slice = Duration::MAX;
+        #[cfg(not(loom))]
+        let slice = {
+            let now = Instant::now();
+            if req.deadline.is_some_and(|d| now >= d) {
+                ch.signal.disarm(seq);
+                return WaitEnd::TimedOut;
+            }
+            if now >= next_check {
+                if let Some(pid) = (req.peer_dead)() {
+                    ch.signal.disarm(seq);
+                    return WaitEnd::PeerDied(pid);
+                }
+                next_check = now + req.liveness_interval;
+            }
+            let mut slice = next_check - now;
+            if let Some(d) = req.deadline {
+                slice = slice.min(d - now);
+            }
+            slice
+        };
+        if let Err(e) = sleep(seq, slice) {
+            ch.signal.disarm(seq);
+            return WaitEnd::Failed(e);
+        }
+        ch.signal.disarm(seq);
+    }
+}
