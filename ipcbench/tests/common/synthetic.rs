@@ -41,7 +41,11 @@ pub fn two_cpu_machine() -> Machine {
     };
     let mut caches = Vec::new();
     for c in 0..2 {
-        for (level, ty, size) in [(1, "Data", 32), (1, "Instruction", 32), (2, "Unified", 1024)] {
+        for (level, ty, size) in [
+            (1, "Data", 32),
+            (1, "Instruction", 32),
+            (2, "Unified", 1024),
+        ] {
             caches.push(CacheInstance {
                 level,
                 cache_type: ty.into(),
