@@ -1,4 +1,3 @@
-#![allow(dead_code)] // Temporary: used once the run side wires these modules up.
 //! Description of the machine a benchmark ran on, recorded in every result file.
 //!
 //! IPC numbers mean little without the machine: a KVM guest's cross-core wakeups go through the
@@ -191,7 +190,7 @@ impl fmt::Display for Machine {
         writeln!(f, "kernel         {}", self.kernel_release)?;
         writeln!(
             f,
-            "virtualization  {}",
+            "virtualization {}",
             self.virtualization.as_deref().unwrap_or("none detected")
         )?;
         writeln!(
@@ -214,6 +213,14 @@ impl fmt::Display for Machine {
             .map(|g| format!("[{}]", format_cpu_list(g)))
             .collect();
         writeln!(f, "cores          {}", cores.join(" "))?;
+        if let Some(level) = t.llc_level() {
+            let llc: Vec<String> = t
+                .llc_groups()
+                .iter()
+                .map(|g| format!("[{}]", format_cpu_list(g)))
+                .collect();
+            writeln!(f, "L{level} groups      {}", llc.join(" "))?;
+        }
         if t.caches.is_empty() {
             writeln!(f, "caches         none reported")?;
         } else {
@@ -255,11 +262,6 @@ impl fmt::Display for Machine {
                     d.join(" ")
                 )?;
             }
-        }
-        let pairs = crate::topology::representative_pairs(t);
-        writeln!(f, "pair classes")?;
-        for (a, b, r) in pairs {
-            writeln!(f, "  {a:>3} -> {b:<3} {r}")?;
         }
         for w in &t.warnings {
             writeln!(f, "note: {w}")?;

@@ -1,4 +1,3 @@
-#![allow(dead_code)] // Temporary: used once the run side wires these modules up.
 //! The versioned, self-describing result file written by `ipcbench run` and read by
 //! `ipcbench report`.
 //!
@@ -328,16 +327,6 @@ pub fn read_json(path: &Path) -> Result<ResultFile, ResultsError> {
             source,
         })?;
     from_value(value, path)
-}
-
-/// Parses result-file JSON text; `origin` names the source in errors.
-pub fn from_json_str(text: &str, origin: &Path) -> Result<ResultFile, ResultsError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| ResultsError::Parse {
-            path: origin.to_path_buf(),
-            source,
-        })?;
-    from_value(value, origin)
 }
 
 /// Checks the version before the full parse so that a newer file gets the "upgrade" message

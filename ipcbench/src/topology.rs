@@ -1,4 +1,3 @@
-#![allow(dead_code)] // Temporary: used once the run side wires these modules up.
 //! CPU topology from sysfs: packages, cores, SMT siblings, cache sharing, NUMA nodes.
 //!
 //! IPC latency between two processes depends mostly on what their CPUs share: a core (SMT
@@ -195,19 +194,6 @@ pub enum Relation {
     OtherPackage,
     /// Different NUMA nodes.
     OtherNode,
-}
-
-impl Relation {
-    /// All relations, closest first.
-    pub const ALL: [Relation; 7] = [
-        Relation::SameCpu,
-        Relation::SmtSibling,
-        Relation::SameL2,
-        Relation::SameLlc,
-        Relation::OtherLlc,
-        Relation::OtherPackage,
-        Relation::OtherNode,
-    ];
 }
 
 impl fmt::Display for Relation {

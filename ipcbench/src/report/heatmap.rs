@@ -221,7 +221,10 @@ pub fn heatmap(
     for (ri, &a) in cpus.iter().enumerate() {
         for (ci, &b) in cpus.iter().enumerate() {
             let (x, y) = (left + cs * ci as f64, top + cs * ri as f64);
-            let rel = topo.relation(a, b);
+            let rel = match topo.node_distance(a, b) {
+                Some(d) if a != b => format!("{}, NUMA distance {d}", topo.relation(a, b)),
+                _ => topo.relation(a, b).to_string(),
+            };
             let cell = cells.get(&(a, b));
             let (fill, text, tcolor, tip) = match cell {
                 None => (

@@ -3,14 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::charts::{line_chart, nines, Axis, Series, PALETTE};
+use super::charts::PALETTE;
 use super::heatmap::{heatmap, pattern_defs, ColorScale};
-use super::{
-    default_latency_size, esc, fmt_ns, fmt_rate, fmt_size, median, one_way, rate, sizes, transports,
-};
+use super::{esc, fmt_size, sizes, transports};
 use crate::machine::format_bytes;
-use crate::results::{CorePair, Kind, ResultFile, Status};
-use crate::topology::{format_cpu_list, Relation};
+use crate::results::{Kind, ResultFile};
+use crate::topology::format_cpu_list;
 
 const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:24px 32px;max-width:1500px}
@@ -59,8 +57,8 @@ pub fn page(files: &[ResultFile]) -> String {
         };
         let _ = write!(s, "<section class=\"file\" id=\"file-{i}\">");
         let _ = write!(s, "<h2>Summary{title}</h2>");
-        summary_table(&mut s, f);
-        placement_table(&mut s, f);
+        super::tables::summary_table(&mut s, f);
+        super::tables::placement_table(&mut s, f);
         let _ = write!(s, "<h2>Latency by core pair{title}</h2>");
         s.push_str("<p class=\"note\">Rows: initiator CPU a; columns: responder CPU b. Hatched cells timed out (e.g. a spinning transport with both ends on one CPU waits for the scheduler tick).</p>");
         s.push_str(&scale.legend_svg());
@@ -82,8 +80,8 @@ pub fn page(files: &[ResultFile]) -> String {
             }
             s.push_str("</div>");
         }
-        throughput_section(&mut s, i, f, &all_transports, &title);
-        distribution_section(&mut s, i, f, &all_transports, &title);
+        super::sections::throughput_section(&mut s, i, f, &all_transports, &title);
+        super::sections::distribution_section(&mut s, i, f, &all_transports, &title);
         s.push_str("</section>");
     }
     let _ = writeln!(
@@ -95,7 +93,7 @@ pub fn page(files: &[ResultFile]) -> String {
 }
 
 /// Colour and dash style for a transport, stable across the report.
-fn style(all: &[String], t: &str) -> (&'static str, bool) {
+pub fn style(all: &[String], t: &str) -> (&'static str, bool) {
     if t == "limit" {
         return ("#222", true);
     }
@@ -247,282 +245,4 @@ fn numa_text(f: &ResultFile) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// One-way p50s at the default size for `t`, with pairs, cross-core only or same-CPU only.
-fn latencies(f: &ResultFile, t: &str, size: u64, cross: bool) -> Vec<(CorePair, f64)> {
-    f.cells
-        .iter()
-        .filter(|c| c.kind == Kind::Latency && c.transport == t && c.size_bytes == size)
-        .filter(|c| (c.pair.a != c.pair.b) == cross)
-        .filter_map(|c| one_way(c).map(|v| (c.pair, v)))
-        .collect()
-}
-
-fn summary_table(s: &mut String, f: &ResultFile) {
-    let Some(size) = default_latency_size(f) else {
-        s.push_str("<p class=\"note\">No latency cells.</p>");
-        return;
-    };
-    let topo = &f.machine.topology;
-    let limit = median(
-        latencies(f, "limit", size, true)
-            .into_iter()
-            .map(|x| x.1)
-            .collect(),
-    );
-    let mut rows: Vec<(String, Option<f64>, String)> = Vec::new();
-    for t in transports(std::slice::from_ref(f)) {
-        let cross = latencies(f, &t, size, true);
-        let med = median(cross.iter().map(|x| x.1).collect());
-        let best = cross.iter().min_by(|x, y| x.1.total_cmp(&y.1));
-        let worst = cross.iter().max_by(|x, y| x.1.total_cmp(&y.1));
-        let pair_cell = |p: Option<&(CorePair, f64)>| match p {
-            Some((p, v)) => format!(
-                "<td class=\"num\">{}</td><td>{} <span class=\"muted\">({})</span></td>",
-                esc(&fmt_ns(*v)),
-                p,
-                topo.relation(p.a, p.b)
-            ),
-            None => "<td class=\"num muted\">–</td><td></td>".into(),
-        };
-        let same = median(
-            latencies(f, &t, size, false)
-                .into_iter()
-                .map(|x| x.1)
-                .collect(),
-        );
-        let ratio = match (med, limit) {
-            (Some(m), Some(l)) if l > 0.0 => format!("{:.1}×", m / l),
-            _ => "–".into(),
-        };
-        let peak = f
-            .cells
-            .iter()
-            .filter(|c| c.kind == Kind::Throughput && c.transport == t && c.pair.a != c.pair.b)
-            .filter_map(|c| rate(c).map(|r| (r, c.size_bytes)))
-            .max_by(|x, y| x.0.total_cmp(&y.0));
-        let bad = f
-            .cells
-            .iter()
-            .filter(|c| c.transport == t)
-            .filter(|c| matches!(c.status, Status::TimedOut | Status::Failed { .. }))
-            .count();
-        let row = format!(
-            "<td>{}</td><td class=\"num\">{}</td>{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
-            esc(&t),
-            med.map(fmt_ns).unwrap_or_else(|| "–".into()),
-            pair_cell(best),
-            pair_cell(worst),
-            same.map(fmt_ns).unwrap_or_else(|| "–".into()),
-            ratio,
-            peak.map(|(r, sz)| format!("{} @ {}", fmt_rate(r), fmt_size(sz)))
-                .unwrap_or_else(|| "–".into()),
-            bad,
-        );
-        rows.push((t, med, row));
-    }
-    rows.sort_by(|a, b| match (a.1, b.1) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
-    let _ = write!(
-        s,
-        "<p class=\"note\">One-way p50 at {} across cores (median over measured cross-core pairs), fastest first. \
-         “× limit” compares with the raw cache-line ping-pong <code>limit</code>, the floor for any shared-memory transport on this machine.</p>",
-        esc(&fmt_size(size))
-    );
-    s.push_str("<table class=\"summary\"><tr><th>transport</th><th>cross-core p50</th><th>best</th><th>pair</th><th>worst</th><th>pair</th><th>same CPU</th><th>× limit</th><th>peak throughput (cross-core)</th><th>timed out / failed cells</th></tr>");
-    let first_real = rows.iter().position(|r| r.0 != "limit" && r.1.is_some());
-    for (i, (_, _, row)) in rows.iter().enumerate() {
-        let class = if Some(i) == first_real {
-            " class=\"best\""
-        } else {
-            ""
-        };
-        let _ = write!(s, "<tr{class}>{row}</tr>");
-    }
-    s.push_str("</table>");
-}
-
-/// How much placement matters: median one-way p50 per pair relation, per transport.
-fn placement_table(s: &mut String, f: &ResultFile) {
-    let Some(size) = default_latency_size(f) else {
-        return;
-    };
-    let topo = &f.machine.topology;
-    let mut by: BTreeMap<(String, Relation), Vec<f64>> = BTreeMap::new();
-    for c in f
-        .cells
-        .iter()
-        .filter(|c| c.kind == Kind::Latency && c.size_bytes == size)
-    {
-        if let Some(v) = one_way(c) {
-            by.entry((c.transport.clone(), topo.relation(c.pair.a, c.pair.b)))
-                .or_default()
-                .push(v);
-        }
-    }
-    let mut rels: Vec<Relation> = by.keys().map(|k| k.1).collect();
-    rels.sort();
-    rels.dedup();
-    if rels.len() < 2 {
-        return;
-    }
-    let _ = write!(
-        s,
-        "<h3>Placement: one-way p50 at {} by core-pair relation</h3><table class=\"placement\"><tr><th>transport</th>",
-        esc(&fmt_size(size))
-    );
-    for r in &rels {
-        let _ = write!(s, "<th>{r}</th>");
-    }
-    s.push_str("</tr>");
-    for t in transports(std::slice::from_ref(f)) {
-        let _ = write!(s, "<tr><td>{}</td>", esc(&t));
-        for r in &rels {
-            let v = by.get(&(t.clone(), *r)).and_then(|v| median(v.clone()));
-            let _ = write!(
-                s,
-                "<td class=\"num\">{}</td>",
-                v.map(fmt_ns).unwrap_or_else(|| "–".into())
-            );
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</table>");
-}
-
-fn throughput_section(s: &mut String, i: usize, f: &ResultFile, all: &[String], title: &str) {
-    let topo = &f.machine.topology;
-    // (relation, transport, size) -> rates over the pairs of that relation.
-    let mut by: BTreeMap<Relation, BTreeMap<String, BTreeMap<u64, Vec<f64>>>> = BTreeMap::new();
-    for c in f.cells.iter().filter(|c| c.kind == Kind::Throughput) {
-        if let Some(r) = rate(c) {
-            by.entry(topo.relation(c.pair.a, c.pair.b))
-                .or_default()
-                .entry(c.transport.clone())
-                .or_default()
-                .entry(c.size_bytes)
-                .or_default()
-                .push(r);
-        }
-    }
-    if by.is_empty() {
-        return;
-    }
-    let _ = write!(s, "<h2>Throughput vs message size{title}</h2><p class=\"note\">One-way streaming, median over the pairs of each relation class.</p><div class=\"grid-wrap\">");
-    let xs = sizes(f, Kind::Throughput);
-    for (rel, per_t) in &by {
-        let mut series = Vec::new();
-        for t in all.iter().filter(|t| per_t.contains_key(*t)) {
-            let (color, dashed) = style(all, t);
-            let points = per_t[t]
-                .iter()
-                .filter_map(|(&sz, v)| median(v.clone()).map(|m| (sz as f64, m)))
-                .collect();
-            series.push(Series {
-                name: t.clone(),
-                color,
-                dashed,
-                points,
-            });
-        }
-        let xv: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
-        let x = Axis::log_at_values("message size", &xv, |v| fmt_size(v as u64));
-        let y = Axis::log_fit(
-            "bytes per second",
-            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-            fmt_rate,
-        );
-        let id = format!("throughput-{i}-{}", super::heatmap::slug(&rel.to_string()));
-        s.push_str(&line_chart(&id, &format!("Pairs: {rel}"), &x, &y, &series));
-    }
-    s.push_str("</div>");
-}
-
-/// The cross-core pair with the most OK latency cells at `size` (ties: first measured).
-fn distribution_pair(f: &ResultFile, size: u64) -> Option<CorePair> {
-    let mut count: Vec<(CorePair, usize)> = Vec::new();
-    for c in f.cells.iter().filter(|c| {
-        c.kind == Kind::Latency
-            && c.size_bytes == size
-            && c.pair.a != c.pair.b
-            && one_way(c).is_some()
-    }) {
-        match count.iter_mut().find(|x| x.0 == c.pair) {
-            Some(x) => x.1 += 1,
-            None => count.push((c.pair, 1)),
-        }
-    }
-    count.iter().rev().max_by_key(|x| x.1).map(|x| x.0)
-}
-
-fn distribution_section(s: &mut String, i: usize, f: &ResultFile, all: &[String], title: &str) {
-    let Some(size) = default_latency_size(f) else {
-        return;
-    };
-    let Some(pair) = distribution_pair(f, size) else {
-        return;
-    };
-    let mut series = Vec::new();
-    for c in f.cells.iter().filter(|c| {
-        c.kind == Kind::Latency && c.size_bytes == size && c.pair == pair && one_way(c).is_some()
-    }) {
-        let Some(l) = &c.latency else { continue };
-        let mut pts: Vec<(f64, f64)> = l
-            .distribution
-            .iter()
-            .filter(|(p, _)| (0.0..=99.99).contains(p))
-            .map(|&(p, ns)| (nines(p), ns as f64))
-            .collect();
-        if pts.is_empty() {
-            // Older or minimal writers: fall back to the stored percentiles.
-            let r = l.rtt_ns;
-            pts = [(50.0, r.p50), (90.0, r.p90), (99.0, r.p99), (99.9, r.p999)]
-                .iter()
-                .map(|&(p, v)| (nines(p), v as f64))
-                .collect();
-        }
-        let (color, dashed) = style(all, &c.transport);
-        series.push(Series {
-            name: c.transport.clone(),
-            color,
-            dashed,
-            points: pts,
-        });
-    }
-    let x = Axis {
-        label: "percentile".into(),
-        min: 0.0,
-        max: 4.0,
-        log: false,
-        ticks: [0.0, 50.0, 90.0, 99.0, 99.9, 99.99]
-            .iter()
-            .map(|&p| (nines(p), format!("p{p}")))
-            .collect(),
-    };
-    let y = Axis::log_fit(
-        "round-trip time",
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        fmt_ns,
-    );
-    let topo = &f.machine.topology;
-    let _ = write!(
-        s,
-        "<h2>Latency distribution{title}</h2><p class=\"note\">Round-trip time percentiles at {}, CPUs {} ({}). The x axis is in “nines”: equal steps from p90 to p99 to p99.9.</p>",
-        esc(&fmt_size(size)),
-        pair,
-        topo.relation(pair.a, pair.b)
-    );
-    let id = format!("distribution-{i}");
-    s.push_str(&line_chart(
-        &id,
-        &format!("RTT percentiles, {}, CPUs {pair}", fmt_size(size)),
-        &x,
-        &y,
-        &series,
-    ));
 }

@@ -1,4 +1,3 @@
-#![allow(dead_code)] // Temporary: used once the run side wires `ipcbench report` up.
 //! `ipcbench report FILES...`: one self-contained static HTML page (inline CSS and SVG, no
 //! scripts, no network) that answers "which transport should my two processes use here, and how
 //! much does core placement matter?".
@@ -8,11 +7,14 @@
 //!
 //! Layout: [`html`] assembles the page (machine table, summary table, sections), [`heatmap`]
 //! draws the core x core latency matrices on one shared logarithmic colour scale, [`charts`]
-//! draws the throughput and percentile line charts.
+//! draws the line charts that [`sections`] fills with throughput and percentile curves, and
+//! [`tables`] holds the summary and placement tables.
 
 mod charts;
 mod heatmap;
 mod html;
+mod sections;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
