@@ -1,14 +1,177 @@
-//! ipcbench: per-core-pair IPC latency and throughput.
+//! ipcbench: per-core-pair IPC latency and throughput between two real
+//! processes pinned to cores.
+//!
+//! Run side: `cli` (arguments), `runner` (plan + loop over cells), `session`
+//! (one repeat: spawn the pinned child, measure, reap), `child` (the
+//! re-executed responder), `measure` (the loops), `transport` (one module per
+//! mechanism), `cells`/`summary` (results). Data side: `topology`, `machine`,
+//! `results` (schema, CSV), `report` (HTML).
 
+mod affinity;
+mod cells;
 mod child;
+mod clean;
 mod cli;
 mod machine;
 mod measure;
 mod report;
 mod results;
 mod runner;
+mod session;
+mod stop;
 mod summary;
 mod topology;
 mod transport;
 
-fn main() {}
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, RunArgs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::List) => {
+            list();
+            Ok(())
+        }
+        Some(Command::Topology) => topology_cmd(),
+        Some(Command::Report { files, out }) => report::write_report(&files, &out)
+            .map(|()| println!("wrote {}", out.display()))
+            .map_err(Into::into),
+        Some(Command::Clean) => clean::run(),
+        Some(Command::Child { spec }) => return ExitCode::from(child::main(&spec) as u8),
+    };
+    match result {
+        Ok(()) if stop::interrupted() => ExitCode::from(130),
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn list() {
+    for t in transport::registry() {
+        println!("{:<16} {}", t.name(), t.description());
+    }
+}
+
+fn topology_cmd() -> anyhow::Result<()> {
+    machine::print_topology()?;
+    let m = machine::Machine::detect()?;
+    println!("representative pairs:");
+    for (a, b, rel) in topology::representative_pairs(&m.topology) {
+        println!("  {a}:{b}  {rel}");
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    stop::install_handlers();
+    let machine = machine::Machine::detect().context("detect machine")?;
+    let plan = runner::Plan::resolve(&args, &machine)?;
+    let cells = plan.cells();
+    let skipped = cells.iter().filter(|c| c.skip.is_some()).count();
+    let est = plan.estimate();
+    println!(
+        "ipcbench: {} transports x {} pairs ({}) -> {} cells ({} skipped), {} repeat(s) of {} ms + {} ms warm-up",
+        plan.transports.len(),
+        plan.pairs.len(),
+        plan.pairs_note,
+        cells.len(),
+        skipped,
+        plan.repeats,
+        plan.timing.duration.as_millis(),
+        plan.timing.warmup.as_millis()
+    );
+    println!("estimated duration: {:.0} s", est.as_secs_f64().ceil());
+    let started = std::time::Instant::now();
+    let run_id = format!(
+        "ipcbench-{}-{:x}",
+        std::process::id(),
+        started.elapsed().as_nanos() ^ unix_now_ns()
+    );
+    let mut file = results::ResultFile::new(machine, plan.params());
+    runner::run(&plan, &mut file, &run_id)?;
+    if stop::interrupted() {
+        eprintln!("interrupted: writing the cells measured so far");
+    }
+    print!("{}", summary::render(&file));
+    let paths = write_outputs(&file, &args.out)?;
+    println!("took {:.1} s; wrote:", started.elapsed().as_secs_f64());
+    for p in paths {
+        println!("  {}", p.display());
+    }
+    Ok(())
+}
+
+fn unix_now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Write `<host>-<UTC timestamp>.{json,csv,html}` into `dir`.
+fn write_outputs(
+    file: &results::ResultFile,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--out {}: cannot create directory", dir.display()))?;
+    let host: String = file
+        .machine
+        .hostname
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = format!("{host}-{}", timestamp(file.created_unix_s));
+    let json = dir.join(format!("{stem}.json"));
+    let csv = dir.join(format!("{stem}.csv"));
+    let html = dir.join(format!("{stem}.html"));
+    results::write_json(file, &json)?;
+    results::write_csv(file, &csv)?;
+    report::write_report(std::slice::from_ref(&json), &html)?;
+    Ok(vec![json, html, csv])
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC (civil-from-days, H. Hinnant's algorithm).
+fn timestamp(unix_s: u64) -> String {
+    let days = (unix_s / 86400) as i64;
+    let secs = unix_s % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_is_utc_civil_time() {
+        assert_eq!(super::timestamp(0), "19700101-000000");
+        assert_eq!(super::timestamp(1_709_210_096), "20240229-123456");
+    }
+}

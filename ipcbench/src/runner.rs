@@ -1,1 +1,293 @@
-//! TODO(runner): being written.
+//! Plans the suite (cells, pairs, time estimate) and runs it cell by cell
+//! with a progress bar. Each cell runs `repeats` fresh sessions.
+
+use crate::cells;
+use crate::cli::{PairsArg, RunArgs};
+use crate::results::{CorePair, Kind, Machine, Params, ResultFile, Status};
+use crate::session::{self, Timing};
+use crate::transport::{self, CellParams, Transport};
+use crate::{affinity, stop, topology};
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
+
+/// Default sizes (limits.md anchors: 8 B is the headline latency size).
+pub const LATENCY_SIZES: [usize; 3] = [8, 64, 4096];
+pub const THROUGHPUT_SIZES: [usize; 4] = [64, 4096, 64 << 10, 1 << 20];
+/// Fixed cost of one session (create, spawn + exec, attach, reap), for the
+/// estimate only. Measured ~10-20 ms on the 2-vCPU guest.
+const SESSION_OVERHEAD: Duration = Duration::from_millis(15);
+
+/// Extra time per session of a spinning transport on a shared CPU.
+const SPIN_SAME_CPU_EXTRA: Duration = Duration::from_millis(16);
+
+/// The resolved suite.
+pub struct Plan {
+    pub transports: Vec<&'static dyn Transport>,
+    pub kinds: Vec<Kind>,
+    pub latency_sizes: Vec<usize>,
+    pub throughput_sizes: Vec<usize>,
+    pub pairs: Vec<CorePair>,
+    pub timing: Timing,
+    pub repeats: u32,
+    pub verify: bool,
+    /// Why these pairs (printed at the start).
+    pub pairs_note: String,
+}
+
+/// A cell that will run (or be skipped for a reason).
+pub struct PlannedCell {
+    pub transport: &'static dyn Transport,
+    pub kind: Kind,
+    pub size: usize,
+    pub pair: CorePair,
+    pub skip: Option<String>,
+}
+
+impl Plan {
+    pub fn resolve(args: &RunArgs, machine: &Machine) -> anyhow::Result<Plan> {
+        let q = args.quick;
+        let transports = if args.transports.is_empty() || args.transports.iter().any(|t| t == "all")
+        {
+            transport::registry()
+        } else {
+            args.transports
+                .iter()
+                .filter_map(|n| transport::find(n))
+                .collect()
+        };
+        let kinds = match args.kind.as_str() {
+            "latency" => vec![Kind::Latency],
+            "throughput" => vec![Kind::Throughput],
+            _ => vec![Kind::Latency, Kind::Throughput],
+        };
+        let latency_sizes = match &args.latency_sizes {
+            Some(l) => l.0.clone(),
+            None if q => vec![8],
+            None => LATENCY_SIZES.to_vec(),
+        };
+        let throughput_sizes = match &args.throughput_sizes {
+            Some(l) => l.0.clone(),
+            None if q => vec![4096],
+            None => THROUGHPUT_SIZES.to_vec(),
+        };
+        let ms = |v: Option<u64>, quick: u64, normal: u64| {
+            Duration::from_millis(v.unwrap_or(if q { quick } else { normal }))
+        };
+        let timing = Timing {
+            warmup: ms(args.warmup_ms, 2, 10),
+            duration: ms(args.duration_ms, 10, 60),
+        };
+        let repeats = args.repeats.unwrap_or(if q { 1 } else { 3 });
+        let online = machine.online_cpus();
+        let to_pairs = |v: Vec<(usize, usize)>| {
+            v.into_iter()
+                .map(|(a, b)| CorePair { a, b })
+                .collect::<Vec<_>>()
+        };
+        let full = to_pairs(topology::full_matrix(&machine.topology));
+        let repr = to_pairs(
+            topology::representative_pairs(&machine.topology)
+                .into_iter()
+                .map(|(a, b, _)| (a, b))
+                .collect(),
+        );
+        let mut plan = Plan {
+            transports,
+            kinds,
+            latency_sizes,
+            throughput_sizes,
+            pairs: Vec::new(),
+            timing,
+            repeats,
+            verify: args.verify,
+            pairs_note: String::new(),
+        };
+        let pairs_arg = if q && args.pairs == PairsArg::Auto {
+            PairsArg::Representative
+        } else {
+            args.pairs.clone()
+        };
+        match pairs_arg {
+            PairsArg::Full => {
+                (plan.pairs, plan.pairs_note) = (full, "full matrix (--pairs full)".into())
+            }
+            PairsArg::Representative => {
+                (plan.pairs, plan.pairs_note) =
+                    (repr, "representative pairs from the topology".into())
+            }
+            PairsArg::List(list) => {
+                for p in &list {
+                    for cpu in [p.a, p.b] {
+                        if !online.contains(&cpu) {
+                            bail!(
+                                "--pairs {}:{}: cpu {cpu} is not online; online cpus: {}",
+                                p.a,
+                                p.b,
+                                topology::format_cpu_list(online)
+                            );
+                        }
+                    }
+                }
+                (plan.pairs, plan.pairs_note) = (list, "pairs from --pairs".into());
+            }
+            PairsArg::Auto => {
+                plan.pairs = full;
+                let est = plan.estimate();
+                if est > Duration::from_secs(args.budget_s) {
+                    plan.pairs_note = format!(
+                        "representative pairs: the full matrix would take ~{}s, over the {}s budget",
+                        est.as_secs(),
+                        args.budget_s
+                    );
+                    plan.pairs = repr;
+                } else {
+                    plan.pairs_note = format!(
+                        "full matrix ({} ordered pairs, fits the {}s budget)",
+                        plan.pairs.len(),
+                        args.budget_s
+                    );
+                }
+            }
+        }
+        if plan.pairs.is_empty() {
+            bail!(
+                "no core pairs to measure (online cpus: {})",
+                topology::format_cpu_list(online)
+            );
+        }
+        Ok(plan)
+    }
+
+    pub fn cells(&self) -> Vec<PlannedCell> {
+        let mut out = Vec::new();
+        for &t in &self.transports {
+            for &kind in &self.kinds {
+                let sizes = if kind == Kind::Latency {
+                    &self.latency_sizes
+                } else {
+                    &self.throughput_sizes
+                };
+                for &size in sizes {
+                    for &pair in &self.pairs {
+                        let skip = (size > t.max_size()).then(|| {
+                            format!(
+                                "{size} B exceeds the largest {} message ({} B)",
+                                t.name(),
+                                t.max_size()
+                            )
+                        });
+                        out.push(PlannedCell {
+                            transport: t,
+                            kind,
+                            size,
+                            pair,
+                            skip,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Expected wall time of the whole suite.
+    pub fn estimate(&self) -> Duration {
+        let per_session = SESSION_OVERHEAD + self.timing.warmup + self.timing.duration;
+        let cells = self.cells();
+        let runs = cells.iter().filter(|c| c.skip.is_none());
+        // A spinning transport on one CPU pays ~4 scheduler ticks of 4 ms per
+        // session beyond its duration (first hand-offs, LAST, final ack).
+        let ticks = runs
+            .clone()
+            .filter(|c| c.transport.spins() && c.pair.a == c.pair.b)
+            .count() as u32;
+        (per_session * runs.count() as u32 + SPIN_SAME_CPU_EXTRA * ticks) * self.repeats
+    }
+
+    pub fn params(&self) -> Params {
+        Params {
+            latency_sizes_bytes: self.latency_sizes.iter().map(|&s| s as u64).collect(),
+            throughput_sizes_bytes: self.throughput_sizes.iter().map(|&s| s as u64).collect(),
+            warmup_ms: self.timing.warmup.as_millis() as u64,
+            duration_ms: self.timing.duration.as_millis() as u64,
+            repeats: self.repeats,
+            pairs: self.pairs.clone(),
+            transports: self
+                .transports
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect(),
+            verify: self.verify,
+            numa_placement: None,
+        }
+    }
+}
+
+/// Run every planned cell; stops early (keeping what it has) on Ctrl-C.
+pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<()> {
+    let cells = plan.cells();
+    let original_affinity = affinity::current_cpus()?;
+    let bar = ProgressBar::new(plan.estimate().as_millis() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {percent:>3}% ETA {eta:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let step = (SESSION_OVERHEAD + plan.timing.warmup + plan.timing.duration).as_millis() as u64;
+    for (index, c) in cells.iter().enumerate() {
+        if stop::interrupted() {
+            break;
+        }
+        if let Some(reason) = &c.skip {
+            file.cells.push(cells::skipped(c, reason.clone()));
+            continue;
+        }
+        bar.set_message(format!(
+            "{} {} {} B {}",
+            c.transport.name(),
+            c.kind,
+            c.size,
+            c.pair
+        ));
+        let params = CellParams {
+            kind: c.kind,
+            size: c.size,
+            name_prefix: format!("{run_id}-c{index}"),
+        };
+        let mut sessions = Vec::new();
+        let mut error = None;
+        for _ in 0..plan.repeats {
+            if stop::interrupted() {
+                break;
+            }
+            match session::run(c.transport, &params, c.pair, plan.timing, plan.verify) {
+                Ok(s) => sessions.push(s),
+                Err(e) => {
+                    error = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+            bar.inc(step);
+        }
+        let mut cell = cells::assemble(c, &sessions, plan.verify, error);
+        if stop::interrupted() {
+            cell.status = Status::Failed {
+                error: "interrupted by Ctrl-C".into(),
+            };
+        }
+        if cell.status != Status::Ok {
+            bar.println(format!(
+                "  {} {} {} B {}: {}",
+                c.transport.name(),
+                c.kind,
+                c.size,
+                c.pair,
+                cell.status
+            ));
+        }
+        file.cells.push(cell);
+    }
+    bar.finish_and_clear();
+    affinity::restore(&original_affinity)?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! One-way streaming: the parent ([`stream`]) sends messages for a warm-up,
+//! then a [`START`] message, data for `duration`, and a [`LAST`] message; the
+//! child ([`sink`]) counts from START to LAST and answers with a [`FINAL`]
+//! control message (count and digest). The parent's clock runs from before
+//! START until that acknowledgement arrives, so nothing still in flight is
+//! counted as delivered.
+
+use super::message::{self, CONTROL_LEN, CREDIT, DATA, FINAL, LAST, START};
+use super::Ended;
+use crate::stop::should_stop;
+use crate::transport::Endpoint;
+use std::time::{Duration, Instant};
+
+/// What the parent's stream produced.
+pub struct StreamRun {
+    /// Messages sent in the measured phase (START..=LAST).
+    pub messages: u64,
+    /// From before START until the acknowledgement (or until it stopped).
+    pub elapsed: Duration,
+    /// Whether the child confirmed exactly `messages` with the right digest.
+    pub confirmed: bool,
+    pub ended: Ended,
+}
+
+struct Sender<'a> {
+    ep: &'a mut dyn Endpoint,
+    tx: Vec<u8>,
+    verify: bool,
+    window: Option<u64>,
+    seq: u64,
+    acked: u64,
+}
+
+impl Sender<'_> {
+    fn send(&mut self, marker: u8) -> Result<u64, Ended> {
+        if let Some(w) = self.window {
+            while self.seq - self.acked >= w {
+                let (kind, count, _) = self.control()?;
+                if kind == CREDIT {
+                    self.acked = count;
+                }
+            }
+        }
+        message::stamp(&mut self.tx, marker, self.seq, self.verify);
+        self.ep.send(&self.tx)?;
+        self.seq += 1;
+        Ok(message::digest(&self.tx))
+    }
+
+    fn control(&mut self) -> Result<(u64, u64, u64), Ended> {
+        let mut c = (0, 0, 0);
+        self.ep
+            .recv_with(CONTROL_LEN, &mut |m| c = message::parse_control(m))?;
+        Ok(c)
+    }
+}
+
+/// Stream messages of `size` bytes. `window`: see `Transport::flow_window`.
+pub fn stream(
+    ep: &mut dyn Endpoint,
+    size: usize,
+    warmup: Duration,
+    duration: Duration,
+    verify: bool,
+    window: Option<u64>,
+) -> StreamRun {
+    let mut s = Sender {
+        ep,
+        tx: message::pattern(size),
+        verify,
+        window,
+        seq: 0,
+        acked: 0,
+    };
+    // Check the clock only every `batch` messages: a clock read costs about
+    // as much as a whole small message on the fastest transport.
+    let batch = (65536 / size).clamp(1, 64);
+    let mut messages = 0u64;
+    let mut sum = 0u64;
+    let mut t0 = Instant::now();
+    let mut run = || -> Result<bool, Ended> {
+        let warm_end = Instant::now() + warmup;
+        while Instant::now() < warm_end {
+            for _ in 0..batch {
+                s.send(DATA)?;
+            }
+        }
+        t0 = Instant::now();
+        let end = t0 + duration;
+        sum = message::fold(sum, s.send(START)?);
+        messages = 1;
+        while Instant::now() < end {
+            if should_stop() {
+                return Err(Ended::Stopped);
+            }
+            for _ in 0..batch {
+                sum = message::fold(sum, s.send(DATA)?);
+                messages += 1;
+            }
+        }
+        sum = message::fold(sum, s.send(LAST)?);
+        messages += 1;
+        loop {
+            let (kind, count, their_sum) = s.control()?;
+            if kind == FINAL {
+                return Ok(count == messages && their_sum == sum);
+            }
+        }
+    };
+    let result = run();
+    let elapsed = t0.elapsed();
+    match result {
+        Ok(confirmed) => StreamRun {
+            messages,
+            elapsed,
+            confirmed,
+            ended: Ended::Done,
+        },
+        Err(ended) => StreamRun {
+            messages,
+            elapsed,
+            confirmed: false,
+            ended,
+        },
+    }
+}
+
+/// What the child's sink saw.
+pub struct SinkRun {
+    /// All messages received, warm-up included.
+    pub received: u64,
+    /// Messages counted (START..=LAST).
+    pub counted: u64,
+    pub ended: Ended,
+}
+
+/// Receive until [`LAST`], checking every message, then acknowledge.
+pub fn sink(ep: &mut dyn Endpoint, size: usize, verify: bool, window: Option<u64>) -> SinkRun {
+    let credit_every = window.map(|w| (w / 2).max(1));
+    let (mut received, mut counted, mut sum, mut counting) = (0u64, 0u64, 0u64, false);
+    let ended = loop {
+        let (mut marker, mut d, mut bad) = (DATA, 0, None);
+        let r = ep.recv_with(size, &mut |m| {
+            marker = m[0];
+            d = message::digest(m);
+            bad = message::check(m, received, verify).err();
+        });
+        if let Err(e) = r {
+            break e.into();
+        }
+        if let Some(e) = bad {
+            break Ended::Failed(format!("stream: {e}"));
+        }
+        received += 1;
+        if marker == START {
+            (counting, counted, sum) = (true, 0, 0);
+        }
+        if counting {
+            counted += 1;
+            sum = message::fold(sum, d);
+        }
+        if marker == LAST {
+            break match ep.send(&message::control(FINAL, counted, sum)) {
+                Ok(()) => Ended::Done,
+                Err(e) => e.into(),
+            };
+        }
+        if let Some(k) = credit_every {
+            if received.is_multiple_of(k) {
+                if let Err(e) = ep.send(&message::control(CREDIT, received, 0)) {
+                    break e.into();
+                }
+            }
+        }
+    };
+    SinkRun {
+        received,
+        counted,
+        ended,
+    }
+}

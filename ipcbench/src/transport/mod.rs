@@ -1,0 +1,161 @@
+//! The transports ipcbench measures, all behind one pair of traits.
+//!
+//! A [`Transport`] is a stateless recipe. For each measured cell the parent
+//! calls [`Transport::create`], which builds the resources (fds, shared
+//! mappings, names) and returns the parent's [`Endpoint`] plus a [`Handoff`]
+//! for the child. The runner passes the handoff's fds to the re-executed child
+//! (CLOEXEC cleared, numbers listed in its argv) together with its strings; the
+//! child calls [`Transport::attach`] with an equivalent handoff and gets its own
+//! endpoint. Then the measurement loops in `crate::measure` drive both
+//! endpoints: a ping-pong for latency or a one-way stream for throughput.
+//!
+//! Adding a transport (for example the mempipe variants in `mempipe.rs`):
+//! implement both traits, register an instance in [`registry`], done.
+
+pub mod eventfd;
+pub mod fdio;
+pub mod futex;
+pub mod limit;
+pub mod pipe;
+pub mod ring;
+pub mod shm;
+pub mod tcp;
+pub mod udp;
+pub mod unix_seqpacket;
+pub mod unix_stream;
+
+use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
+
+/// Largest message ipcbench accepts at all (64 MiB).
+pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// Which measurement a cell runs (the result schema's kind).
+pub use crate::results::Kind;
+
+/// What a transport needs to know before it creates its resources.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellParams {
+    pub kind: Kind,
+    /// Payload size of the measured messages in bytes. Control messages
+    /// (acks, credits) are at most [`crate::measure::message::CONTROL_LEN`]
+    /// bytes, so buffers must hold `max(size, CONTROL_LEN)`.
+    pub size: usize,
+    /// Unique prefix for anything named (memfd names, shm names, paths):
+    /// `ipcbench-<pid>-<random>-c<cell>`. `ipcbench clean` removes leftovers
+    /// under /dev/shm and the temp dir that start with `ipcbench-`.
+    pub name_prefix: String,
+}
+
+impl CellParams {
+    /// Bytes a buffer must hold for the measured and the control messages.
+    pub fn buffer_len(&self) -> usize {
+        self.size.max(crate::measure::message::CONTROL_LEN)
+    }
+}
+
+/// What the parent gives the child: inherited fds (in order) and strings.
+/// The child receives an equal `Handoff` (same order) in `attach`.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    pub fds: Vec<OwnedFd>,
+    pub args: Vec<String>,
+}
+
+/// Why a send or receive did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum XferError {
+    /// The cell's deadline passed or the user pressed Ctrl-C.
+    #[error("stopped (deadline or interrupt)")]
+    Stopped,
+    /// The peer closed its end (usually: it exited).
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A message of the wrong size or content.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl From<rustix::io::Errno> for XferError {
+    fn from(e: rustix::io::Errno) -> Self {
+        XferError::Io(e.into())
+    }
+}
+
+/// One side of an established channel. Used from one thread only.
+///
+/// Blocking implementations must return [`XferError::Stopped`] when a call
+/// is interrupted (EINTR) and `crate::stop::should_stop()` is true; spinning
+/// implementations must poll `should_stop()` while they wait. That is how a
+/// stuck cell is bounded: the watchdog sets the flag and signals the thread.
+pub trait Endpoint {
+    /// Send one message. `msg` may be reused as soon as this returns.
+    fn send(&mut self, msg: &[u8]) -> Result<(), XferError>;
+
+    /// Receive the next message, which is exactly `len` bytes long (both
+    /// sides always know the length), and hand it to `consume`. Copy
+    /// transports read into a buffer of their own first; zero-copy
+    /// transports may pass a view into shared memory that stays valid only
+    /// while `consume` runs.
+    fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError>;
+}
+
+/// A transport recipe; see the module docs for the life cycle.
+pub trait Transport: Sync {
+    /// Name used on the command line and in results (`tcp-nodelay`).
+    fn name(&self) -> &'static str;
+    /// One line for `ipcbench list`.
+    fn description(&self) -> &'static str;
+    /// Largest payload this transport can carry in one message; larger
+    /// cells are skipped with a recorded reason.
+    fn max_size(&self) -> usize {
+        MAX_MESSAGE_SIZE
+    }
+    /// True if a waiting side spins instead of sleeping in the kernel: on a
+    /// shared core every hand-off then costs a scheduler tick (4 ms here).
+    fn spins(&self) -> bool {
+        false
+    }
+    /// For lossy transports (UDP): the sender may be at most this many
+    /// messages ahead of the receiver, which returns credits. `None` for
+    /// transports with back-pressure.
+    fn flow_window(&self, _params: &CellParams) -> Option<u64> {
+        None
+    }
+    /// Parent side: create the resources, return the parent's endpoint and
+    /// what the child needs.
+    fn create(&self, params: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)>;
+    /// Child side: attach to what `create` made.
+    fn attach(&self, params: &CellParams, handoff: Handoff) -> anyhow::Result<Box<dyn Endpoint>>;
+}
+
+/// All transports, in the order they are listed and run.
+pub fn registry() -> Vec<&'static dyn Transport> {
+    vec![
+        &pipe::Pipe,
+        &unix_stream::UnixStream,
+        &unix_seqpacket::UnixSeqpacket,
+        &tcp::TCP,
+        &tcp::TCP_NODELAY,
+        &udp::Udp,
+        &eventfd::Eventfd,
+        &futex::Futex,
+        &limit::Limit,
+    ]
+}
+
+/// Look a transport up by name.
+pub fn find(name: &str) -> Option<&'static dyn Transport> {
+    registry().into_iter().find(|t| t.name() == name)
+}
+
+/// Take exactly `n` fds from a handoff (child side), with a clear error.
+pub fn take_fds<const N: usize>(handoff: Handoff, what: &str) -> anyhow::Result<[OwnedFd; N]> {
+    let got = handoff.fds.len();
+    handoff
+        .fds
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{what}: expected {N} inherited fds, got {got}"))
+}
