@@ -1,0 +1,200 @@
+//! A peer process killed with SIGKILL (no destructor runs, its end is never
+//! closed) while the other side waits: the waiting call must end with
+//! `PeerDied` within a bounded time (liveness interval 50 ms; the 2 s bound is a
+//! hang guard, not a performance figure), after delivering every message
+//! committed before the death. For every wakeup strategy.
+
+mod common;
+
+use common::{spawn_child, ChildProc, Stream, HANG_GUARD, READY};
+use mempipe::{Config, RecvError, Region, SendError, WakeupKind};
+use std::sync::mpsc::{self, TryRecvError};
+use std::time::{Duration, Instant};
+
+const LIVENESS: Duration = Duration::from_millis(50);
+/// How long a blocked call may take to notice the death.
+const NOTICE_BOUND: Duration = Duration::from_secs(2);
+/// How long the parent lets the waiting side block before the kill.
+const BLOCK_FIRST: Duration = Duration::from_millis(150);
+
+fn config(wakeup: WakeupKind, capacity: usize, max: usize) -> Config {
+    Config::new()
+        .capacity(capacity)
+        .max_message(max)
+        .wakeup(wakeup)
+        .liveness_interval(LIVENESS)
+}
+
+/// A stream that fits the 64 KiB ring whole: 200 records of at most 8 + 256 bytes.
+fn small_stream(wakeup: WakeupKind) -> Stream {
+    Stream {
+        seed: 0xdead_0000 + wakeup as u64,
+        count: 200,
+        max: 256,
+    }
+}
+
+#[test]
+fn child_entry() {
+    let Some(ctx) = common::child_context() else {
+        return;
+    };
+    let region = ctx.inherited_region();
+    match ctx.role.as_str() {
+        "produce_then_park" => {
+            let mut producer = region.producer().expect("claim the producer end");
+            common::send_stream(&mut producer, Stream::from_ctx(&ctx, 0));
+            common::signal_ready();
+            common::park_forever();
+        }
+        "claim_consumer_then_park" => {
+            let _consumer = region.consumer().expect("claim the consumer end");
+            common::signal_ready();
+            common::park_forever();
+        }
+        role => panic!("unknown role {role}"),
+    }
+}
+
+fn spawn(region: &Region, role: &str, arg: &str) -> ChildProc {
+    let handoff = region.handoff().expect("handoff");
+    let mut child = spawn_child("child_entry", role, Some(&handoff.token()), arg);
+    drop(handoff);
+    child.wait_for_line(READY, HANG_GUARD);
+    child
+}
+
+/// Consumer blocked in `recv()` on an empty ring; the producer is killed.
+fn consumer_blocked_producer_killed(wakeup: WakeupKind) {
+    let _serial = common::serial();
+    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
+    let mut consumer = region.consumer().expect("claim consumer");
+    let s = small_stream(wakeup);
+    let mut child = spawn(&region, "produce_then_park", &s.to_arg());
+
+    let (drained_tx, drained) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        common::recv_stream(&mut consumer, s);
+        drained_tx.send(()).unwrap();
+        let mut buf = Vec::new();
+        let result = consumer.recv(&mut buf);
+        let _ = done_tx.send((result, Instant::now()));
+    });
+    drained
+        .recv_timeout(HANG_GUARD)
+        .expect("the consumer did not receive the messages committed before the kill");
+    std::thread::sleep(BLOCK_FIRST);
+    assert!(
+        matches!(done.try_recv(), Err(TryRecvError::Empty)),
+        "recv() returned while the producer was alive and silent"
+    );
+    let killed_at = Instant::now();
+    child.kill();
+    let (result, returned_at) = done
+        .recv_timeout(HANG_GUARD)
+        .expect("recv() still blocked after the producer was killed");
+    match result {
+        Err(RecvError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
+        other => panic!("expected PeerDied, got {other:?}"),
+    }
+    let took = returned_at - killed_at;
+    assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
+    child.reap_killed();
+}
+
+/// The producer commits messages and is killed before the consumer reads any:
+/// every committed message is still delivered, then `PeerDied`.
+fn committed_messages_survive_the_producer(wakeup: WakeupKind) {
+    let _serial = common::serial();
+    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
+    let mut consumer = region.consumer().expect("claim consumer");
+    let s = small_stream(wakeup);
+    let mut child = spawn(&region, "produce_then_park", &s.to_arg());
+    child.kill();
+    child.reap_killed();
+    common::recv_stream(&mut consumer, s);
+    let mut buf = Vec::new();
+    let started = Instant::now();
+    match consumer.recv_timeout(&mut buf, HANG_GUARD) {
+        Err(RecvError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
+        other => panic!("expected PeerDied after the drain, got {other:?}"),
+    }
+    assert!(started.elapsed() < NOTICE_BOUND);
+    // Non-blocking calls report an empty ring, never a stale message.
+    assert!(matches!(consumer.try_recv(&mut buf), Err(RecvError::Empty)));
+}
+
+/// Producer blocked in `send()` on a full ring; the consumer is killed.
+fn producer_blocked_consumer_killed(wakeup: WakeupKind) {
+    let _serial = common::serial();
+    let region = Region::create_anonymous(&config(wakeup, 4096, 1024)).expect("create");
+    let mut producer = region.producer().expect("claim producer");
+    let mut child = spawn(&region, "claim_consumer_then_park", "");
+    let mut sent = 0;
+    loop {
+        match producer.try_send(&[7u8; 100]) {
+            Ok(()) => sent += 1,
+            Err(SendError::Full { needed }) => {
+                // A record of 8 + 104 bytes, plus padding to the end of the ring.
+                assert_eq!(needed, 8 + 104 + (4096 - sent * (8 + 104)));
+                break;
+            }
+            Err(e) => panic!("filling the ring: {e}"),
+        }
+    }
+    assert_eq!(sent, 4096 / (8 + 104));
+
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = producer.send(&[8u8; 100]);
+        let _ = done_tx.send((result, Instant::now()));
+    });
+    std::thread::sleep(BLOCK_FIRST);
+    assert!(
+        matches!(done.try_recv(), Err(TryRecvError::Empty)),
+        "send() returned on a full ring while the consumer was alive"
+    );
+    let killed_at = Instant::now();
+    child.kill();
+    let (result, returned_at) = done
+        .recv_timeout(HANG_GUARD)
+        .expect("send() still blocked after the consumer was killed");
+    match result {
+        Err(SendError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
+        other => panic!("expected PeerDied, got {other:?}"),
+    }
+    let took = returned_at - killed_at;
+    assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
+    child.reap_killed();
+}
+
+macro_rules! for_each_wakeup {
+    ($($name:ident => $wakeup:expr;)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn consumer_blocked_producer_killed() {
+                super::consumer_blocked_producer_killed($wakeup);
+            }
+
+            #[test]
+            fn committed_messages_survive_the_producer() {
+                super::committed_messages_survive_the_producer($wakeup);
+            }
+
+            #[test]
+            fn producer_blocked_consumer_killed() {
+                super::producer_blocked_consumer_killed($wakeup);
+            }
+        }
+    )*};
+}
+
+for_each_wakeup! {
+    spin => WakeupKind::Spin;
+    futex => WakeupKind::Futex;
+    eventfd => WakeupKind::EventFd;
+    hybrid => WakeupKind::Hybrid;
+}
