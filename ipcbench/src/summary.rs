@@ -54,13 +54,24 @@ fn fmt_rate(bps: f64) -> String {
     }
 }
 
+/// `350x`, `1.2x`, `0.0006x`: enough digits to read ratios below one.
+fn fmt_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}x")
+    } else if r >= 0.1 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.1e}x")
+    }
+}
+
 fn cell_text(v: Option<(f64, bool)>, limit: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some((ns, timed_out)) => {
             let mark = if timed_out { "*" } else { "" };
             match limit {
-                Some(l) if l > 0.0 => format!("{}{mark} ({:.0}x)", fmt_ns(ns), ns / l),
+                Some(l) if l > 0.0 => format!("{}{mark} ({})", fmt_ns(ns), fmt_ratio(ns / l)),
                 _ => format!("{}{mark}", fmt_ns(ns)),
             }
         }

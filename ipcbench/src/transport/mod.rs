@@ -159,3 +159,6 @@ pub fn take_fds<const N: usize>(handoff: Handoff, what: &str) -> anyhow::Result<
         .try_into()
         .map_err(|_| anyhow::anyhow!("{what}: expected {N} inherited fds, got {got}"))
 }
+
+#[cfg(test)]
+mod tests;
