@@ -119,6 +119,13 @@ impl Consumer {
         Ok(ReadGrant::new(self, rec))
     }
 
+    /// Waits at most `timeout` until a message can be read without blocking
+    /// (it stays in the ring). Lets a caller wait in slices, for example to poll
+    /// a stop flag between them, before a zero-copy [`try_read`](Self::try_read).
+    pub fn wait_message(&mut self, timeout: Duration) -> Result<(), RecvError> {
+        self.next(Deadline::after(timeout)).map(|_| ())
+    }
+
     #[inline]
     fn take_into_vec(&mut self, rec: RecordRef, buf: &mut Vec<u8>) -> usize {
         let len = rec.len as usize;

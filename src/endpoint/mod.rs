@@ -193,7 +193,8 @@ impl Link {
     /// Records the CPU this side runs on (plus one), for the hybrid strategy's
     /// same-CPU check. Written only when it changes.
     fn record_cpu(&self) {
-        #[cfg(not(loom))]
+        // Miri cannot emulate getcpu; heap rings under Miri never spin-wait by CPU.
+        #[cfg(not(any(loom, miri)))]
         {
             let cpu = rustix::thread::sched_getcpu() as u32 + 1;
             let meta = self.meta(self.side);

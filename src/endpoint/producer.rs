@@ -73,6 +73,13 @@ impl Producer {
         Ok(WriteGrant::new(self, reservation))
     }
 
+    /// Waits at most `timeout` until a message of `len` bytes fits, so that the
+    /// next [`try_reserve`](Self::try_reserve) succeeds.
+    pub fn wait_room(&mut self, len: usize, timeout: Duration) -> Result<(), SendError> {
+        self.reserve_inner(len, Deadline::after(timeout))
+            .map(|_| ())
+    }
+
     /// Copies `msg` into the ring and commits it, without waiting.
     #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {

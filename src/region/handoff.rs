@@ -36,6 +36,13 @@ impl Handoff {
         let nums: Vec<String> = self.fds.iter().map(|f| f.as_raw_fd().to_string()).collect();
         format!("{PREFIX}{}", nums.join(","))
     }
+
+    /// The duplicated descriptors (memory first, then the data and space
+    /// eventfds for eventfd wakeups), for a harness that passes descriptors its
+    /// own way; the receiver rebuilds the region with [`Region::from_fds`].
+    pub fn into_fds(self) -> Vec<OwnedFd> {
+        self.fds
+    }
 }
 
 /// The descriptors that make up a region: memory, then the eventfds if any.
