@@ -1,0 +1,93 @@
+//! The receiving half of a two-terminal demo: creates a named region and prints
+//! every message a producer (`examples/producer.rs`) sends into it.
+//!
+//! ```text
+//! # terminal 1: create /demo and wait for messages
+//! cargo run --example consumer -- --name /demo [--wakeup futex|hybrid|spin] [--replace]
+//! # terminal 2: type lines (Ctrl-D ends), or send numbered messages
+//! cargo run --example producer -- --name /demo
+//! cargo run --example producer -- --name /demo --count 1000
+//! ```
+//!
+//! The consumer exits when the producer closes its end (a ring's ends are used
+//! once) and then removes the name. If it is killed (Ctrl-C) the name stays
+//! behind in /dev/shm; the next run reports who left it and how to remove it,
+//! or pass `--replace` to replace it. eventfd wakeups need descriptor passing,
+//! which a named region cannot offer, so they are refused here.
+
+use mempipe::{Config, CreateError, RecvError, Region, WakeupKind};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: consumer --name /NAME [--wakeup futex|hybrid|spin] [--replace]";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("consumer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut name = None;
+    let mut wakeup = WakeupKind::Hybrid;
+    let mut replace = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--name" => name = Some(args.next().ok_or("--name needs a value")?),
+            "--wakeup" => {
+                let value = args.next().ok_or("--wakeup needs a value")?;
+                wakeup = value.parse().map_err(|e| format!("--wakeup: {e}"))?;
+                if wakeup == WakeupKind::EventFd {
+                    return Err(
+                        "--wakeup eventfd: a named region cannot carry eventfds; use futex, hybrid or spin"
+                            .into(),
+                    );
+                }
+            }
+            "--replace" => replace = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; expected --name, --wakeup or --replace\n{USAGE}"
+                ))
+            }
+        }
+    }
+    let name = name.ok_or(format!("--name is required\n{USAGE}"))?;
+    let config = Config::new().wakeup(wakeup).replace_existing(replace);
+    let region = match Region::create_named(&name, &config) {
+        Ok(region) => region,
+        // The error names the process that created the object, whether it still
+        // runs, and how to remove or replace it.
+        Err(e @ CreateError::AlreadyExists { .. }) => {
+            return Err(format!("{e}\n(or run again with --replace)"))
+        }
+        Err(e) => return Err(format!("creating {name}: {e}")),
+    };
+    let mut consumer = region.consumer().map_err(|e| e.to_string())?;
+    eprintln!(
+        "consumer: created {name} ({} KiB ring, messages up to {} bytes, {wakeup} wakeup); \
+         waiting for a producer",
+        region.capacity() >> 10,
+        region.max_message()
+    );
+    let mut buf = Vec::new();
+    let mut count = 0u64;
+    loop {
+        match consumer.recv(&mut buf) {
+            Ok(len) => {
+                count += 1;
+                println!("[{count}] {len} bytes: {}", String::from_utf8_lossy(&buf));
+            }
+            Err(RecvError::Disconnected) => {
+                eprintln!("consumer: the producer closed its end after {count} messages");
+                return Ok(());
+            }
+            Err(e) => return Err(format!("after {count} messages: {e}")),
+        }
+    }
+}
