@@ -71,6 +71,8 @@ pub fn main(spec_json: &str) -> i32 {
             return 2;
         }
     };
+    // First thing: pin, so that nothing below runs on the wrong CPU.
+    let pinned = affinity::pin_to(spec.cpu);
     // Die with the parent (also set in pre_exec; repeated for direct runs).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     stop::install_handlers();
@@ -84,7 +86,7 @@ pub fn main(spec_json: &str) -> i32 {
         .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
         .collect();
     let attached = (|| -> anyhow::Result<_> {
-        affinity::pin_to(spec.cpu).with_context(|| format!("child: pin to cpu {}", spec.cpu))?;
+        pinned.with_context(|| format!("child: pin to cpu {}", spec.cpu))?;
         let t = transport::find(&spec.transport)
             .with_context(|| format!("unknown transport {}", spec.transport))?;
         let ep = t.attach(

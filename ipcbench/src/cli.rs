@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// Directory for the result files.
     #[arg(long, default_value = "ipcbench-results")]
     pub out: PathBuf,
+    /// Print the plan and the estimated duration, then exit without measuring.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Time budget for `--pairs auto`, seconds: above it, representative pairs.
     #[arg(long, default_value_t = 240)]
     pub budget_s: u64,

@@ -56,9 +56,18 @@ fn main() -> ExitCode {
 }
 
 fn list() {
+    let mut text = String::new();
     for t in transport::registry() {
-        println!("{:<16} {}", t.name(), t.description());
+        text += &format!("{:<16} {}\n", t.name(), t.description());
     }
+    print_quietly(&text);
+}
+
+/// Print without panicking when stdout is a closed pipe (`| head`). SIGPIPE
+/// stays ignored (Rust's default) because the transports need EPIPE.
+fn print_quietly(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
 fn topology_cmd() -> anyhow::Result<()> {
@@ -90,6 +99,25 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         plan.timing.warmup.as_millis()
     );
     println!("estimated duration: {:.0} s", est.as_secs_f64().ceil());
+    if args.dry_run {
+        let mut text = String::new();
+        for c in &cells {
+            let note = c
+                .skip
+                .as_deref()
+                .map(|r| format!("  (skipped: {r})"))
+                .unwrap_or_default();
+            text += &format!(
+                "  {} {} {} B {}{note}\n",
+                c.transport.name(),
+                c.kind,
+                c.size,
+                c.pair
+            );
+        }
+        print_quietly(&text);
+        return Ok(());
+    }
     let started = std::time::Instant::now();
     let run_id = format!(
         "ipcbench-{}-{:x}",

@@ -51,10 +51,13 @@ impl Plan {
         {
             transport::registry()
         } else {
-            args.transports
-                .iter()
-                .filter_map(|n| transport::find(n))
-                .collect()
+            let mut v: Vec<&'static dyn Transport> = Vec::new();
+            for t in args.transports.iter().filter_map(|n| transport::find(n)) {
+                if !v.iter().any(|x| x.name() == t.name()) {
+                    v.push(t);
+                }
+            }
+            v
         };
         let kinds = match args.kind.as_str() {
             "latency" => vec![Kind::Latency],

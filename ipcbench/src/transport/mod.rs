@@ -10,7 +10,48 @@
 //! endpoints: a ping-pong for latency or a one-way stream for throughput.
 //!
 //! Adding a transport (for example the mempipe variants in `mempipe.rs`):
-//! implement both traits, register an instance in [`registry`], done.
+//! implement both traits, register the instances in [`registry`], done. The
+//! runner, the CLI (`--transports`), `list`, the results and the summary pick
+//! them up by name. Sketch for one mempipe variant (names illustrative):
+//!
+//! ```text
+//! pub struct MempipeVariant { name: &'static str, wakeup: Wakeup, zero_copy_read: bool, reserve: bool }
+//!
+//! impl Transport for MempipeVariant {
+//!     fn name(&self) -> &'static str { self.name }              // "mempipe-futex-zc-reserve"
+//!     fn description(&self) -> &'static str { "..." }
+//!     fn spins(&self) -> bool { self.wakeup == Wakeup::Spin }     // time estimate only
+//!     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
+//!         // Two rings (parent->child, child->parent) sized from p.buffer_len()
+//!         // (= max(p.size, 24)): messages of exactly that size must fit.
+//!         let (region, fd) = /* memfd or shm named p.name_prefix */;
+//!         let ep = Box::new(MempipeEndpoint::new(region, Side::Parent, self)?);
+//!         Ok((ep, Handoff { fds: vec![fd /* + eventfds */], args: vec![] }))
+//!     }
+//!     fn attach(&self, p: &CellParams, h: Handoff) -> anyhow::Result<Box<dyn Endpoint>> {
+//!         let [fd] = take_fds::<1>(h, self.name)?;
+//!         Ok(Box::new(MempipeEndpoint::attach(fd, Side::Child, self)?))
+//!     }
+//! }
+//!
+//! impl Endpoint for MempipeEndpoint {
+//!     fn send(&mut self, msg: &[u8]) -> Result<(), XferError> {
+//!         // reserve: let mut slot = tx.reserve(msg.len())?; slot.copy_from_slice(msg); slot.commit();
+//!         // send:    tx.send(msg)?;
+//!     }
+//!     fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError> {
+//!         // zerocopy: let m = rx.recv_ref()?; consume(&m); drop(m) /* releases the slot */
+//!         // copy:     rx.recv_into(&mut self.buf[..len])?; consume(&self.buf[..len]);
+//!     }
+//! }
+//! ```
+//!
+//! Rules: blocking waits must return [`XferError::Stopped`] on EINTR when
+//! `crate::stop::should_stop()` is true, and spinning waits must poll
+//! `should_stop()` (e.g. every 1024 spins); otherwise a stuck cell is only
+//! ended by killing the child, and the parent may hang. Names in /dev/shm
+//! must start with `p.name_prefix` and be unlinked in `Drop` of the parent's
+//! endpoint (`ipcbench clean` removes those of killed runs).
 
 pub mod eventfd;
 pub mod fdio;
@@ -132,8 +173,12 @@ pub trait Transport: Sync {
 }
 
 /// All transports, in the order they are listed and run.
+///
+/// mempipe: add `pub mod mempipe;` above and `out.extend(mempipe::variants());`
+/// below, where `variants()` returns `&'static` items (e.g. from a `static`
+/// array of variant descriptors).
 pub fn registry() -> Vec<&'static dyn Transport> {
-    vec![
+    let out: Vec<&'static dyn Transport> = vec![
         &pipe::Pipe,
         &unix_stream::UnixStream,
         &unix_seqpacket::UnixSeqpacket,
@@ -143,7 +188,8 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &eventfd::Eventfd,
         &futex::Futex,
         &limit::Limit,
-    ]
+    ];
+    out
 }
 
 /// Look a transport up by name.
