@@ -170,6 +170,6 @@ impl Config {
 
     pub(crate) fn validate(&self) -> Result<layout::Geometry, CreateError> {
         layout::Geometry::new(self.capacity as u64, self.get_max_message() as u64)
-            .map_err(|why| CreateError::InvalidConfig(why))
+            .map_err(CreateError::InvalidConfig)
     }
 }

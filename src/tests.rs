@@ -81,9 +81,11 @@ fn wrap_with_padding_keeps_messages_contiguous() {
 #[test]
 fn uncommitted_grant_publishes_nothing_and_partial_commit_publishes_prefix() {
     let (mut tx, mut rx) = pair(256, 64);
-    let mut g = tx.try_reserve(64).unwrap();
-    g.write_at(0, b"abandoned").unwrap();
-    drop(g);
+    {
+        // Filled, then dropped uncommitted at the end of this scope.
+        let mut g = tx.try_reserve(64).unwrap();
+        g.write_at(0, b"abandoned").unwrap();
+    }
     let mut buf = Vec::new();
     assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
     let mut g = tx.try_reserve(64).unwrap();

@@ -226,11 +226,10 @@ fn a_killed_creators_leftover_is_reported_stale_and_can_be_replaced() {
     assert!(!shm_path(&name).exists());
 }
 
-/// Reproduces a bug in src/region: a region's drop unlinks its *name*, even
+/// Regression: a region's drop must not unlink its *name*
 /// when the name now belongs to another region that replaced it
 /// (`replace_existing(true)`), pulling the object out from under a live owner.
 #[test]
-#[ignore = "src bug: RegionInner::drop unlinks a name that was replaced since (see report)"]
 fn dropping_a_replaced_region_leaves_the_replacement_linked() {
     let name = common::unique_name("replaced");
     let _cleanup = RemoveOnDrop(name.clone());

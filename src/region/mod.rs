@@ -53,8 +53,11 @@ impl Drop for RegionInner {
     fn drop(&mut self) {
         if self.unlink_on_drop {
             if let Some(name) = &self.name {
-                // Already gone (removed by hand) is fine.
-                let _ = name.unlink();
+                // Only our own object: after a `replace_existing` the name may
+                // belong to a newer region. Already gone is fine.
+                if name.refers_to(&self.file) {
+                    let _ = name.unlink();
+                }
             }
         }
     }
@@ -267,7 +270,7 @@ impl Region {
     /// Claims the producer end of the ring.
     pub fn producer(&self) -> Result<Producer, AttachError> {
         claim(&self.inner.shared.control().producer, Side::Producer)?;
-        Producer::attach(self.inner.clone()).map_err(|c| AttachError::Corrupted(c))
+        Producer::attach(self.inner.clone()).map_err(AttachError::Corrupted)
     }
 
     /// Claims the consumer end of the ring.

@@ -83,6 +83,18 @@ impl Name {
         }
     }
 
+    /// Whether the name still refers to the object `file` has open (same device
+    /// and inode). A small window remains between this check and an unlink.
+    pub(crate) fn refers_to(&self, file: &File) -> bool {
+        let Ok(fd) = self.open_existing(false) else {
+            return false;
+        };
+        match (rustix::fs::fstat(&fd), rustix::fs::fstat(file)) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+
     pub(crate) fn unlink(&self) -> Result<(), Errno> {
         match self {
             Name::Shm(n) => rustix::shm::unlink(n.as_str()),
