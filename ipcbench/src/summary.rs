@@ -1,39 +1,50 @@
 //! The table printed at the end of a run: per transport, the one-way p50
 //! latency at the headline size (8 B when measured, else the smallest) on the
-//! best cross-core pair and on a same-core pair, each as a ratio to `limit`,
-//! and the best cross-core throughput at 4 KiB (else the largest size).
+//! best cross-core pair and on the best same-core pair, each with its ratio to
+//! `limit` on the same kind of pair, the spread between repeats of the
+//! cross-core value, and the best cross-core throughput at 4 KiB (else the
+//! largest size measured).
 //!
 //! One-way = median over repeats of the round-trip p50, halved.
 
 use crate::results::{Cell, Kind, ResultFile, Status};
 use std::fmt::Write;
 
-/// Median of the repeat p50s (falls back to the merged p50), one-way, ns.
-fn one_way_ns(c: &Cell) -> Option<f64> {
+/// A latency figure for the table.
+#[derive(Clone, Copy)]
+struct Figure {
+    /// One-way ns: median of the repeat p50s (or the merged p50), halved.
+    one_way: f64,
+    /// (max - min) / median of the repeat p50s, when there are several.
+    spread: Option<f64>,
+    timed_out: bool,
+}
+
+fn figure(c: &Cell) -> Option<Figure> {
     let l = c.latency.as_ref()?;
     let mut v = l.repeats_p50_ns.clone();
     v.sort_by(f64::total_cmp);
-    let rtt = if v.is_empty() {
+    let median = if v.is_empty() {
         l.rtt_ns.p50 as f64
     } else {
         v[v.len() / 2]
     };
-    Some(rtt / 2.0)
+    let spread = (v.len() > 1 && median > 0.0).then(|| (v[v.len() - 1] - v[0]) / median);
+    Some(Figure {
+        one_way: median / 2.0,
+        spread,
+        timed_out: c.status == Status::TimedOut,
+    })
 }
 
-/// Best (lowest) one-way latency over the cells matching `same_core`.
-fn best_latency(
-    file: &ResultFile,
-    transport: &str,
-    size: u64,
-    same_core: bool,
-) -> Option<(f64, bool)> {
+/// Best (lowest) one-way latency of `transport` on cross-core or same-core pairs.
+fn best(file: &ResultFile, transport: &str, size: u64, same_core: bool) -> Option<Figure> {
     file.cells
         .iter()
         .filter(|c| c.transport == transport && c.kind == Kind::Latency && c.size_bytes == size)
         .filter(|c| (c.pair.a == c.pair.b) == same_core)
-        .filter_map(|c| Some((one_way_ns(c)?, c.status == Status::TimedOut)))
-        .min_by(|x, y| x.0.total_cmp(&y.0))
+        .filter_map(figure)
+        .min_by(|x, y| x.one_way.total_cmp(&y.one_way))
 }
 
 pub fn fmt_ns(ns: f64) -> String {
@@ -54,7 +65,7 @@ fn fmt_rate(bps: f64) -> String {
     }
 }
 
-/// `350x`, `1.2x`, `0.0006x`: enough digits to read ratios below one.
+/// `350x`, `1.2x`, `5.8e-4x`: enough digits to read ratios below one.
 fn fmt_ratio(r: f64) -> String {
     if r >= 10.0 {
         format!("{r:.0}x")
@@ -65,16 +76,18 @@ fn fmt_ratio(r: f64) -> String {
     }
 }
 
-fn cell_text(v: Option<(f64, bool)>, limit: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some((ns, timed_out)) => {
-            let mark = if timed_out { "*" } else { "" };
-            match limit {
-                Some(l) if l > 0.0 => format!("{}{mark} ({})", fmt_ns(ns), fmt_ratio(ns / l)),
-                _ => format!("{}{mark}", fmt_ns(ns)),
-            }
+fn latency_text(v: Option<Figure>, limit: Option<Figure>) -> String {
+    let Some(f) = v else { return "-".into() };
+    let mark = if f.timed_out { "*" } else { "" };
+    match limit {
+        Some(l) if l.one_way > 0.0 => {
+            format!(
+                "{}{mark} ({})",
+                fmt_ns(f.one_way),
+                fmt_ratio(f.one_way / l.one_way)
+            )
         }
+        _ => format!("{}{mark}", fmt_ns(f.one_way)),
     }
 }
 
@@ -92,49 +105,49 @@ pub fn render(file: &ResultFile) -> String {
     } else {
         tsizes.iter().copied().max()
     };
-    let limit_cross = size
-        .and_then(|s| best_latency(file, "limit", s, false))
-        .map(|v| v.0);
-    let limit_same = size
-        .and_then(|s| best_latency(file, "limit", s, true))
-        .map(|v| v.0);
+    let limit_cross = size.and_then(|s| best(file, "limit", s, false));
+    let limit_same = size.and_then(|s| best(file, "limit", s, true));
     let mut out = String::new();
-    let lat_head = size.map_or("latency".to_string(), |s| format!("one-way p50 @ {s} B"));
-    let thr_head = tsize.map_or("throughput".to_string(), |s| {
-        format!("best cross-core @ {s} B")
-    });
+    let lat = size.map_or("latency".to_string(), |s| format!("one-way p50 @ {s} B:"));
+    let thr = tsize.map_or("-".to_string(), |s| format!("@ {s} B"));
     let _ = writeln!(
         out,
-        "{:<16} {:>22} {:>22} {:>24}",
-        "transport",
-        format!("{lat_head}, cross-core"),
-        "same core",
-        thr_head
+        "{:<16} {:>36} {:>22} {:>14}",
+        "", lat, "", "throughput"
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>22} {:>13} {:>22} {:>14}",
+        "transport", "best cross-core", "repeat spread", "same core", thr
     );
     for t in &file.params.transports {
-        let cross = size.and_then(|s| best_latency(file, t, s, false));
-        let same = size.and_then(|s| best_latency(file, t, s, true));
-        let thr = tsize.and_then(|s| {
+        let cross = size.and_then(|s| best(file, t, s, false));
+        let same = size.and_then(|s| best(file, t, s, true));
+        let spread = cross
+            .and_then(|f| f.spread)
+            .map_or("-".into(), |s| format!("{:.0}%", s * 100.0));
+        let rate = tsize.and_then(|s| {
             file.cells
                 .iter()
-                .filter(|c| {
-                    &c.transport == t
-                        && c.kind == Kind::Throughput
-                        && c.size_bytes == s
-                        && c.pair.a != c.pair.b
-                })
+                .filter(|c| &c.transport == t && c.kind == Kind::Throughput && c.size_bytes == s)
+                .filter(|c| c.pair.a != c.pair.b)
                 .filter_map(|c| c.throughput.as_ref().map(|x| x.bytes_per_sec))
                 .max_by(f64::total_cmp)
         });
         let _ = writeln!(
             out,
-            "{:<16} {:>22} {:>22} {:>24}",
+            "{:<16} {:>22} {:>13} {:>22} {:>14}",
             t,
-            cell_text(cross, limit_cross),
-            cell_text(same, limit_same),
-            thr.map_or("-".into(), fmt_rate)
+            latency_text(cross, limit_cross),
+            spread,
+            latency_text(same, limit_same),
+            rate.map_or("-".into(), fmt_rate)
         );
     }
-    let _ = writeln!(out, "(x) = ratio to `limit` on the same kind of pair; * = timed out (too few round trips, value from what was measured)");
+    let _ = writeln!(
+        out,
+        "(x) = ratio to `limit` on the same kind of pair; spread = (max-min)/median of the repeat p50s;\n\
+         * = timed out (too few round trips within the time bound; value from what was measured)"
+    );
     out
 }
