@@ -191,22 +191,13 @@ impl Consumer {
     #[cold]
     fn wait_for_data(&mut self, deadline: Deadline) -> Result<(), RecvError> {
         let mut corrupt: Option<Corruption> = None;
-        let shared = self.link.shared().clone();
         let ring = &mut self.ring;
-        let mut ready = || {
-            shared
-                .control()
-                .producer
-                .state
-                .load(crate::sync::Ordering::Acquire)
-                == crate::ring::control::CLOSED
-                || match ring.peek() {
-                    Ok(found) => found.is_some(),
-                    Err(c) => {
-                        corrupt = Some(c);
-                        true
-                    }
-                }
+        let mut ready = || match ring.peek() {
+            Ok(found) => found.is_some(),
+            Err(c) => {
+                corrupt = Some(c);
+                true
+            }
         };
         let end = self.link.wait(&mut ready, deadline);
         if let Some(c) = corrupt {

@@ -164,6 +164,8 @@ impl Link {
             Side::Consumer => &control.consumer,
         };
         let (peer_meta, own_meta) = (meta(peer), meta(*side));
+        // A closed peer ends every wait: there is nothing more to wait for.
+        let mut ready = || peer_meta.state.load(Ordering::Acquire) == CLOSED || ready();
         let mut peer_dead = || {
             #[cfg(not(loom))]
             return watch.peer_dead(peer_meta);
@@ -181,7 +183,7 @@ impl Link {
         wakeup.wait(
             &channel,
             &mut WaitRequest {
-                ready,
+                ready: &mut ready,
                 deadline,
                 peer_dead: &mut peer_dead,
                 liveness_interval: *liveness_interval,
@@ -195,8 +197,8 @@ impl Link {
     fn record_cpu(&self) {
         // Miri cannot emulate getcpu; heap rings under Miri never spin-wait by CPU.
         #[cfg(not(any(loom, miri)))]
-        {
-            let cpu = rustix::thread::sched_getcpu() as u32 + 1;
+        if matches!(self.wakeup, Wakeup::Hybrid(_)) {
+            let cpu = current_cpu() + 1;
             let meta = self.meta(self.side);
             if meta.cpu.load(Ordering::Relaxed) != cpu {
                 meta.cpu.store(cpu, Ordering::Relaxed);
@@ -276,4 +278,14 @@ fn channel_of<'a>(
             .and_then(|r| r.eventfds.as_ref())
             .map(|fds| std::os::fd::AsFd::as_fd(&fds[_index])),
     }
+}
+
+/// The CPU this thread runs on. glibc's `sched_getcpu` reads it from rseq or the
+/// vDSO (a few ns); rustix's makes the getcpu system call (~170 ns here), too
+/// slow for a path entered on every wait.
+#[cfg(not(any(loom, miri)))]
+fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu takes no arguments and has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).unwrap_or(0)
 }

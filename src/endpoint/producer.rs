@@ -141,22 +141,13 @@ impl Producer {
     #[cold]
     fn wait_for_room(&mut self, len: u64, deadline: Deadline) -> Result<(), SendError> {
         let mut corrupt: Option<Corruption> = None;
-        let shared = self.link.shared().clone();
         let ring = &mut self.ring;
-        let mut ready = || {
-            shared
-                .control()
-                .consumer
-                .state
-                .load(crate::sync::Ordering::Acquire)
-                == crate::ring::control::CLOSED
-                || match ring.has_room(len) {
-                    Ok(room) => room,
-                    Err(c) => {
-                        corrupt = Some(c);
-                        true
-                    }
-                }
+        let mut ready = || match ring.has_room(len) {
+            Ok(room) => room,
+            Err(c) => {
+                corrupt = Some(c);
+                true
+            }
         };
         let end = self.link.wait(&mut ready, deadline);
         if let Some(c) = corrupt {
