@@ -139,3 +139,27 @@ fn block_signals_here() {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
+
+/// Serialises tests that depend on the process-wide stop flags.
+#[cfg(test)]
+pub static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{fdio, XferError};
+
+    #[test]
+    fn watchdog_interrupts_a_blocked_read_and_resets() {
+        let _guard = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        install_handlers();
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let dog = Watchdog::arm(Instant::now() + Duration::from_millis(20));
+        let mut buf = [0u8; 8];
+        // Nobody writes: only the watchdog can end this read.
+        let r = fdio::read_exact(&reader, &mut buf);
+        assert!(matches!(r, Err(XferError::Stopped)), "{r:?}");
+        assert!(dog.disarm(), "disarm reports the expiry");
+        assert!(!should_stop(), "flag reset for the next cell");
+    }
+}

@@ -192,3 +192,27 @@ fn bad_arguments_give_named_errors() {
         assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
     }
 }
+
+#[test]
+fn same_cpu_spinning_cell_is_bounded_and_recorded() {
+    // Spinning with both ends on one CPU costs a scheduler tick per hand-off;
+    // the cell must end (timed_out or, on a fast-ticking kernel, ok) and the
+    // run must succeed.
+    let dir = tempfile::tempdir().unwrap();
+    let v = run_tiny(
+        dir.path(),
+        &["-t", "limit", "--kind", "latency", "--pairs", "0:0"],
+    );
+    let c = &v["cells"][0];
+    let state = c["status"]["state"].as_str().unwrap();
+    assert!(state == "timed_out" || state == "ok", "{c}");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_estimate() {
+    let o = ipcbench(&["--dry-run", "-t", "pipe,udp", "--pairs", "0:0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("estimated duration"), "{s}");
+    assert!(s.contains("udp throughput 1048576 B 0->0  (skipped"), "{s}");
+}

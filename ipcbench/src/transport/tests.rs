@@ -7,6 +7,9 @@ use crate::measure::{latency, throughput, Ended};
 use std::time::Duration;
 
 fn exercise(kind: Kind, size: usize) {
+    let _guard = crate::stop::TEST_LOCK
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     for t in registry() {
         if size > t.max_size() {
             continue;
