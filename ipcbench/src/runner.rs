@@ -264,7 +264,15 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
                 break;
             }
             match session::run(c.transport, &params, c.pair, plan.timing, plan.verify) {
-                Ok(s) => sessions.push(s),
+                Ok(s) => {
+                    // A stuck hand-off will be stuck again: don't pay the
+                    // time bound once per repeat.
+                    let stuck = s.expired;
+                    sessions.push(s);
+                    if stuck {
+                        break;
+                    }
+                }
                 Err(e) => {
                     error = Some(format!("{e:#}"));
                     break;
