@@ -196,16 +196,21 @@ impl Plan {
 
     /// Expected wall time of the whole suite.
     pub fn estimate(&self) -> Duration {
-        let per_session = SESSION_OVERHEAD + self.timing.warmup + self.timing.duration;
-        let cells = self.cells();
-        let runs = cells.iter().filter(|c| c.skip.is_none());
-        // A spinning transport on one CPU pays ~4 scheduler ticks of 4 ms per
+        self.cells().iter().map(|c| self.cell_estimate(c)).sum()
+    }
+
+    /// Expected wall time of one cell, all repeats.
+    pub fn cell_estimate(&self, c: &PlannedCell) -> Duration {
+        if c.skip.is_some() {
+            return Duration::ZERO;
+        }
+        let mut per_session = SESSION_OVERHEAD + self.timing.warmup + self.timing.duration;
+        // A spinning transport on one CPU pays a few scheduler ticks per
         // session beyond its duration (first hand-offs, LAST, final ack).
-        let ticks = runs
-            .clone()
-            .filter(|c| c.transport.spins() && c.pair.a == c.pair.b)
-            .count() as u32;
-        (per_session * runs.count() as u32 + SPIN_SAME_CPU_EXTRA * ticks) * self.repeats
+        if c.transport.spins() && c.pair.a == c.pair.b {
+            per_session += SPIN_SAME_CPU_EXTRA;
+        }
+        per_session * self.repeats
     }
 
     pub fn params(&self) -> Params {
@@ -236,7 +241,7 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
         ProgressStyle::with_template("{bar:30} {percent:>3}% ETA {eta:>4} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let step = (SESSION_OVERHEAD + plan.timing.warmup + plan.timing.duration).as_millis() as u64;
+    let mut done = Duration::ZERO;
     for (index, c) in cells.iter().enumerate() {
         if stop::interrupted() {
             break;
@@ -257,8 +262,9 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
             size: c.size,
             name_prefix: format!("{run_id}-c{index}"),
         };
-        let mut sessions = Vec::new();
-        let mut error = None;
+        let (mut sessions, mut error) = (Vec::new(), None);
+        let cell_ms = plan.cell_estimate(c);
+        let step = (cell_ms / plan.repeats).as_millis() as u64;
         for _ in 0..plan.repeats {
             if stop::interrupted() {
                 break;
@@ -280,6 +286,8 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
             }
             bar.inc(step);
         }
+        done += cell_ms;
+        bar.set_position(done.as_millis() as u64);
         let mut cell = cells::assemble(c, &sessions, plan.verify, error);
         if stop::interrupted() {
             cell.status = Status::Failed {
