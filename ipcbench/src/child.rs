@@ -61,6 +61,13 @@ fn send(ctl: &mut UnixStream, msg: &ChildMsg) {
     }
 }
 
+/// Whether `fd` is an open descriptor above stdio.
+fn inherited(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags; any integer is a
+    // valid argument (an unopened one yields EBADF).
+    fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+}
+
 /// Entry point of `ipcbench __child`. Returns the process exit code.
 pub fn main(spec_json: &str) -> i32 {
     let started = Instant::now();
@@ -76,6 +83,15 @@ pub fn main(spec_json: &str) -> i32 {
     // Die with the parent (also set in pre_exec; repeated for direct runs).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     stop::install_handlers();
+    // Refuse fds that are not open (a hand-typed `__child`), rather than
+    // taking ownership of nothing. fds 0-2 are never ours to take.
+    if let Some(bad) = std::iter::once(spec.ctl_fd)
+        .chain(spec.fds.iter().copied())
+        .find(|&fd| !inherited(fd))
+    {
+        eprintln!("ipcbench __child: fd {bad} was not inherited (this subcommand is internal)");
+        return 2;
+    }
     // SAFETY: the parent cleared CLOEXEC on exactly this fd and listed it in
     // our argv; nothing else in this fresh process owns it.
     let mut ctl = UnixStream::from(unsafe { OwnedFd::from_raw_fd(spec.ctl_fd) });
