@@ -56,9 +56,11 @@ fn main() -> ExitCode {
 }
 
 fn list() {
+    let all = transport::registry();
+    let w = all.iter().map(|t| t.name().len()).max().unwrap_or(0);
     let mut text = String::new();
-    for t in transport::registry() {
-        text += &format!("{:<16} {}\n", t.name(), t.description());
+    for t in all {
+        text += &format!("{:<w$}  {}\n", t.name(), t.description());
     }
     print_quietly(&text);
 }

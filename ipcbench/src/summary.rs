@@ -107,17 +107,25 @@ pub fn render(file: &ResultFile) -> String {
     };
     let limit_cross = size.and_then(|s| best(file, "limit", s, false));
     let limit_same = size.and_then(|s| best(file, "limit", s, true));
+    let w = file
+        .params
+        .transports
+        .iter()
+        .map(String::len)
+        .chain([9])
+        .max()
+        .unwrap_or(9);
     let mut out = String::new();
     let lat = size.map_or("latency".to_string(), |s| format!("one-way p50 @ {s} B:"));
     let thr = tsize.map_or("-".to_string(), |s| format!("@ {s} B"));
     let _ = writeln!(
         out,
-        "{:<16} {:>36} {:>22} {:>14}",
+        "{:<w$} {:>36} {:>22} {:>14}",
         "", lat, "", "throughput"
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>22} {:>13} {:>22} {:>14}",
+        "{:<w$} {:>22} {:>13} {:>22} {:>14}",
         "transport", "best cross-core", "repeat spread", "same core", thr
     );
     for t in &file.params.transports {
@@ -136,7 +144,7 @@ pub fn render(file: &ResultFile) -> String {
         });
         let _ = writeln!(
             out,
-            "{:<16} {:>22} {:>13} {:>22} {:>14}",
+            "{:<w$} {:>22} {:>13} {:>22} {:>14}",
             t,
             latency_text(cross, limit_cross),
             spread,
