@@ -32,7 +32,7 @@ struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    fn send(&mut self, marker: u8) -> Result<u64, Ended> {
+    fn send(&mut self, marker: u8) -> Result<(), Ended> {
         if let Some(w) = self.window {
             while self.seq - self.acked >= w {
                 let (kind, count, _) = self.control()?;
@@ -44,7 +44,7 @@ impl Sender<'_> {
         message::stamp(&mut self.tx, marker, self.seq, self.verify);
         self.ep.send(&self.tx)?;
         self.seq += 1;
-        Ok(message::digest(&self.tx))
+        Ok(())
     }
 
     fn control(&mut self) -> Result<(u64, u64, u64), Ended> {
@@ -76,9 +76,9 @@ pub fn stream(
     // as much as a whole small message on the fastest transport.
     let batch = (65536 / size).clamp(1, 64);
     let mut messages = 0u64;
-    let mut sum = 0u64;
+    let mut first = 0u64;
     let mut t0 = Instant::now();
-    let mut run = || -> Result<bool, Ended> {
+    let mut run = || -> Result<(u64, u64), Ended> {
         let warm_end = Instant::now() + warmup;
         while Instant::now() < warm_end {
             for _ in 0..batch {
@@ -87,28 +87,34 @@ pub fn stream(
         }
         t0 = Instant::now();
         let end = t0 + duration;
-        sum = message::fold(sum, s.send(START)?);
+        first = s.seq;
+        s.send(START)?;
         messages = 1;
         while Instant::now() < end {
             if should_stop() {
                 return Err(Ended::Stopped);
             }
             for _ in 0..batch {
-                sum = message::fold(sum, s.send(DATA)?);
+                s.send(DATA)?;
                 messages += 1;
             }
         }
-        sum = message::fold(sum, s.send(LAST)?);
+        s.send(LAST)?;
         messages += 1;
         loop {
             let (kind, count, their_sum) = s.control()?;
             if kind == FINAL {
-                return Ok(count == messages && their_sum == sum);
+                return Ok((count, their_sum));
             }
         }
     };
     let result = run();
     let elapsed = t0.elapsed();
+    // Check the acknowledgement after the clock stopped: rebuild what was
+    // sent (the same stamps) and fold the same digests the receiver folded.
+    let result = result.map(|(count, their_sum)| {
+        count == messages && their_sum == expected_sum(size, first, messages, verify)
+    });
     match result {
         Ok(confirmed) => StreamRun {
             messages,
@@ -123,6 +129,23 @@ pub fn stream(
             ended,
         },
     }
+}
+
+/// The digest fold of `messages` messages starting at sequence `first`
+/// (START, DATA..., LAST), as the receiver computes it.
+fn expected_sum(size: usize, first: u64, messages: u64, verify: bool) -> u64 {
+    let mut tx = message::pattern(size);
+    let mut sum = 0;
+    for i in 0..messages {
+        let marker = match i {
+            0 => START,
+            i if i + 1 == messages => LAST,
+            _ => DATA,
+        };
+        message::stamp(&mut tx, marker, first + i, verify);
+        sum = message::fold(sum, message::digest(&tx));
+    }
+    sum
 }
 
 /// What the child's sink saw.
