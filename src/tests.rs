@@ -231,3 +231,60 @@ fn model_fixed_sequence() {
         .collect();
     run_model(&ops, 256, 120);
 }
+
+/// Fills a grant with words that read as committed zero-length records of lap 0
+/// at any position: the worst stale bytes a later, shorter record can leave.
+fn fill_with_fake_headers(grant: &mut crate::WriteGrant<'_>) {
+    let fake = crate::ring::record::encode(0, 8, 0).to_le_bytes();
+    for at in (0..grant.len() / 8 * 8).step_by(8) {
+        grant.write_at(at, &fake).unwrap();
+    }
+}
+
+#[test]
+fn abandoned_grant_bytes_never_read_as_records() {
+    let (mut tx, mut rx) = pair(256, 120);
+    {
+        let mut g = tx.try_reserve(120).unwrap();
+        fill_with_fake_headers(&mut g);
+    } // dropped uncommitted
+    tx.try_send(b"x").unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), 1);
+    assert!(
+        matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)),
+        "phantom record"
+    );
+}
+
+#[test]
+fn partially_committed_grant_bytes_never_read_as_records() {
+    let (mut tx, mut rx) = pair(256, 120);
+    let mut g = tx.try_reserve(120).unwrap();
+    fill_with_fake_headers(&mut g);
+    g.commit_len(1).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), 1);
+    assert!(
+        matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)),
+        "phantom record"
+    );
+    // And again after the ring has wrapped a few times.
+    for round in 0..20u64 {
+        {
+            let mut g = tx.try_reserve(100).unwrap();
+            fill_with_fake_headers(&mut g);
+            if round % 2 == 0 {
+                g.commit_len(3).unwrap();
+            } // odd rounds: dropped uncommitted here
+        }
+        if round % 2 == 1 {
+            tx.try_send(b"abc").unwrap();
+        }
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), 3);
+        assert!(
+            matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)),
+            "phantom record in round {round}"
+        );
+    }
+}

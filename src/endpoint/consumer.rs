@@ -184,16 +184,25 @@ impl Consumer {
             if let Deadline::NonBlocking = deadline {
                 return Err(RecvError::Empty);
             }
-            self.wait_for_data(deadline)?;
+            if let Some(rec) = self.wait_for_data(deadline)? {
+                return Ok(rec);
+            }
         }
     }
 
+    /// Waits for a record; returns it when the wait ended by finding one (the
+    /// common case: no second look at the commit word), `None` when the caller
+    /// must look again (the peer closed).
     #[cold]
-    fn wait_for_data(&mut self, deadline: Deadline) -> Result<(), RecvError> {
+    fn wait_for_data(&mut self, deadline: Deadline) -> Result<Option<RecordRef>, RecvError> {
         let mut corrupt: Option<Corruption> = None;
+        let mut found: Option<RecordRef> = None;
         let ring = &mut self.ring;
         let mut ready = || match ring.peek() {
-            Ok(found) => found.is_some(),
+            Ok(rec) => {
+                found = rec;
+                rec.is_some()
+            }
             Err(c) => {
                 corrupt = Some(c);
                 true
@@ -204,11 +213,11 @@ impl Consumer {
             return Err(c.into());
         }
         match end {
-            WaitEnd::Ready => Ok(()),
+            WaitEnd::Ready => Ok(found),
             WaitEnd::TimedOut => Err(RecvError::Timeout),
             // A message committed just before the death is still delivered.
             WaitEnd::PeerDied(pid) => match self.ring.peek()? {
-                Some(_) => Ok(()),
+                Some(rec) => Ok(Some(rec)),
                 None => Err(RecvError::PeerDied { pid }),
             },
             WaitEnd::Failed(e) => Err(RecvError::Io(e)),

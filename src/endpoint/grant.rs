@@ -38,6 +38,10 @@ pub struct WriteGrant<'a> {
 
 impl<'a> WriteGrant<'a> {
     pub(super) fn new(producer: &'a mut Producer, reservation: Reservation) -> Self {
+        // Without a Drop impl (which would make `match tx.try_reserve(n) {..}`
+        // keep its borrow in the `Err` arm) the ring learns of an abandoned
+        // grant lazily: at the next reservation, if this one was never committed.
+        producer.ring.grant_opened();
         WriteGrant {
             producer,
             reservation,
@@ -100,6 +104,11 @@ impl<'a> WriteGrant<'a> {
     #[inline]
     pub fn commit(self) {
         let len = self.reservation.len;
+        self.publish(len);
+    }
+
+    #[inline]
+    fn publish(self, len: u64) {
         self.producer.publish(self.reservation, len);
     }
 
@@ -115,14 +124,14 @@ impl<'a> WriteGrant<'a> {
                 capacity: self.len(),
             });
         }
-        self.producer.publish(self.reservation, len as u64);
+        self.publish(len as u64);
         Ok(())
     }
 
     /// Publishes the bytes written so far through [`io::Write`].
     pub fn commit_written(self) {
         let len = self.cursor as u64;
-        self.producer.publish(self.reservation, len);
+        self.publish(len);
     }
 }
 

@@ -135,6 +135,9 @@ impl Link {
     /// once, never a hang, and the publication itself has succeeded.
     #[inline(always)]
     pub(crate) fn notify_peer(&self) {
+        if let Wakeup::Spin(_) = self.wakeup {
+            return;
+        }
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
 

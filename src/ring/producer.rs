@@ -45,7 +45,17 @@ pub(crate) struct RingProducer {
     tail: u64,
     /// Last consumer position read from shared memory.
     cached_head: u64,
+    /// Every commit word in `[tail, zeroed_end)` is known to be zero (a fresh
+    /// ring is all zeros). Lets a commit skip zeroing the word after its record.
+    zeroed_end: u64,
+    /// A write grant was handed out and not yet committed.
+    grant_open: bool,
 }
+
+/// How far past the tail the producer keeps commit words zeroed, after each
+/// publication: the stores (and the cache-line ownership they need) then happen
+/// while the producer waits, not between filling a record and publishing it.
+const ZERO_AHEAD: u64 = 512;
 
 impl RingProducer {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Self, Corruption> {
@@ -61,6 +71,8 @@ impl RingProducer {
             geometry,
             tail: 0,
             cached_head: 0,
+            zeroed_end: geometry.capacity,
+            grant_open: false,
         })
     }
 
@@ -107,6 +119,11 @@ impl RingProducer {
     /// Reserves room for a record of `len` payload bytes.
     #[inline]
     pub(crate) fn try_reserve(&mut self, len: u64) -> Result<Reservation, ReserveError> {
+        if self.grant_open {
+            // The previous grant was dropped uncommitted: what it wrote is stale.
+            self.grant_open = false;
+            self.zeroed_end = self.zeroed_end.min(self.tail);
+        }
         if len > self.geometry.max_message {
             return Err(ReserveError::TooLarge);
         }
@@ -150,15 +167,23 @@ impl RingProducer {
     #[inline]
     pub(crate) fn commit(&mut self, r: Reservation, len: u64) {
         debug_assert!(len <= r.len);
+        self.grant_open = false;
         let g = self.geometry;
         let memory = &self.shared.memory;
         let new_tail = r.start + Geometry::record_size(len);
-        // Clear the word past the record so the consumer, arriving there, cannot
-        // take stale payload bytes for a header. Skipped only when the ring is
-        // exactly full: that word is then the header of the record at the
-        // consumer's position, one lap old, which its tag already rejects.
-        if new_tail < self.cached_head + g.capacity {
+        let free_end = self.cached_head + g.capacity;
+        if len < r.len {
+            // Bytes written past the shortened record are stale payload.
+            self.zeroed_end = self.zeroed_end.min(new_tail);
+        }
+        // The word past the record must read as "not yet" when the consumer
+        // arrives there, so stale payload bytes are never taken for a header.
+        // Usually zeroed ahead already. Never needed when the ring is exactly
+        // full: that word is then the header of the record at the consumer's
+        // position, one lap old, which its tag already rejects.
+        if new_tail >= self.zeroed_end && new_tail < free_end {
             memory.word(new_tail).store(0, Ordering::Relaxed);
+            self.zeroed_end = new_tail + 8;
         }
         memory.word(r.start).store(
             record::encode(r.start, g.cap_log2, len as u32),
@@ -171,5 +196,20 @@ impl RingProducer {
                 .store(record::encode(at, g.cap_log2, PADDING), Ordering::Release);
         }
         self.tail = new_tail;
+        // Zero ahead for the next records, off the critical path. Only free
+        // space, never the word at `free_end` (see above).
+        let target = (new_tail + ZERO_AHEAD).min(free_end);
+        let mut at = self.zeroed_end.max(new_tail);
+        while at < target {
+            memory.word(at).store(0, Ordering::Relaxed);
+            at += 8;
+        }
+        self.zeroed_end = self.zeroed_end.max(target);
+    }
+
+    /// A write grant over the last reservation is now in the user's hands.
+    #[inline]
+    pub(crate) fn grant_opened(&mut self) {
+        self.grant_open = true;
     }
 }

@@ -57,6 +57,7 @@ pub mod eventfd;
 pub mod fdio;
 pub mod futex;
 pub mod limit;
+pub mod mempipe;
 pub mod pipe;
 pub mod ring;
 pub mod shm;
@@ -173,12 +174,8 @@ pub trait Transport: Sync {
 }
 
 /// All transports, in the order they are listed and run.
-///
-/// mempipe: add `pub mod mempipe;` above and `out.extend(mempipe::variants());`
-/// below, where `variants()` returns `&'static` items (e.g. from a `static`
-/// array of variant descriptors).
 pub fn registry() -> Vec<&'static dyn Transport> {
-    let out: Vec<&'static dyn Transport> = vec![
+    let mut out: Vec<&'static dyn Transport> = vec![
         &pipe::Pipe,
         &unix_stream::UnixStream,
         &unix_seqpacket::UnixSeqpacket,
@@ -189,6 +186,7 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &futex::Futex,
         &limit::Limit,
     ];
+    out.extend(mempipe::VARIANTS.iter().map(|v| v as &dyn Transport));
     out
 }
 
