@@ -116,17 +116,21 @@ pub fn render(file: &ResultFile) -> String {
         .max()
         .unwrap_or(9);
     let mut out = String::new();
-    let lat = size.map_or("latency".to_string(), |s| format!("one-way p50 @ {s} B:"));
-    let thr = tsize.map_or("-".to_string(), |s| format!("@ {s} B"));
+    let lat = size.map_or("-".to_string(), |s| format!("{s} B"));
+    let thr = tsize.map_or("-".to_string(), |s| format!("{s} B"));
     let _ = writeln!(
         out,
-        "{:<w$} {:>36} {:>22} {:>14}",
-        "", lat, "", "throughput"
+        "{:<w$} {:>22} {:>14} {:>22} {:>18}",
+        "", "one-way p50 latency", "", "", "throughput"
     );
     let _ = writeln!(
         out,
-        "{:<w$} {:>22} {:>13} {:>22} {:>14}",
-        "transport", "best cross-core", "repeat spread", "same core", thr
+        "{:<w$} {:>22} {:>14} {:>22} {:>18}",
+        "transport",
+        format!("{lat}, best cross-core"),
+        "repeat spread",
+        format!("{lat}, same core"),
+        format!("{thr}, cross-core")
     );
     for t in &file.params.transports {
         let cross = size.and_then(|s| best(file, t, s, false));
@@ -144,7 +148,7 @@ pub fn render(file: &ResultFile) -> String {
         });
         let _ = writeln!(
             out,
-            "{:<w$} {:>22} {:>13} {:>22} {:>14}",
+            "{:<w$} {:>22} {:>14} {:>22} {:>18}",
             t,
             latency_text(cross, limit_cross),
             spread,
