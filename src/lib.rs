@@ -60,6 +60,9 @@
 mod config;
 mod endpoint;
 mod error;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 #[cfg(not(loom))]
 mod region;
