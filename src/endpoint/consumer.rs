@@ -7,6 +7,10 @@ use crate::ring::{RecordRef, RingConsumer};
 use crate::wakeup::WaitEnd;
 use std::time::Duration;
 
+/// Polls of the ring before a spinning wait is set up: about the time a
+/// cross-core answer takes.
+const FAST_POLLS: u32 = 64;
+
 /// The reading end of a ring.
 ///
 /// Reads copy the message out of shared memory before the caller sees it
@@ -172,7 +176,7 @@ impl Consumer {
 
     /// The next published record, waiting as `deadline` allows.
     #[inline]
-    fn next(&mut self, deadline: Deadline) -> Result<RecordRef, RecvError> {
+    fn next(&mut self, mut deadline: Deadline) -> Result<RecordRef, RecvError> {
         loop {
             if let Some(rec) = self.ring.peek()? {
                 return Ok(rec);
@@ -184,6 +188,17 @@ impl Consumer {
             if let Deadline::NonBlocking = deadline {
                 return Err(RecvError::Empty);
             }
+            // A quick answer is caught here, in a tight loop, before the
+            // general wait (closures, clock, liveness) is set up.
+            if self.link.spins_first() {
+                for _ in 0..FAST_POLLS {
+                    crate::sync::spin_hint();
+                    if let Some(rec) = self.ring.peek()? {
+                        return Ok(rec);
+                    }
+                }
+            }
+            deadline = deadline.resolve();
             if let Some(rec) = self.wait_for_data(deadline)? {
                 return Ok(rec);
             }

@@ -25,14 +25,25 @@ use std::time::{Duration, Instant};
 pub(crate) enum Deadline {
     NonBlocking,
     Forever,
+    /// `timeout` from when the call first has to wait: the clock is read only
+    /// then, so a call answered at once costs no clock read.
+    Within(Duration),
     At(Instant),
 }
 
 impl Deadline {
     pub(crate) fn after(timeout: Duration) -> Self {
-        Instant::now()
-            .checked_add(timeout)
-            .map_or(Deadline::Forever, Deadline::At)
+        Deadline::Within(timeout)
+    }
+
+    /// Fixes a relative deadline to an instant, at the first real wait.
+    pub(crate) fn resolve(self) -> Self {
+        match self {
+            Deadline::Within(timeout) => Instant::now()
+                .checked_add(timeout)
+                .map_or(Deadline::Forever, Deadline::At),
+            other => other,
+        }
     }
 }
 
@@ -124,6 +135,20 @@ impl Link {
         channel_of(&self.shared, side)
     }
 
+    /// Whether a wait starts by spinning: `spin`, or `hybrid` while the peer did
+    /// not last run on this CPU (from the CPUs both sides last recorded).
+    #[inline(always)]
+    pub(crate) fn spins_first(&self) -> bool {
+        match self.wakeup {
+            Wakeup::Spin(_) => true,
+            Wakeup::Hybrid(_) => {
+                let peer = self.meta(self.peer()).cpu.load(Ordering::Relaxed);
+                peer == 0 || peer != self.meta(self.side).cpu.load(Ordering::Relaxed)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the peer has closed its end.
     #[inline(always)]
     pub(crate) fn peer_closed(&self) -> bool {
@@ -146,6 +171,7 @@ impl Link {
         let deadline = match deadline {
             Deadline::NonBlocking => return WaitEnd::TimedOut,
             Deadline::Forever => None,
+            Deadline::Within(timeout) => Instant::now().checked_add(timeout),
             Deadline::At(at) => Some(at),
         };
         self.record_cpu();

@@ -112,7 +112,11 @@ impl Producer {
     }
 
     #[inline]
-    fn reserve_inner(&mut self, len: usize, deadline: Deadline) -> Result<Reservation, SendError> {
+    fn reserve_inner(
+        &mut self,
+        len: usize,
+        mut deadline: Deadline,
+    ) -> Result<Reservation, SendError> {
         let len64 = len as u64;
         loop {
             if self.link.peer_closed() {
@@ -134,6 +138,7 @@ impl Producer {
                     needed: needed as usize,
                 });
             }
+            deadline = deadline.resolve();
             self.wait_for_room(len64, deadline)?;
         }
     }
