@@ -267,6 +267,47 @@ impl Region {
         }
     }
 
+    /// Removes the named region `name` only if it is a stale leftover: a mempipe
+    /// region whose creator process (the pid in its header) no longer runs, for
+    /// example because it was killed before it could unlink the name. Returns
+    /// whether it removed one. A region whose creator still runs, an object that
+    /// is not (yet) a mempipe region, or a missing name is left alone (`Ok(false)`).
+    ///
+    /// The header is read from an open descriptor and the name is unlinked only
+    /// while it still refers to that same object, so a region created anew under
+    /// the name in the meantime is not removed (a small window remains between
+    /// that check and the unlink). A recycled pid makes a stale region look
+    /// alive: it is then kept, never the other way round.
+    pub fn remove_if_stale(name: &str) -> std::io::Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let parsed = Name::shm(name)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        let file = match parsed.open_existing(false) {
+            Ok(fd) => File::from(fd),
+            Err(rustix::io::Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let mut header = [0u8; std::mem::size_of::<crate::layout::StaticHeader>()];
+        if file.read_exact_at(&mut header, 0).is_err() {
+            return Ok(false); // shorter than a header: not a mempipe region
+        }
+        let field = |at: usize| header[at..at + 8].try_into().map(u64::from_le_bytes);
+        let pid_bytes: [u8; 4] = header[36..40].try_into().unwrap_or_default();
+        let creator = u32::from_ne_bytes(pid_bytes);
+        if field(0).ok() != Some(crate::layout::MAGIC)
+            || creator == 0
+            || crate::endpoint::liveness::process_alive(creator)
+            || !parsed.refers_to(&file)
+        {
+            return Ok(false);
+        }
+        match parsed.unlink() {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Claims the producer end of the ring.
     pub fn producer(&self) -> Result<Producer, AttachError> {
         claim(&self.inner.shared.control().producer, Side::Producer)?;
