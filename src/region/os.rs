@@ -62,22 +62,30 @@ impl Name {
     }
 
     /// Opens an existing object for reading and writing (never following a symlink).
+    ///
+    /// Non-blocking: anyone can put a FIFO under a region's name (in /dev/shm,
+    /// say), and a read-only open of a FIFO would block until a writer came;
+    /// the caller's file-type check then refuses it. O_NONBLOCK changes nothing
+    /// for a regular file or shared-memory object.
     pub(crate) fn open_existing(&self, write: bool) -> Result<OwnedFd, Errno> {
         match self {
             Name::Shm(n) => rustix::shm::open(
                 n.as_str(),
-                if write {
+                (if write {
                     rustix::shm::OFlags::RDWR
                 } else {
                     rustix::shm::OFlags::RDONLY
-                },
+                }) | rustix::shm::OFlags::from_bits_retain(
+                    (OFlags::NONBLOCK | OFlags::NOFOLLOW).bits(),
+                ),
                 Mode::empty(),
             ),
             Name::Path(p) => rustix::fs::open(
                 p,
                 (if write { OFlags::RDWR } else { OFlags::RDONLY })
                     | OFlags::CLOEXEC
-                    | OFlags::NOFOLLOW,
+                    | OFlags::NOFOLLOW
+                    | OFlags::NONBLOCK,
                 Mode::empty(),
             ),
         }
