@@ -79,6 +79,39 @@ fn orphaned_children() -> Vec<i32> {
     out
 }
 
+/// Mempipe regions in /dev/shm whose creator is dead (a killed process never
+/// unlinks its name), whatever they are called: each is removed through
+/// `mempipe::Region::remove_if_stale`, which re-checks the header and the
+/// creator. Returns how many were removed.
+fn remove_stale_mempipe_regions() -> usize {
+    let Ok(rd) = std::fs::read_dir("/dev/shm") else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in rd.filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let mut magic = [0u8; 8];
+        // Regular files only: opening a FIFO for reading would block.
+        let is_mempipe = e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::File::open(e.path())
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok()
+            && &magic == b"mempipe\0";
+        if !is_mempipe {
+            continue;
+        }
+        match mempipe::Region::remove_if_stale(&format!("/{name}")) {
+            Ok(true) => {
+                println!("removed stale mempipe region /dev/shm/{name}");
+                removed += 1;
+            }
+            Ok(false) => {}
+            Err(e) => eprintln!("could not remove /dev/shm/{name}: {e}"),
+        }
+    }
+    removed
+}
+
 pub fn run() -> anyhow::Result<()> {
     let mut removed = 0;
     for dir in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
@@ -105,6 +138,7 @@ pub fn run() -> anyhow::Result<()> {
             }
         }
     }
+    removed += remove_stale_mempipe_regions();
     if removed == 0 {
         println!("nothing to clean");
     }
