@@ -171,6 +171,10 @@ impl Consumer {
     #[inline]
     pub(super) fn release(&mut self, rec: RecordRef) {
         self.ring.release(rec);
+        // A producer asleep for room must learn of it now, not a batch later.
+        if self.link.peer_may_sleep() {
+            self.ring.publish();
+        }
         self.link.notify_peer();
     }
 
@@ -180,6 +184,11 @@ impl Consumer {
         loop {
             if let Some(rec) = self.ring.peek()? {
                 return Ok(rec);
+            }
+            // Caught up: all that was read is free for the producer now, and a
+            // producer asleep for room is woken to use it.
+            if self.ring.publish() {
+                self.link.notify_peer();
             }
             if self.link.peer_closed() {
                 // Everything committed before the close is visible now.

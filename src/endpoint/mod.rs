@@ -58,7 +58,14 @@ pub(crate) struct Link {
     liveness_interval: Duration,
     #[cfg(not(loom))]
     watch: liveness::PeerWatch,
+    /// Publications since this side last recorded its CPU.
+    since_cpu_record: u32,
 }
+
+/// A side that never waits (a streaming producer) still refreshes its recorded
+/// CPU every this many publications, so the hybrid peer's same-CPU check is not
+/// fooled by where the endpoint was created. (Reading the CPU costs ~5 ns here.)
+const CPU_RECORD_EVERY: u32 = 64;
 
 /// Everything needed to build a link.
 pub(crate) struct LinkParts {
@@ -81,6 +88,7 @@ impl Link {
             liveness_interval: parts.liveness_interval,
             #[cfg(not(loom))]
             watch: liveness::PeerWatch::new(),
+            since_cpu_record: 0,
         };
         link.record_cpu();
         link
@@ -149,6 +157,16 @@ impl Link {
         }
     }
 
+    /// Whether the peer has armed its signal (it may be asleep, or about to
+    /// sleep). A cache-hit load while it is not waiting.
+    #[inline(always)]
+    pub(crate) fn peer_may_sleep(&self) -> bool {
+        match self.wakeup {
+            Wakeup::Spin(_) => false,
+            _ => self.channel(self.peer()).signal.is_armed(),
+        }
+    }
+
     /// Whether the peer has closed its end.
     #[inline(always)]
     pub(crate) fn peer_closed(&self) -> bool {
@@ -159,9 +177,17 @@ impl Link {
     /// the sleeper re-checks at least every liveness interval, so it costs latency
     /// once, never a hang, and the publication itself has succeeded.
     #[inline(always)]
-    pub(crate) fn notify_peer(&self) {
-        if let Wakeup::Spin(_) = self.wakeup {
-            return;
+    pub(crate) fn notify_peer(&mut self) {
+        match self.wakeup {
+            Wakeup::Spin(_) => return,
+            Wakeup::Hybrid(_) => {
+                self.since_cpu_record += 1;
+                if self.since_cpu_record >= CPU_RECORD_EVERY {
+                    self.since_cpu_record = 0;
+                    self.record_cpu();
+                }
+            }
+            _ => {}
         }
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
@@ -186,6 +212,7 @@ impl Link {
             liveness_interval,
             #[cfg(not(loom))]
             watch,
+            ..
         } = self;
         let control = shared.control();
         let meta = |s: Side| match s {

@@ -67,6 +67,12 @@ impl Signal {
         }
     }
 
+    /// Whether a waiter has armed this signal (it may be asleep).
+    #[inline(always)]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.load(Ordering::Relaxed) & ARMED != 0
+    }
+
     /// Notifier side, after publishing: whether a waiter may be asleep and this call
     /// is the one that must wake it (it has bumped `seq`).
     #[inline]
