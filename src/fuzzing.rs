@@ -107,7 +107,7 @@ fn scribble(shared: &Shared, offset: u64, bytes: &[u8]) {
 /// wrong lap tags, lengths around every limit, padding.
 fn crafted_word(input: &mut Input<'_>, pos: u64, g: &Geometry) -> u64 {
     let lap_pos = match input.u8() % 6 {
-        0 | 1 | 2 => pos,
+        0..=2 => pos,
         3 => pos.wrapping_sub(g.capacity),
         4 => pos.wrapping_add(g.capacity),
         _ => input.u64(),
@@ -237,8 +237,8 @@ pub fn consumer_corrupt(data: &[u8]) {
                 let got = buf.len();
                 check_recv(r, got, &g);
             }
-            6 => match consumer.try_read() {
-                Ok(grant) => {
+            6 => {
+                if let Ok(grant) = consumer.try_read() {
                     assert!(grant.len() as u64 <= g.max_message);
                     assert_eq!(grant.as_ptr() as usize % 8, 0);
                     let v = grant.to_vec();
@@ -250,8 +250,7 @@ pub fn consumer_corrupt(data: &[u8]) {
                         grant.release();
                     }
                 }
-                Err(_) => {}
-            },
+            }
             7 => {
                 let r = consumer.recv_timeout(&mut buf, Duration::ZERO);
                 let got = buf.len();
@@ -344,7 +343,9 @@ pub fn producer_corrupt(data: &[u8]) {
                             let _ = grant.write(&pattern[..cut % (len + 1)]);
                             grant.commit_written();
                         }
-                        _ => drop(grant),
+                        _ => {
+                            let _abandoned = grant;
+                        }
                     }
                 }
             }
@@ -420,9 +421,8 @@ pub fn open_header(data: &[u8]) {
                 let mut buf = Vec::new();
                 for _ in 0..4 {
                     let _ = tx.try_send(&msg[..len]);
-                    match rx.try_recv(&mut buf) {
-                        Ok(n) => assert!(n <= region.max_message()),
-                        Err(_) => {}
+                    if let Ok(n) = rx.try_recv(&mut buf) {
+                        assert!(n <= region.max_message());
                     }
                 }
             }
@@ -509,7 +509,7 @@ pub fn ops_model(data: &[u8]) {
                             _ => {
                                 // Abandoned after scribbling the whole grant.
                                 grant.write_at(0, &vec![0xff; len]).expect("in bounds");
-                                drop(grant);
+                                let _abandoned = grant;
                                 None
                             }
                         }
