@@ -38,6 +38,9 @@ fn replay(kind: &str, min_files: usize) {
         .join(kind);
     let mut total = 0;
     for (name, target) in TARGETS {
+        if cfg!(miri) && name == "open_header" {
+            continue; // maps a file: not something Miri can do
+        }
         let list = files(&root.join(name));
         for path in &list {
             let data = std::fs::read(path).expect("read a corpus file");
@@ -69,7 +72,10 @@ fn fuzz_regressions_replay_cleanly() {
 /// the same bytes through every target.
 #[test]
 fn trivial_inputs() {
-    for (_, target) in TARGETS {
+    for (name, target) in TARGETS {
+        if cfg!(miri) && name == "open_header" {
+            continue;
+        }
         for data in [&[][..], &[0], &[0xff; 7], &[1, 2, 3, 4, 5, 6, 7, 8, 9]] {
             target(data);
         }
