@@ -435,9 +435,9 @@ pub fn open_header(data: &[u8]) {
 /// `commit` / `commit_len` / `commit_written` / abandon, `try_recv`,
 /// `try_recv_into` (too small and large enough), zero-copy `try_read` then
 /// release or drop, with sizes from the input. The model tracks positions
-/// exactly (record sizes, padding at the end of a lap), so it also predicts
-/// `Full`, `Empty` and `TooLarge`: every result must equal the model's, every
-/// message byte for byte.
+/// exactly (record sizes, padding at the end of a lap, the consumer's batched
+/// publication of its position), so it also predicts `Full`, `Empty` and
+/// `TooLarge`: every result must equal the model's, every message byte for byte.
 pub fn ops_model(data: &[u8]) {
     let mut input = Input::new(data);
     let (g, wakeup) = geometry_from(&mut input);
@@ -445,7 +445,16 @@ pub fn ops_model(data: &[u8]) {
     let max = g.max_message as usize;
     // Model: published messages with their record's start position.
     let mut queue: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
-    let (mut tail, mut head) = (0u64, 0u64);
+    // `head`: where the consumer has read to; `published`: what the producer
+    // was told. The consumer publishes once a batch (capacity/8, at most 32 KiB)
+    // was freed, and whenever a receive finds the ring empty.
+    let (mut tail, mut head, mut published) = (0u64, 0u64, 0u64);
+    let batch = (g.capacity / 8).min(32 << 10);
+    let released = |head: u64, published: &mut u64| {
+        if head - *published >= batch {
+            *published = head;
+        }
+    };
     let mut seq = 0u32;
     let place = |tail: u64, len: usize| -> (u64, u64) {
         let rec = Geometry::record_size(len as u64);
@@ -476,7 +485,7 @@ pub fn ops_model(data: &[u8]) {
                 seq += 1;
                 let msg = message(seq, len);
                 let (start, end) = place(tail, len);
-                let fits = len <= max && end <= head + g.capacity;
+                let fits = len <= max && end <= published + g.capacity;
                 let how = input.u8() % 5;
                 let cut = usize::from(input.u16()) % (len + 1);
                 let result = if op == 0 {
@@ -544,8 +553,9 @@ pub fn ops_model(data: &[u8]) {
                         assert_eq!(n, want.len());
                         assert_eq!(buf, want);
                         head = start + Geometry::record_size(n as u64);
+                        released(head, &mut published);
                     }
-                    (Err(RecvError::Empty), None) => {}
+                    (Err(RecvError::Empty), None) => published = head,
                     (r, want) => panic!("try_recv: {r:?}, model: {want:?}"),
                 }
             }
@@ -556,13 +566,14 @@ pub fn ops_model(data: &[u8]) {
                     (Ok(got), Some((start, want))) => {
                         assert_eq!(&slice[..got], &want[..]);
                         head = start + Geometry::record_size(got as u64);
+                        released(head, &mut published);
                         queue.pop_front();
                     }
                     (Err(RecvError::BufferTooSmall { needed, capacity }), Some((_, want))) => {
                         assert_eq!((needed, capacity), (want.len(), n));
                         assert!(want.len() > n);
                     }
-                    (Err(RecvError::Empty), None) => {}
+                    (Err(RecvError::Empty), None) => published = head,
                     (r, want) => panic!("try_recv_into({n}): {r:?}, model: {want:?}"),
                 }
             }
@@ -575,13 +586,14 @@ pub fn ops_model(data: &[u8]) {
                         // does not run while the slice is in use.
                         assert_eq!(unsafe { grant.as_slice() }, &want[..]);
                         head = start + Geometry::record_size(want.len() as u64);
+                        released(head, &mut published);
                         if release {
                             grant.release();
                         } else {
                             drop(grant);
                         }
                     }
-                    (Err(RecvError::Empty), None) => {}
+                    (Err(RecvError::Empty), None) => published = head,
                     (Ok(grant), None) => panic!("try_read: {} bytes, model empty", grant.len()),
                     (Err(e), want) => panic!("try_read: {e}, model: {want:?}"),
                 }
@@ -592,8 +604,9 @@ pub fn ops_model(data: &[u8]) {
                     (Ok(n), Some((start, want))) => {
                         assert_eq!(buf, want);
                         head = start + Geometry::record_size(n as u64);
+                        released(head, &mut published);
                     }
-                    (Err(RecvError::Timeout), None) => {}
+                    (Err(RecvError::Timeout), None) => published = head,
                     (r, want) => panic!("recv_timeout: {r:?}, model: {want:?}"),
                 }
             }
