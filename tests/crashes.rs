@@ -142,6 +142,25 @@ fn child_entry() {
             let r = consumer.recv(&mut buf);
             panic!("recv on an empty ring returned {r:?} while the producer lived");
         }
+        "claim_producer_rewrite_pid" => {
+            let region = ctx.inherited_region();
+            let _producer = region.producer().expect("claim the producer end");
+            common::signal_ready();
+            // Let the parent block and look at this process at least once.
+            std::thread::sleep(Duration::from_millis(300));
+            // A hostile producer: its pid word now names a process that lives
+            // forever (init), so that its own death goes unnoticed.
+            let map = memmap2::MmapOptions::new()
+                .map_raw(&region.memory_fd())
+                .expect("map the region raw");
+            // SAFETY: offset 128 (the producer's pid word) is inside the
+            // mapping and 4-aligned; accessed atomically only.
+            let pid =
+                unsafe { std::sync::atomic::AtomicU32::from_ptr(map.as_mut_ptr().add(128).cast()) };
+            pid.store(1, std::sync::atomic::Ordering::Release);
+            println!("MEMPIPE_PID_REWRITTEN");
+            common::park_forever();
+        }
         "open_named_then_park" => {
             let region = Region::open_named(ctx.field(0)).expect("open_named");
             let _consumer = region.consumer().expect("claim the consumer end");
@@ -246,8 +265,10 @@ fn consumer_killed_holding_a_read_grant(wakeup: WakeupKind) {
         const RELEASED: u64 = 10;
         let mut child = spawn(&region, "consume_then_hold_grant", &RELEASED.to_string());
         // Ten records (1120 bytes at the ring's start) were freed; the next
-        // record wraps behind the 64 free bytes at the end (padding), so ten
-        // fit, ending exactly where the held record starts.
+        // record wraps behind the 64 free bytes at the end (padding), so at most
+        // ten fit, ending exactly where the held record starts. (The consumer
+        // publishes its position in batches of capacity/8: 512 bytes here, so
+        // all ten are published once it has read them.)
         let mut more = 0;
         loop {
             common::fill_message(FIXED_FIT + more, FIXED, &mut msg);
@@ -443,4 +464,33 @@ fn remove_if_stale_keeps_what_is_not_a_stale_region() {
     assert!(path.exists());
     std::fs::remove_file(&path).unwrap();
     assert!(Region::remove_if_stale("bad/name").is_err());
+}
+
+/// A hostile producer rewrites its pid word (to init's, a process that never
+/// dies) after the consumer started watching it, then is killed: the consumer
+/// must still notice the death of the process it watched.
+#[test]
+fn producer_that_rewrites_its_pid_then_dies_is_still_noticed() {
+    let _serial = common::serial();
+    let fds = open_fds();
+    {
+        let region =
+            Region::create_anonymous(&config(WakeupKind::Futex, 4096, 256)).expect("create");
+        let mut consumer = region.consumer().expect("claim consumer");
+        let mut child = spawn(&region, "claim_producer_rewrite_pid", "");
+        let mut buf = Vec::new();
+        // Blocks (watching the producer) until the rewrite is long done.
+        match consumer.recv_timeout(&mut buf, Duration::from_millis(600)) {
+            Err(RecvError::Timeout) => {}
+            other => panic!("expected a timeout while the producer lives: {other:?}"),
+        }
+        child.wait_for_line("MEMPIPE_PID_REWRITTEN", HANG_GUARD);
+        child.kill();
+        child.reap_killed();
+        match consumer.recv_timeout(&mut buf, Duration::from_secs(5)) {
+            Err(RecvError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
+            other => panic!("expected PeerDied of the watched producer, got {other:?}"),
+        }
+    }
+    assert_no_fd_leak(fds);
 }

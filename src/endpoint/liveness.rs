@@ -43,20 +43,31 @@ impl PeerWatch {
     }
 
     /// `Some(pid)` if the peer attached and its process has died without closing.
+    ///
+    /// A side is claimed once, so the first process seen attached is the peer
+    /// for good: its pidfd stays the one watched even if the pid word changes
+    /// later (only a buggy or hostile peer rewrites it, for example to name a
+    /// process that never dies, so that its own death would go unnoticed).
     pub(crate) fn peer_dead(&mut self, peer: &SideMeta) -> Option<u32> {
-        let pid = peer.pid.load(Ordering::Acquire);
-        if pid == 0 || pid == self.own_pid || peer.state.load(Ordering::Acquire) == CLOSED {
+        if peer.state.load(Ordering::Acquire) == CLOSED {
             return None;
         }
-        if self.pidfd.as_ref().map(|(p, _)| *p) != Some(pid) {
-            let raw = Pid::from_raw(i32::try_from(pid).ok()?)?;
-            match rustix::process::pidfd_open(raw, PidfdFlags::empty()) {
-                Ok(fd) => self.pidfd = Some((pid, fd)),
-                Err(Errno::SRCH) => return Some(pid),
-                Err(_) => return (!process_alive(pid)).then_some(pid),
-            }
+        if let Some((pid, fd)) = &self.pidfd {
+            return exited(fd).then_some(*pid);
         }
-        let (_, fd) = self.pidfd.as_ref()?;
-        exited(fd).then_some(pid)
+        let pid = peer.pid.load(Ordering::Acquire);
+        if pid == 0 || pid == self.own_pid {
+            return None;
+        }
+        let raw = Pid::from_raw(i32::try_from(pid).ok()?)?;
+        match rustix::process::pidfd_open(raw, PidfdFlags::empty()) {
+            Ok(fd) => {
+                let dead = exited(&fd);
+                self.pidfd = Some((pid, fd));
+                dead.then_some(pid)
+            }
+            Err(Errno::SRCH) => Some(pid),
+            Err(_) => (!process_alive(pid)).then_some(pid),
+        }
     }
 }
