@@ -1,5 +1,6 @@
 //! Plans the suite (cells, pairs, time estimate) and runs it cell by cell
-//! with a progress bar. Each cell runs `repeats` fresh sessions.
+//! with a progress bar. Each cell runs `repeats` fresh sessions, interleaved in
+//! rounds across cells.
 
 use crate::cells;
 use crate::cli::{PairsArg, RunArgs};
@@ -241,55 +242,62 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
         ProgressStyle::with_template("{bar:30} {percent:>3}% ETA {eta:>4} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut done = Duration::ZERO;
-    for (index, c) in cells.iter().enumerate() {
-        if stop::interrupted() {
-            break;
+    // Repeats run in rounds: round r measures repeat r of every cell. On a
+    // virtual machine the host may move the two vCPUs closer or further apart
+    // at any moment; interleaving spreads such a change over all transports
+    // instead of making the ones measured after it look slower.
+    let mut sessions: Vec<Vec<session::Session>> = cells.iter().map(|_| Vec::new()).collect();
+    let mut errors: Vec<Option<String>> = cells.iter().map(|_| None).collect();
+    // A cell leaves the rounds once it is stuck (a stuck hand-off will be stuck
+    // again: don't pay the time bound once per repeat) or failed.
+    let mut active: Vec<bool> = cells.iter().map(|c| c.skip.is_none()).collect();
+    'rounds: for _ in 0..plan.repeats {
+        for (index, c) in cells.iter().enumerate() {
+            if stop::interrupted() {
+                break 'rounds;
+            }
+            if !active[index] {
+                continue;
+            }
+            bar.set_message(format!(
+                "{} {} {} B {}",
+                c.transport.name(),
+                c.kind,
+                c.size,
+                c.pair
+            ));
+            let params = CellParams {
+                kind: c.kind,
+                size: c.size,
+                name_prefix: format!("{run_id}-c{index}"),
+            };
+            match session::run(c.transport, &params, c.pair, plan.timing, plan.verify) {
+                Ok(s) => {
+                    active[index] = !s.expired;
+                    sessions[index].push(s);
+                }
+                Err(e) => {
+                    errors[index] = Some(format!("{e:#}"));
+                    active[index] = false;
+                }
+            }
+            bar.inc((plan.cell_estimate(c) / plan.repeats).as_millis() as u64);
         }
+    }
+    for ((c, sessions), error) in cells.iter().zip(&sessions).zip(errors) {
         if let Some(reason) = &c.skip {
             file.cells.push(cells::skipped(c, reason.clone()));
             continue;
         }
-        bar.set_message(format!(
-            "{} {} {} B {}",
-            c.transport.name(),
-            c.kind,
-            c.size,
-            c.pair
-        ));
-        let params = CellParams {
-            kind: c.kind,
-            size: c.size,
-            name_prefix: format!("{run_id}-c{index}"),
-        };
-        let (mut sessions, mut error) = (Vec::new(), None);
-        let cell_ms = plan.cell_estimate(c);
-        let step = (cell_ms / plan.repeats).as_millis() as u64;
-        for _ in 0..plan.repeats {
-            if stop::interrupted() {
-                break;
-            }
-            match session::run(c.transport, &params, c.pair, plan.timing, plan.verify) {
-                Ok(s) => {
-                    // A stuck hand-off will be stuck again: don't pay the
-                    // time bound once per repeat.
-                    let stuck = s.expired;
-                    sessions.push(s);
-                    if stuck {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    error = Some(format!("{e:#}"));
-                    break;
-                }
-            }
-            bar.inc(step);
+        if sessions.is_empty() && error.is_none() {
+            // Never reached (Ctrl-C in the first round): not part of the result.
+            continue;
         }
-        done += cell_ms;
-        bar.set_position(done.as_millis() as u64);
-        let mut cell = cells::assemble(c, &sessions, plan.verify, error);
-        if stop::interrupted() {
+        let mut cell = cells::assemble(c, sessions, plan.verify, error);
+        if stop::interrupted()
+            && cell.status == Status::Ok
+            && sessions.len() < plan.repeats as usize
+        {
             cell.status = Status::Failed {
                 error: "interrupted by Ctrl-C".into(),
             };
