@@ -300,7 +300,7 @@ fn hash(bytes: &[u8]) -> u64 {
 /// guard, and returns its tally.
 fn against_hostile<F>(region: &Region, seed: u64, honest: F) -> Tally
 where
-    F: FnOnce(Instant) -> Tally + Send + 'static,
+    F: FnOnce(Duration) -> Tally + Send + 'static,
 {
     let handoff = region.handoff().expect("handoff");
     let millis = HOSTILE_FOR.as_millis() as u64;
@@ -312,22 +312,63 @@ where
     );
     drop(handoff);
     child.wait_for_line(READY, HANG_GUARD);
-    let until = Instant::now() + HOSTILE_FOR;
+    // In running time (see `running_time`), like every guard here.
+    let until = running_time() + HOSTILE_FOR;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(honest(until));
     });
-    let tally = rx
-        .recv_timeout(HOSTILE_FOR + HANG_GUARD)
-        .expect("the honest side hung (or panicked) against the hostile peer");
+    let tally = recv_guarded(
+        &rx,
+        HOSTILE_FOR + HANG_GUARD,
+        "the honest side against the hostile peer",
+    );
     child.assert_success(HANG_GUARD);
     tally
 }
 
+/// Time this process has spent able to run: a thread ticks every 5 ms and
+/// counts only ticks that came about on time. Hang guards use it, so that a
+/// test process stopped from outside (a shared machine pauses background jobs
+/// with SIGSTOP while it measures latencies) is not taken for a hang.
+fn running_time() -> Duration {
+    static RUNNING_NANOS: AtomicU64 = AtomicU64::new(0);
+    static TICKER: std::sync::Once = std::sync::Once::new();
+    TICKER.call_once(|| {
+        std::thread::spawn(|| loop {
+            let t = Instant::now();
+            std::thread::sleep(Duration::from_millis(5));
+            let took = t.elapsed();
+            if took < Duration::from_millis(250) {
+                RUNNING_NANOS.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+            }
+        });
+    });
+    Duration::from_nanos(RUNNING_NANOS.load(Ordering::Relaxed))
+}
+
+/// Receives from `rx`, failing only after `guard` of running time.
+fn recv_guarded<T>(rx: &mpsc::Receiver<T>, guard: Duration, what: &str) -> T {
+    let start = running_time();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(v) => return v,
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let ran = running_time() - start;
+                assert!(
+                    ran < guard,
+                    "{what} hung: no answer after {ran:?} of running time"
+                );
+            }
+        }
+    }
+}
+
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
+    let start = running_time();
     let out = f();
-    let took = start.elapsed();
+    let took = running_time() - start;
     assert!(took < CALL_GUARD, "{what} took {took:?}: hang");
     out
 }
@@ -346,13 +387,13 @@ fn count_recv(t: &mut Tally, e: RecvError) {
 }
 
 /// The honest consumer: every way of receiving, in turn, until `until`.
-fn honest_consumer(mut consumer: Consumer, until: Instant) -> Tally {
+fn honest_consumer(mut consumer: Consumer, until: Duration) -> Tally {
     let mut t = Tally::default();
     let mut kept: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut buf = Vec::new();
     let mut slice = vec![0u8; MAX_MESSAGE];
     let mut i = 0u64;
-    while Instant::now() < until {
+    while running_time() < until {
         i += 1;
         let got: Result<Vec<u8>, RecvError> = timed("a receive", || match i % 5 {
             0 => consumer
@@ -395,11 +436,11 @@ fn honest_consumer(mut consumer: Consumer, until: Instant) -> Tally {
 
 /// The honest producer: `try_send`, `send_timeout`, grants with `commit`,
 /// `commit_len` and abandon, until `until`.
-fn honest_producer(mut producer: Producer, until: Instant) -> Tally {
+fn honest_producer(mut producer: Producer, until: Duration) -> Tally {
     let mut t = Tally::default();
     let msg = vec![0xa5u8; MAX_MESSAGE];
     let mut rng = StdRng::seed_from_u64(7);
-    while Instant::now() < until {
+    while running_time() < until {
         let len = rng.random_range(0..=MAX_MESSAGE);
         let r = timed("a send", || match rng.random_range(0..4) {
             0 => producer.try_send(&msg[..len]),
@@ -485,9 +526,11 @@ fn both_ends_against_a_third_process(wakeup: WakeupKind) {
         });
         honest_consumer(consumer, until)
     });
-    let p = prx
-        .recv_timeout(HANG_GUARD)
-        .expect("the honest producer hung against the third process");
+    let p = recv_guarded(
+        &prx,
+        HANG_GUARD,
+        "the honest producer against the third process",
+    );
     println!("{wakeup}: both ends vs a third process: consumer {t:?}, producer {p:?}");
     assert!(t.other.is_empty() && p.other.is_empty());
     assert!(t.messages > 0 && p.messages > 0);
