@@ -70,6 +70,15 @@ impl Drop for TempDir {
     }
 }
 
+/// Removes a file on drop, so that a failed test leaves nothing in /dev/shm.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn mkfifo(path: &Path) {
     rustix::fs::mknodat(
         rustix::fs::CWD,
@@ -225,6 +234,7 @@ fn a_fifo_under_a_regions_name_hangs_nobody() {
     let name = common::unique_name("fifo");
     let path = shm_path(&name);
     mkfifo(&path);
+    let _cleanup = RemoveOnDrop(path.clone());
     let n = name.clone();
     let e = no_hang("open_named(fifo)", move || Region::open_named(&n)).expect_err("a FIFO");
     assert!(matches!(e, OpenError::NotMempipe(_)), "{e:?}");
@@ -255,7 +265,6 @@ fn a_fifo_under_a_regions_name_hangs_nobody() {
         Err(CreateError::AlreadyExists { .. }) => {}
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
-    std::fs::remove_file(&path).unwrap();
 }
 
 /// The memfd of an anonymous region is sealed: neither this process nor a
