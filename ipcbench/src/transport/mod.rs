@@ -58,6 +58,8 @@ pub mod fdio;
 pub mod futex;
 pub mod limit;
 pub mod mempipe;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod pipe;
 pub mod ring;
 pub mod shm;
@@ -187,6 +189,8 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &limit::Limit,
     ];
     out.extend(mempipe::VARIANTS.iter().map(|v| v as &dyn Transport));
+    #[cfg(feature = "peers")]
+    out.extend(peers::TRANSPORTS.iter().copied());
     out
 }
 
