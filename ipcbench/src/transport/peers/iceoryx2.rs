@@ -328,7 +328,7 @@ impl Endpoint for Ends {
                 None => {
                     std::hint::spin_loop();
                     polls = polls.wrapping_add(1);
-                    if polls % 1024 == 0 && should_stop() {
+                    if polls.is_multiple_of(1024) && should_stop() {
                         return Err(XferError::Stopped);
                     }
                 }
