@@ -1,8 +1,8 @@
 //! The reading end.
 
-use super::{Deadline, Link, LinkParts, ReadGrant};
+use super::{Deadline, Link, ReadGrant};
 use crate::config::WakeupKind;
-use crate::error::{Corruption, RecvError, Side};
+use crate::error::{Corruption, RecvError};
 use crate::ring::{RecordRef, RingConsumer};
 use crate::wakeup::WaitEnd;
 use std::time::Duration;
@@ -34,19 +34,8 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    #[cfg(not(loom))]
-    pub(crate) fn attach(
-        region: std::sync::Arc<crate::region::RegionInner>,
-    ) -> Result<Self, Corruption> {
-        let link = Link::from_region(region, Side::Consumer);
-        Ok(Consumer {
-            ring: RingConsumer::new(link.shared().clone())?,
-            link,
-        })
-    }
-
-    pub(crate) fn from_parts(parts: LinkParts) -> Result<Self, Corruption> {
-        let link = Link::new(parts, Side::Consumer);
+    /// The endpoint on `link`'s side of a fresh ring.
+    pub(crate) fn new(link: Link) -> Result<Self, Corruption> {
         Ok(Consumer {
             ring: RingConsumer::new(link.shared().clone())?,
             link,

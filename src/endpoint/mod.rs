@@ -311,8 +311,8 @@ pub(crate) fn in_process_pair(
         spin_budget,
         liveness_interval: Duration::from_millis(50),
     };
-    let producer = Producer::from_parts(parts()).expect("fresh ring");
-    let consumer = Consumer::from_parts(parts()).expect("fresh ring");
+    let producer = Producer::new(Link::new(parts(), Side::Producer)).expect("fresh ring");
+    let consumer = Consumer::new(Link::new(parts(), Side::Consumer)).expect("fresh ring");
     (producer, consumer)
 }
 

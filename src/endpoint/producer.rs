@@ -1,8 +1,8 @@
 //! The writing end.
 
-use super::{Deadline, Link, LinkParts, WriteGrant};
+use super::{Deadline, Link, WriteGrant};
 use crate::config::WakeupKind;
-use crate::error::{Corruption, SendError, Side};
+use crate::error::{Corruption, SendError};
 use crate::ring::producer::ReserveError;
 use crate::ring::{Reservation, RingProducer};
 use crate::wakeup::WaitEnd;
@@ -29,19 +29,8 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    #[cfg(not(loom))]
-    pub(crate) fn attach(
-        region: std::sync::Arc<crate::region::RegionInner>,
-    ) -> Result<Self, Corruption> {
-        let link = Link::from_region(region, Side::Producer);
-        Ok(Producer {
-            ring: RingProducer::new(link.shared().clone())?,
-            link,
-        })
-    }
-
-    pub(crate) fn from_parts(parts: LinkParts) -> Result<Self, Corruption> {
-        let link = Link::new(parts, Side::Producer);
+    /// The endpoint on `link`'s side of a fresh ring.
+    pub(crate) fn new(link: Link) -> Result<Self, Corruption> {
         Ok(Producer {
             ring: RingProducer::new(link.shared().clone())?,
             link,

@@ -14,7 +14,7 @@ pub(crate) mod os;
 pub use handoff::Handoff;
 
 use crate::config::{Config, WakeupKind};
-use crate::endpoint::{Consumer, Producer};
+use crate::endpoint::{Consumer, Link, Producer};
 use crate::error::{AttachError, CreateError, OpenError, Side};
 use crate::layout::{Geometry, Validated};
 use crate::ring::control::{SideMeta, ATTACHED, CLOSED, FREE};
@@ -311,13 +311,15 @@ impl Region {
     /// Claims the producer end of the ring.
     pub fn producer(&self) -> Result<Producer, AttachError> {
         claim(&self.inner.shared.control().producer, Side::Producer)?;
-        Producer::attach(self.inner.clone()).map_err(AttachError::Corrupted)
+        Producer::new(Link::from_region(self.inner.clone(), Side::Producer))
+            .map_err(AttachError::Corrupted)
     }
 
     /// Claims the consumer end of the ring.
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         claim(&self.inner.shared.control().consumer, Side::Consumer)?;
-        Consumer::attach(self.inner.clone()).map_err(AttachError::Corrupted)
+        Consumer::new(Link::from_region(self.inner.clone(), Side::Consumer))
+            .map_err(AttachError::Corrupted)
     }
 
     /// Ring data capacity in bytes.
