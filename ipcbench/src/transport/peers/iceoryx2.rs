@@ -41,10 +41,11 @@ use iceoryx2::port::listener::{Listener, ListenerWaitError};
 use iceoryx2::port::notifier::Notifier;
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::port::{BackpressureAction, BackpressureInfo};
 use iceoryx2::prelude::{
-    ipc, BackpressureStrategy, FileName, Node, NodeBuilder, SemanticString, ServiceName,
-    SignalHandlingMode,
+    ipc, BackpressureStrategy, FileName, Node, NodeBuilder, PortFactory, SemanticString,
+    ServiceName, SignalHandlingMode,
 };
 use iceoryx2::service::port_factory::{event, publish_subscribe};
 use std::path::PathBuf;
@@ -130,7 +131,9 @@ fn cell_key(prefix: &str) -> String {
     // DefaultHasher::new() has fixed keys: both processes get the same hash.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     prefix.hash(&mut h);
-    let pid = crate::clean::owner_pid(prefix).map_or_else(|| "x".to_string(), |p| p.to_string());
+    // A prefix without a pid (in-process tests: one process plays both
+    // sides) takes ours, so that `ipcbench clean` still recognises the names.
+    let pid = crate::clean::owner_pid(prefix).unwrap_or_else(|| std::process::id() as i32);
     format!("ipcbench-{pid}-{:08x}", h.finish() as u32)
 }
 
@@ -239,7 +242,9 @@ fn subscriber(service: &PubSub) -> anyhow::Result<Subscriber<Svc, [u8], ()>> {
 struct Wakeup {
     notifier: Notifier<Svc>,
     listener: Listener<Svc>,
-    _services: [event::PortFactory<Svc>; 2],
+    /// The event service `notifier` belongs to.
+    notify_service: event::PortFactory<Svc>,
+    _listen_service: event::PortFactory<Svc>,
 }
 
 /// Removes the cell's iceoryx2 files: the parent's last act.
@@ -279,9 +284,44 @@ struct Ends {
     tx: Publisher<Svc, [u8], ()>,
     rx: Subscriber<Svc, [u8], ()>,
     wakeup: Option<Wakeup>,
-    _services: [PubSub; 2],
+    /// The service `tx` publishes on.
+    tx_service: PubSub,
+    /// The service `rx` subscribes to.
+    rx_service: PubSub,
     _node: Node<Svc>,
     _leftovers: Option<Leftovers>,
+    /// Whether both directions are connected. A publisher only delivers to
+    /// subscribers that exist when it sends (no history here), and a
+    /// subscriber that first looks after the peer's publisher is gone cannot
+    /// connect to it and loses what it sent (a sink's FINAL, sent just before
+    /// it exits). So the first send waits for the peer's subscriber (and
+    /// listener) and publisher, and connects our subscriber at once.
+    peer_ready: bool,
+}
+
+impl Ends {
+    #[cold]
+    fn wait_for_peer(&mut self) -> Result<(), XferError> {
+        loop {
+            let subscribed = self.tx_service.dynamic_config().number_of_subscribers() > 0;
+            let publishing = self.rx_service.dynamic_config().number_of_publishers() > 0;
+            let listening = self
+                .wakeup
+                .as_ref()
+                .is_none_or(|w| w.notify_service.dynamic_config().number_of_listeners() > 0);
+            if subscribed && publishing && listening {
+                self.rx
+                    .update_connections()
+                    .map_err(|e| xfer_err("connect", e))?;
+                self.peer_ready = true;
+                return Ok(());
+            }
+            if should_stop() {
+                return Err(XferError::Stopped);
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
 }
 
 /// An iceoryx2 error: `Stopped` if the cell is over (the backpressure
@@ -296,6 +336,9 @@ fn xfer_err(what: &str, e: impl std::fmt::Debug) -> XferError {
 
 impl Endpoint for Ends {
     fn send(&mut self, msg: &[u8]) -> Result<(), XferError> {
+        if !self.peer_ready {
+            self.wait_for_peer()?;
+        }
         let sample = self
             .tx
             .loan_slice_uninit(msg.len())
@@ -392,7 +435,8 @@ impl Transport for Iceoryx2 {
                         .listener_builder()
                         .create()
                         .map_err(|e| anyhow!("iceoryx2: create listener: {e:?}"))?,
-                    _services: [ping_event, pong_event],
+                    notify_service: ping_event,
+                    _listen_service: pong_event,
                 })
             }
         };
@@ -400,9 +444,11 @@ impl Transport for Iceoryx2 {
             tx: publisher(&ping, p.buffer_len())?,
             rx: subscriber(&pong)?,
             wakeup,
-            _services: [ping, pong],
+            tx_service: ping,
+            rx_service: pong,
             _node: node,
             _leftovers: Some(leftovers),
+            peer_ready: false,
         };
         let handoff = Handoff {
             fds: vec![],
@@ -434,7 +480,8 @@ impl Transport for Iceoryx2 {
                         .listener_builder()
                         .create()
                         .map_err(|e| anyhow!("iceoryx2: create listener: {e:?}"))?,
-                    _services: [ping_event, pong_event],
+                    notify_service: pong_event,
+                    _listen_service: ping_event,
                 })
             }
         };
@@ -442,9 +489,11 @@ impl Transport for Iceoryx2 {
             tx: publisher(&pong, p.buffer_len())?,
             rx: subscriber(&ping)?,
             wakeup,
-            _services: [ping, pong],
+            tx_service: pong,
+            rx_service: ping,
             _node: node,
             _leftovers: None,
+            peer_ready: false,
         }))
     }
 }
