@@ -342,45 +342,21 @@ fn consumer_killed_blocked_on_empty_ring(wakeup: WakeupKind) {
     assert_no_fd_leak(fds);
 }
 
-macro_rules! for_each_wakeup {
-    ($($name:ident => $wakeup:expr;)*) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn producer_killed_after_reserve_before_writing() {
-                super::producer_killed_between_reserve_and_commit($wakeup, "reserved");
-            }
-
-            #[test]
-            fn producer_killed_after_writing_before_publishing() {
-                super::producer_killed_between_reserve_and_commit($wakeup, "written");
-            }
-
-            #[test]
-            fn producer_killed_blocked_on_full_ring() {
-                super::producer_killed_blocked_on_full_ring($wakeup);
-            }
-
-            #[test]
-            fn consumer_killed_holding_a_read_grant() {
-                super::consumer_killed_holding_a_read_grant($wakeup);
-            }
-
-            #[test]
-            fn consumer_killed_blocked_on_empty_ring() {
-                super::consumer_killed_blocked_on_empty_ring($wakeup);
-            }
-        }
-    )*};
+fn producer_killed_after_reserve_before_writing(wakeup: WakeupKind) {
+    producer_killed_between_reserve_and_commit(wakeup, "reserved");
 }
 
-for_each_wakeup! {
-    spin => WakeupKind::Spin;
-    futex => WakeupKind::Futex;
-    eventfd => WakeupKind::EventFd;
-    hybrid => WakeupKind::Hybrid;
+fn producer_killed_after_writing_before_publishing(wakeup: WakeupKind) {
+    producer_killed_between_reserve_and_commit(wakeup, "written");
 }
+
+common::per_wakeup!(
+    producer_killed_after_reserve_before_writing,
+    producer_killed_after_writing_before_publishing,
+    producer_killed_blocked_on_full_ring,
+    consumer_killed_holding_a_read_grant,
+    consumer_killed_blocked_on_empty_ring,
+);
 
 /// A killed opener of a named region leaves nothing behind: the creator keeps
 /// working (its producer sees `PeerDied` when blocked), and dropping it removes

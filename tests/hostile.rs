@@ -537,32 +537,8 @@ fn both_ends_against_a_third_process(wakeup: WakeupKind) {
     assert!(t.corrupted + p.corrupted > 0);
 }
 
-macro_rules! for_each_wakeup {
-    ($($name:ident => $wakeup:expr;)*) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn consumer_against_hostile_producer() {
-                super::consumer_against_hostile_producer($wakeup);
-            }
-
-            #[test]
-            fn producer_against_hostile_consumer() {
-                super::producer_against_hostile_consumer($wakeup);
-            }
-
-            #[test]
-            fn both_ends_against_a_third_process() {
-                super::both_ends_against_a_third_process($wakeup);
-            }
-        }
-    )*};
-}
-
-for_each_wakeup! {
-    spin => WakeupKind::Spin;
-    futex => WakeupKind::Futex;
-    eventfd => WakeupKind::EventFd;
-    hybrid => WakeupKind::Hybrid;
-}
+common::per_wakeup!(
+    consumer_against_hostile_producer,
+    producer_against_hostile_consumer,
+    both_ends_against_a_third_process,
+);

@@ -169,32 +169,8 @@ fn producer_blocked_consumer_killed(wakeup: WakeupKind) {
     child.reap_killed();
 }
 
-macro_rules! for_each_wakeup {
-    ($($name:ident => $wakeup:expr;)*) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn consumer_blocked_producer_killed() {
-                super::consumer_blocked_producer_killed($wakeup);
-            }
-
-            #[test]
-            fn committed_messages_survive_the_producer() {
-                super::committed_messages_survive_the_producer($wakeup);
-            }
-
-            #[test]
-            fn producer_blocked_consumer_killed() {
-                super::producer_blocked_consumer_killed($wakeup);
-            }
-        }
-    )*};
-}
-
-for_each_wakeup! {
-    spin => WakeupKind::Spin;
-    futex => WakeupKind::Futex;
-    eventfd => WakeupKind::EventFd;
-    hybrid => WakeupKind::Hybrid;
-}
+common::per_wakeup!(
+    consumer_blocked_producer_killed,
+    committed_messages_survive_the_producer,
+    producer_blocked_consumer_killed,
+);

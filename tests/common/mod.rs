@@ -467,3 +467,25 @@ pub fn expect_disconnected(consumer: &mut Consumer) {
     }
     assert!(consumer.is_disconnected());
 }
+
+/// One test module per wakeup strategy (`spin::NAME`, `futex::NAME`, ...), each
+/// test calling the including file's `fn NAME(WakeupKind)`.
+#[allow(unused_macros)]
+macro_rules! per_wakeup {
+    ($($test:ident),* $(,)?) => {
+        mod spin {
+            $( #[test] fn $test() { super::$test(mempipe::WakeupKind::Spin); } )*
+        }
+        mod futex {
+            $( #[test] fn $test() { super::$test(mempipe::WakeupKind::Futex); } )*
+        }
+        mod eventfd {
+            $( #[test] fn $test() { super::$test(mempipe::WakeupKind::EventFd); } )*
+        }
+        mod hybrid {
+            $( #[test] fn $test() { super::$test(mempipe::WakeupKind::Hybrid); } )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use per_wakeup;
