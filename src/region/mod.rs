@@ -370,8 +370,7 @@ fn claim(meta: &SideMeta, side: Side) -> Result<(), AttachError> {
             }
             Ok(())
         }
-        Err(pid) if meta.state.load(Ordering::Acquire) == CLOSED => {
-            let _ = pid;
+        Err(_) if meta.state.load(Ordering::Acquire) == CLOSED => {
             Err(AttachError::AlreadyClosed { side })
         }
         Err(pid) => Err(AttachError::AlreadyClaimed { side, pid }),

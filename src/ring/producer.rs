@@ -96,6 +96,13 @@ impl RingProducer {
     /// Whether a record of `len` bytes fits now (re-reading the consumer's position).
     pub(crate) fn has_room(&mut self, len: u64) -> Result<bool, Corruption> {
         let end = self.end_of(len).1;
+        self.fits(end)
+    }
+
+    /// Whether the ring has room up to position `end`: first by the cached
+    /// consumer position, and only when that says no, by re-reading it.
+    #[inline(always)]
+    fn fits(&mut self, end: u64) -> Result<bool, Corruption> {
         if end <= self.cached_head + self.geometry.capacity {
             return Ok(true);
         }
@@ -128,13 +135,10 @@ impl RingProducer {
             return Err(ReserveError::TooLarge);
         }
         let (start, end) = self.end_of(len);
-        if end > self.cached_head + self.geometry.capacity {
-            self.refresh_head().map_err(ReserveError::Corrupted)?;
-            if end > self.cached_head + self.geometry.capacity {
-                return Err(ReserveError::Full {
-                    needed: end - self.tail,
-                });
-            }
+        if !self.fits(end).map_err(ReserveError::Corrupted)? {
+            return Err(ReserveError::Full {
+                needed: end - self.tail,
+            });
         }
         Ok(Reservation {
             start,

@@ -185,12 +185,6 @@ impl Endpoint for Ends {
     }
 }
 
-/// The descriptors of a region, duplicated for the child (memory first, then
-/// the eventfds when the wakeup is eventfd).
-fn region_fds(region: &Region) -> anyhow::Result<Vec<OwnedFd>> {
-    Ok(region.handoff()?.into_fds())
-}
-
 /// Rebuilds a region from `fds` taken off the front of `list`.
 fn region_from(list: &mut Vec<OwnedFd>, wakeup: WakeupKind) -> anyhow::Result<Region> {
     let n = if wakeup == WakeupKind::EventFd { 3 } else { 1 };
@@ -250,8 +244,9 @@ impl Transport for Mempipe {
         // Parent -> child ring, then child -> parent ring.
         let down = Region::create_anonymous(&config(self.wakeup, len))?;
         let up = Region::create_anonymous(&config(self.wakeup, len))?;
-        let mut fds = region_fds(&down)?;
-        fds.extend(region_fds(&up)?);
+        // Duplicates for the child: memory first, then the eventfds if any.
+        let mut fds = down.handoff()?.into_fds();
+        fds.extend(up.handoff()?.into_fds());
         let ends = Ends {
             tx: down.producer()?,
             rx: up.consumer()?,
