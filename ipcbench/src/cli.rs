@@ -1,5 +1,5 @@
 //! Command line: `ipcbench [run] [OPTIONS]`, `list`, `topology`,
-//! `report FILES...`, `clean`, and the hidden `__child`.
+//! `report FILES...`, `check FILES...`, `clean`, and the hidden `__child`.
 
 use crate::results::CorePair;
 use crate::transport::{self, MAX_MESSAGE_SIZE};
@@ -37,6 +37,16 @@ pub enum Command {
         /// Output HTML file.
         #[arg(long, short, default_value = "ipcbench-report.html")]
         out: PathBuf,
+    },
+    /// Print mempipe's performance targets against result files: figures, ratio, goal, and
+    /// PASS / SHORT / NOT MEASURED. Exits 0 for any readable file (a report, not a test).
+    Check {
+        /// Result files (.json) written by `ipcbench run`, checked in turn.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the verdicts as JSON (an array with one entry per file) for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove leftovers of killed runs (shared-memory names, orphaned children).
     Clean,

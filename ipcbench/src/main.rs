@@ -5,10 +5,11 @@
 //! (one repeat: spawn the pinned child, measure, reap), `child` (the
 //! re-executed responder), `measure` (the loops), `transport` (one module per
 //! mechanism), `cells`/`summary` (results). Data side: `topology`, `machine`,
-//! `results` (schema, CSV), `report` (HTML).
+//! `results` (schema, CSV), `report` (HTML), `check` (performance targets).
 
 mod affinity;
 mod cells;
+mod check;
 mod child;
 mod clean;
 mod cli;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Some(Command::Report { files, out }) => report::write_report(&files, &out)
             .map(|()| println!("wrote {}", out.display()))
             .map_err(Into::into),
+        Some(Command::Check { files, json }) => check::run(&files, json),
         Some(Command::Clean) => clean::run(),
         Some(Command::Child { spec }) => return ExitCode::from(child::main(&spec) as u8),
     };

@@ -216,3 +216,84 @@ fn dry_run_prints_the_plan_and_estimate() {
     assert!(s.contains("estimated duration"), "{s}");
     assert!(s.contains("udp throughput 1048576 B 0->0  (skipped"), "{s}");
 }
+
+const COMMITTED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../results/epyc-2c-kvm-20261124.json"
+);
+
+#[test]
+fn check_prints_every_target_for_the_committed_result_file() {
+    let o = ipcbench(&["check", COMMITTED]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.lines().next().unwrap().contains("AMD EPYC"), "{s}");
+    for (id, target) in [
+        ("1", "mempipe-spin / limit, one-way p50, 8 B, cross-core"),
+        (
+            "2",
+            "mempipe-spin / iceoryx2-poll, one-way p50, 8 B, cross-core",
+        ),
+        (
+            "3a",
+            "mempipe-hybrid / mempipe-spin, one-way p50, 8 B, cross-core",
+        ),
+        (
+            "3b",
+            "mempipe-hybrid / best kernel, one-way p50, 8 B, same core",
+        ),
+        ("3c", "mempipe-hybrid RTT p99.9, every latency cell"),
+        ("4", "mempipe-futex / futex, RTT p50, 8 B, same core"),
+        ("4", "mempipe-eventfd / eventfd, RTT p50, 8 B, cross-core"),
+        ("5", "syscalls per message"),
+        (
+            "6a",
+            "mempipe-spin(-zc) / unix-stream, B/s, 64 B, cross-core",
+        ),
+        ("6b", "mempipe-spin(-zc) B/s, 64 KiB, cross-core"),
+        ("6c", "mempipe-spin(-zc) / limit, B/s, 1 MiB, cross-core"),
+        ("7", "mempipe-hybrid B/s, 4 KiB, same core / cross-core"),
+    ] {
+        assert!(
+            s.lines()
+                .any(|l| l.starts_with(&format!("{id} ")) && l.contains(target)),
+            "target {id} '{target}' missing from:\n{s}"
+        );
+    }
+    // iceoryx2 needs the peers build: said, with the flag.
+    assert!(
+        s.contains("NOT MEASURED") && s.contains("--features peers"),
+        "{s}"
+    );
+
+    let o = ipcbench(&["check", "--json", COMMITTED]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let targets = v[0]["targets"].as_array().unwrap();
+    assert!(targets.len() >= 12);
+    assert!(targets.iter().all(|t| t["verdict"]["state"].is_string()));
+}
+
+#[test]
+fn check_of_an_unreadable_file_names_it_and_still_checks_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("not-json.json");
+    std::fs::write(&bad, "{").unwrap();
+    let bad = bad.to_str().unwrap();
+    let o = ipcbench(&["check", bad]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("not-json.json") && !e.contains("panicked"),
+        "{e}"
+    );
+
+    let o = ipcbench(&["check", COMMITTED, bad]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mempipe-spin / limit"));
+    assert!(stderr(&o).contains("1 of 2 result files"), "{}", stderr(&o));
+
+    let o = ipcbench(&["check"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("FILES"), "{}", stderr(&o));
+}

@@ -4,6 +4,8 @@
 //! path; not every item is used here.
 #![allow(dead_code)]
 
+#[path = "../src/check/mod.rs"]
+mod check;
 #[path = "../src/machine.rs"]
 mod machine;
 #[path = "../src/report/mod.rs"]
@@ -39,12 +41,16 @@ fn one_heatmap_per_transport_and_size() {
     assert!(html.contains("url(#hatch-timeout)"));
     assert!(html.contains("id=\"throughput-0-"));
     assert!(html.contains("id=\"distribution-0\""));
+    assert!(html.contains("<table class=\"verdicts\">"));
     assert!(html.contains("<table class=\"summary\">"));
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "no network references"
     );
-    assert!(!html.contains("NaN") && !html.contains("inf"));
+    // Whole words only: the targets table says "info".
+    assert!(!html
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w == "NaN" || w == "inf"));
 }
 
 #[test]

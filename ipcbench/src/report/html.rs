@@ -16,7 +16,7 @@ h1{font-size:24px;margin:0 0 4px} h2{font-size:19px;margin:32px 0 8px;border-bot
 h3{font-size:15px;margin:20px 0 6px} p.note{color:#555;margin:4px 0 10px;max-width:900px}
 table{border-collapse:collapse;margin:6px 0 12px} th,td{border:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#f4f4f4;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.best td{background:#eef7ee} .muted{color:#888}
+tr.best td{background:#eef7ee} .muted{color:#888} td.pass{color:#1a7f37;font-weight:600} td.short{color:#b35900;font-weight:600} td.verdict,.nw{white-space:nowrap}
 .grid-wrap{display:flex;flex-wrap:wrap;gap:14px 22px;align-items:flex-start}
 figure{margin:0} figure.heatmap figcaption{font-size:13px;margin:0 0 2px 44px}
 svg text{font-family:system-ui,sans-serif} svg .tick{font-size:11px;fill:#444} svg .axis{font-size:12px;fill:#333}
@@ -59,6 +59,8 @@ pub fn page(files: &[ResultFile]) -> String {
         let _ = write!(s, "<h2>Summary{title}</h2>");
         super::tables::summary_table(&mut s, f);
         super::tables::placement_table(&mut s, f);
+        let _ = write!(s, "<h2>Performance targets{title}</h2>");
+        super::verdicts::verdict_table(&mut s, f);
         let _ = write!(s, "<h2>Latency by core pair{title}</h2>");
         s.push_str("<p class=\"note\">Rows: initiator CPU a; columns: responder CPU b. Hatched cells timed out (e.g. a spinning transport with both ends on one CPU waits for the scheduler tick).</p>");
         s.push_str(&scale.legend_svg());

@@ -8,13 +8,16 @@
 //! Layout: [`html`] assembles the page (machine table, summary table, sections), [`heatmap`]
 //! draws the core x core latency matrices on one shared logarithmic colour scale, [`charts`]
 //! draws the line charts that [`sections`] fills with throughput and percentile curves, and
-//! [`tables`] holds the summary and placement tables.
+//! [`tables`] holds the summary and placement tables, [`verdicts`] the performance targets.
 
 mod charts;
 mod heatmap;
 mod html;
 mod sections;
 mod tables;
+mod verdicts;
+
+pub(crate) use html::date;
 
 use std::path::{Path, PathBuf};
 

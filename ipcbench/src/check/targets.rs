@@ -1,0 +1,130 @@
+//! The performance targets of issue 5 as data: one row per target line, in the issue's order.
+//! How each kind of row is computed is in [`super::rules`].
+//!
+//! Ratios are taken within one file only: the reference machine is a VM whose host moves the
+//! vCPUs between near and far placements from minute to minute, so absolute times from two
+//! runs do not compare, while two transports measured in the same run (interleaved in rounds)
+//! do. The two absolute targets say so in their goal ("abs").
+
+use super::figures::{Class, Metric, Subject};
+use super::rules::{Rule, Size, Target};
+use super::Goal;
+use Class::{Cross, Same};
+use Goal::{AtLeast, AtMost, Info};
+use Metric::{BytesPerSec, MsgsPerSec, OneWayP50, RttP50, RttP999};
+use Size::{Bytes, EachThroughput};
+
+macro_rules! subject {
+    ($name:expr, [$($m:expr),+ $(,)?]) => {
+        Subject { name: $name, members: &[$($m),+], build: None }
+    };
+    ($name:expr) => {
+        Subject { name: $name, members: &[$name], build: None }
+    };
+}
+
+static LIMIT: Subject = subject!("limit");
+static SPIN: Subject = subject!("mempipe-spin");
+/// The spinning variants that write by reserve/commit (zero-copy writes): `-send` copies in.
+static SPIN_RESERVE: Subject = subject!("mempipe-spin(-zc)", ["mempipe-spin", "mempipe-spin-zc"]);
+static HYBRID: Subject = subject!("mempipe-hybrid");
+static MP_FUTEX: Subject = subject!("mempipe-futex");
+static MP_EVENTFD: Subject = subject!("mempipe-eventfd");
+static FUTEX: Subject = subject!("futex");
+static EVENTFD: Subject = subject!("eventfd");
+static UNIX: Subject = subject!("unix-stream");
+/// Only in builds with the `peers` feature.
+static IOX2: Subject = Subject {
+    name: "iceoryx2-poll",
+    members: &["iceoryx2-poll"],
+    build: Some("--features peers"),
+};
+/// The kernel transports; the best (lowest) on each pair counts.
+#[rustfmt::skip]
+static KERNEL: Subject = subject!("best kernel", [
+    "pipe", "unix-stream", "unix-seqpacket", "tcp", "tcp-nodelay", "udp", "eventfd", "futex",
+]);
+
+/// Goal-column label of an absolute target: meaningful on the reference machine only.
+const ABS: &str = "abs";
+/// Goal-column label of the raw spinning byte ring figures of `../shared/reference/limits.md`:
+/// another run, maybe another machine, so their ratios are information only.
+const ANCHOR: &str = "limits.md";
+
+const fn ratio(
+    id: &'static str,
+    (num, den): (&'static Subject, &'static Subject),
+    metric: Metric,
+    size: Size,
+    class: Class,
+    goal: Goal,
+) -> Target {
+    let rule = Rule::PairRatio {
+        num,
+        den,
+        metric,
+        size,
+        class,
+        goal,
+    };
+    Target { id, rule }
+}
+
+/// Best mempipe spin reserve variant on each cross-core pair against an absolute `value`.
+const fn absolute(
+    id: &'static str,
+    (metric, size): (Metric, u64),
+    value: f64,
+    against: &'static str,
+    goal: Goal,
+) -> Target {
+    let (subject, class) = (&SPIN_RESERVE, Cross);
+    let rule = Rule::Absolute {
+        subject,
+        metric,
+        size,
+        class,
+        value,
+        against,
+        goal,
+    };
+    Target { id, rule }
+}
+
+/// The targets, in the issue's order; `ipcbench check` prints one line per row (per size in
+/// the file for `EachThroughput`).
+#[rustfmt::skip]
+pub static TARGETS: &[Target] = &[
+    ratio("1", (&SPIN, &LIMIT), OneWayP50, Bytes(8), Cross, AtMost(1.15)),
+    ratio("2", (&SPIN, &IOX2), OneWayP50, Bytes(8), Cross, AtMost(0.25)),
+    ratio("2", (&SPIN, &IOX2), OneWayP50, Bytes(4096), Cross, AtMost(0.25)),
+    ratio("2", (&SPIN, &IOX2), OneWayP50, Bytes(65536), Cross, Info),
+    ratio("3a", (&HYBRID, &SPIN), OneWayP50, Bytes(8), Cross, AtMost(1.3)),
+    ratio("3b", (&HYBRID, &KERNEL), OneWayP50, Bytes(8), Same, AtMost(1.2)),
+    // A scheduler tick here is 4 ms; spinning against a peer on the same core costs 4-8 ms.
+    Target { id: "3c", rule: Rule::EveryCell { subject: &HYBRID, metric: RttP999, bound: 1e6 } },
+    ratio("4", (&MP_FUTEX, &FUTEX), RttP50, Bytes(8), Cross, AtMost(1.1)),
+    ratio("4", (&MP_FUTEX, &FUTEX), RttP50, Bytes(8), Same, AtMost(1.1)),
+    ratio("4", (&MP_EVENTFD, &EVENTFD), RttP50, Bytes(8), Cross, AtMost(1.1)),
+    ratio("4", (&MP_EVENTFD, &EVENTFD), RttP50, Bytes(8), Same, AtMost(1.1)),
+    Target {
+        id: "5",
+        rule: Rule::Elsewhere { what: "syscalls per message", see: "scripts/count-syscalls.sh" },
+    },
+    absolute("6a", (MsgsPerSec, 64), 40e6, ABS, AtLeast(1.0)),
+    ratio("6a", (&SPIN_RESERVE, &UNIX), BytesPerSec, Bytes(64), Cross, AtLeast(20.0)),
+    absolute("6b", (BytesPerSec, 65536), 12e9, ABS, AtLeast(1.0)),
+    ratio("6b", (&SPIN_RESERVE, &UNIX), BytesPerSec, Bytes(65536), Cross, AtLeast(2.0)),
+    // `limit`'s throughput mode is the raw spinning byte ring.
+    ratio("6c", (&SPIN_RESERVE, &LIMIT), BytesPerSec, EachThroughput, Cross, AtLeast(0.9)),
+    absolute("6c", (BytesPerSec, 64), 3.0e9, ANCHOR, Info),
+    absolute("6c", (BytesPerSec, 4096), 8.9e9, ANCHOR, Info),
+    absolute("6c", (BytesPerSec, 65536), 14.6e9, ANCHOR, Info),
+    absolute("6c", (BytesPerSec, 1 << 20), 30.8e9, ANCHOR, Info),
+    Target {
+        id: "7",
+        rule: Rule::SameOverCross {
+            subject: &HYBRID, metric: BytesPerSec, size: 4096, goal: AtLeast(0.5),
+        },
+    },
+];
