@@ -11,6 +11,10 @@ use std::time::Duration;
 /// cross-core answer takes.
 const FAST_POLLS: u32 = 64;
 
+/// How far past a record a consumer that is behind reads ahead.
+#[cfg(not(loom))]
+const READ_AHEAD: u64 = 128;
+
 /// The reading end of a ring.
 ///
 /// Reads copy the message out of shared memory before the caller sees it
@@ -172,6 +176,10 @@ impl Consumer {
     fn next(&mut self, mut deadline: Deadline) -> Result<RecordRef, RecvError> {
         loop {
             if let Some(rec) = self.ring.peek()? {
+                // Found at the first look: this side is behind the producer,
+                // and the records after this one are probably finished too.
+                #[cfg(not(loom))]
+                self.ring.read_ahead(&rec, READ_AHEAD);
                 return Ok(rec);
             }
             // Caught up: all that was read is free for the producer now, and a

@@ -105,6 +105,16 @@ impl RingConsumer {
         )))
     }
 
+    /// Starts fetching the lines `distance` bytes past the end of `rec`: called
+    /// while this side is behind the producer, where those records are
+    /// finished and each would otherwise be a miss that the next header's
+    /// address depends on.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn read_ahead(&self, rec: &RecordRef, distance: u64) {
+        self.shared.memory.prefetch(rec.offset + rec.len + distance);
+    }
+
     /// Copies the record's payload into `dst` (`dst.len() == rec.len`).
     #[inline(always)]
     pub(crate) fn copy_out(&self, rec: &RecordRef, dst: &mut [u8]) {

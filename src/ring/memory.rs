@@ -54,6 +54,44 @@ mod real {
             unsafe { self.base.as_ptr().add((off & self.mask) as usize) }
         }
 
+        /// Hints the CPU to fetch the cache line holding byte `off` of the ring
+        /// (wrapped): a read-ahead that overlaps the misses of a reader behind
+        /// the writer. Only a hint: no access is made, nothing can fault.
+        #[inline(always)]
+        pub(crate) fn prefetch(&self, off: u64) {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            // SAFETY: prefetching has no architectural effect; the address is
+            // inside the mapping anyway (masked by `ptr`).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    self.ptr(off).cast::<i8>(),
+                )
+            };
+            #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+            let _ = off;
+        }
+
+        /// Hints the CPU to fetch the cache line holding byte `off` of the ring
+        /// for writing (`prefetchw`): the producer claims lines ahead of its
+        /// tail so that the ownership transfer (a round trip to the core that
+        /// last read them) overlaps with other work instead of stalling the
+        /// stores that fill a record. Only a hint; nothing can fault.
+        #[inline(always)]
+        pub(crate) fn prefetch_write(&self, off: u64) {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            // SAFETY: prefetchw has no architectural effect and cannot fault
+            // (a no-op on CPUs without it); the address is inside the mapping.
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{p}]",
+                    p = in(reg) self.ptr(off),
+                    options(nostack, preserves_flags, readonly)
+                )
+            };
+            #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+            let _ = off;
+        }
+
         /// Copies `src` into the ring at `off`.
         ///
         /// # Safety
