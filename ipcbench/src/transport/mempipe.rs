@@ -73,11 +73,9 @@ variants! {
 /// Largest message: half a 64 MiB ring.
 const MAX_RING: usize = 64 << 20;
 
-/// A ring that holds at least four messages of `len` bytes, at least 256 KiB.
+/// The ring size every shared-memory transport uses (see `ring_capacity`).
 fn config(wakeup: WakeupKind, len: usize) -> Config {
-    let capacity = (4 * (len + 16))
-        .next_power_of_two()
-        .clamp(256 << 10, MAX_RING);
+    let capacity = super::ring_capacity(len).min(MAX_RING);
     Config::new()
         .capacity(capacity)
         .max_message(len)

@@ -74,6 +74,21 @@ use std::os::fd::OwnedFd;
 /// Largest message ipcbench accepts at all (64 MiB).
 pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
 
+/// Ring size every shared-memory transport (mempipe, `limit`'s byte ring,
+/// the futex and eventfd rings) uses for `size`-byte messages, so that they
+/// are compared at equal capacity: room for two messages and their headers,
+/// at least 1 MiB, at most 64 MiB.
+///
+/// Why at least 1 MiB: a writer that refills lines the reader still holds
+/// must take each one back (~7 GB/s here, limits.md). Measured on the 2-vCPU
+/// EPYC, mempipe spin, 64 KiB messages, cores 0→1: 8.7 GB/s in a 256 KiB
+/// ring, 12.6 GB/s in 1 MiB, 12.4 GB/s in 4 MiB.
+pub fn ring_capacity(size: usize) -> usize {
+    (2 * (size + 16))
+        .next_power_of_two()
+        .clamp(1 << 20, 64 << 20)
+}
+
 /// Which measurement a cell runs (the result schema's kind).
 pub use crate::results::Kind;
 

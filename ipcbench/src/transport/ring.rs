@@ -21,10 +21,10 @@ const TAIL: usize = 64;
 const SPACE_WAITER: usize = 68;
 const DATA: usize = 128;
 
-/// Ring capacity for messages of `size` bytes: room for a few messages,
-/// between 64 KiB and 4 MiB.
+/// Ring capacity for messages of `size` bytes: the one all shared-memory
+/// transports use (a larger message moves through in chunks).
 pub fn capacity_for(size: usize) -> usize {
-    (size.next_power_of_two() * 4).clamp(64 << 10, 4 << 20)
+    super::ring_capacity(size)
 }
 
 /// Bytes one ring of capacity `cap` occupies in the mapping.
