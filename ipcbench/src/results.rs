@@ -279,6 +279,21 @@ pub struct LatencyStats {
     pub distribution: Vec<(f64, u64)>,
 }
 
+impl LatencyStats {
+    /// The round-trip p50 that ratios use: the median of the repeats' p50s (each repeat
+    /// has fresh processes, and on a VM it may catch another vCPU placement; a merged
+    /// histogram would favour whichever repeat fitted most round trips in its time), or
+    /// the merged p50 when no repeats were recorded.
+    pub fn rtt_p50_over_repeats(&self) -> f64 {
+        let mut v = self.repeats_p50_ns.clone();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => self.rtt_ns.p50 as f64,
+            n => v[n / 2],
+        }
+    }
+}
+
 /// One-way streaming throughput of one cell.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ThroughputStats {

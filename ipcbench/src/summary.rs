@@ -24,11 +24,7 @@ fn figure(c: &Cell) -> Option<Figure> {
     let l = c.latency.as_ref()?;
     let mut v = l.repeats_p50_ns.clone();
     v.sort_by(f64::total_cmp);
-    let median = if v.is_empty() {
-        l.rtt_ns.p50 as f64
-    } else {
-        v[v.len() / 2]
-    };
+    let median = l.rtt_p50_over_repeats();
     let spread = (v.len() > 1 && median > 0.0).then(|| (v[v.len() - 1] - v[0]) / median);
     Some(Figure {
         one_way: median / 2.0,

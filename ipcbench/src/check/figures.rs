@@ -8,11 +8,11 @@ use crate::results::{Cell, CorePair, Kind, ResultFile, Status};
 /// The number of a cell a target compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
-    /// `latency.one_way_p50_ns`: the round-trip p50 of all repeats merged, halved, as the
-    /// HTML report uses it (the run summary takes the median of the repeats' p50s instead;
-    /// the two differ where one repeat caught a different vCPU placement).
+    /// Half the median of the repeats' round-trip p50s, as the run summary shows it. Not
+    /// `one_way_p50_ns` (the merged histogram's p50): on a VM one repeat may catch another
+    /// vCPU placement, and the merged p50 follows whichever repeat fitted most round trips.
     OneWayP50,
-    /// `latency.rtt_ns.p50`.
+    /// The median of the repeats' round-trip p50s.
     RttP50,
     /// `latency.rtt_ns.p999`.
     RttP999,
@@ -48,8 +48,8 @@ impl Metric {
     /// The figure of `c`, whatever its status, when present, finite and positive.
     pub fn raw(self, c: &Cell) -> Option<f64> {
         let v = match self {
-            Metric::OneWayP50 => c.latency.as_ref()?.one_way_p50_ns,
-            Metric::RttP50 => c.latency.as_ref()?.rtt_ns.p50 as f64,
+            Metric::OneWayP50 => c.latency.as_ref()?.rtt_p50_over_repeats() / 2.0,
+            Metric::RttP50 => c.latency.as_ref()?.rtt_p50_over_repeats(),
             Metric::RttP999 => c.latency.as_ref()?.rtt_ns.p999 as f64,
             Metric::BytesPerSec => c.throughput.as_ref()?.bytes_per_sec,
             Metric::MsgsPerSec => c.throughput.as_ref()?.msgs_per_sec,
