@@ -103,19 +103,9 @@ pub fn style(all: &[String], t: &str) -> (&'static str, bool) {
     (PALETTE[i % PALETTE.len()], false)
 }
 
-/// "2026-01-01 00:00 UTC" from Unix seconds (civil-from-days, no date crate needed).
+/// "2026-01-01 00:00 UTC" from Unix seconds.
 pub fn date(unix_s: u64) -> String {
-    let days = (unix_s / 86_400) as i64;
-    let secs = unix_s % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d, secs) = crate::results::civil_utc(unix_s);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
         secs / 3600,

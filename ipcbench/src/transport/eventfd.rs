@@ -12,7 +12,6 @@ use super::{take_fds, CellParams, Endpoint, Handoff, Transport, XferError};
 use rustix::event::{eventfd, EventfdFlags};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicU32;
-use std::sync::Arc;
 
 pub struct Eventfd;
 
@@ -33,15 +32,7 @@ impl Wait for EventWait {
 }
 
 fn endpoint(shm: Shm, efds: [OwnedFd; 4], p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
-    let cap = ring::capacity_for(p.buffer_len());
-    let waits = efds.map(EventWait);
-    Box::new(ring::duplex(
-        Arc::new(shm),
-        cap,
-        is_parent,
-        waits,
-        p.buffer_len(),
-    ))
+    ring::cell_duplex(shm, p, is_parent, efds.map(EventWait))
 }
 
 impl Transport for Eventfd {
@@ -52,8 +43,7 @@ impl Transport for Eventfd {
         "shared byte ring per direction for the payload; eventfd write after every send, blocking eventfd read on empty"
     }
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let cap = ring::capacity_for(p.buffer_len());
-        let (shm, memfd) = Shm::create(&p.name_prefix, ring::duplex_len(cap))?;
+        let (shm, memfd) = Shm::create(&p.name_prefix, ring::cell_len(p))?;
         let mut fds = vec![memfd];
         let mut mine = Vec::new();
         for _ in 0..4 {

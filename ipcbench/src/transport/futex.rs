@@ -13,7 +13,6 @@ use crate::stop::should_stop;
 use rustix::io::Errno;
 use rustix::thread::futex;
 use std::sync::atomic::AtomicU32;
-use std::sync::Arc;
 
 pub struct Futex;
 
@@ -37,15 +36,12 @@ impl Wait for SharedFutex {
 }
 
 fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
-    let cap = ring::capacity_for(p.buffer_len());
-    let waits = [SharedFutex, SharedFutex, SharedFutex, SharedFutex];
-    Box::new(ring::duplex(
-        Arc::new(shm),
-        cap,
+    ring::cell_duplex(
+        shm,
+        p,
         is_parent,
-        waits,
-        p.buffer_len(),
-    ))
+        [SharedFutex, SharedFutex, SharedFutex, SharedFutex],
+    )
 }
 
 impl Transport for Futex {
@@ -56,8 +52,7 @@ impl Transport for Futex {
         "shared byte ring per direction; FUTEX_WAIT on empty, FUTEX_WAKE (shared, not private) after every send"
     }
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let cap = ring::capacity_for(p.buffer_len());
-        let (shm, fd) = Shm::create(&p.name_prefix, ring::duplex_len(cap))?;
+        let (shm, fd) = Shm::create(&p.name_prefix, ring::cell_len(p))?;
         Ok((
             endpoint(shm, p, true),
             Handoff {

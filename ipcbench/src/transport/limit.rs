@@ -91,43 +91,30 @@ impl Endpoint for Mailboxes {
     }
 }
 
-fn layout(p: &CellParams) -> (usize, usize) {
+/// Bytes of the mapping: two mailboxes (latency) or the byte-ring duplex.
+fn mapping_len(p: &CellParams) -> usize {
     match p.kind {
-        Kind::Latency => {
-            let stride = mailbox_stride(p.buffer_len());
-            (stride, 2 * stride)
-        }
-        Kind::Throughput => {
-            let cap = ring::capacity_for(p.buffer_len());
-            (cap, ring::duplex_len(cap))
-        }
+        Kind::Latency => 2 * mailbox_stride(p.buffer_len()),
+        Kind::Throughput => ring::cell_len(p),
     }
 }
 
 fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
-    let shm = Arc::new(shm);
-    let (unit, _) = layout(p);
     match p.kind {
         Kind::Latency => {
-            let (tx_off, rx_off) = if is_parent { (0, unit) } else { (unit, 0) };
-            let buf = vec![0; p.buffer_len()];
+            let stride = mailbox_stride(p.buffer_len());
+            let (tx_off, rx_off) = if is_parent { (0, stride) } else { (stride, 0) };
             Box::new(Mailboxes {
-                shm,
+                shm: Arc::new(shm),
                 tx_off,
                 rx_off,
-                stride: unit,
+                stride,
                 sent: 0,
                 received: 0,
-                buf,
+                buf: vec![0; p.buffer_len()],
             })
         }
-        Kind::Throughput => Box::new(ring::duplex(
-            shm,
-            unit,
-            is_parent,
-            [Spin, Spin, Spin, Spin],
-            p.buffer_len(),
-        )),
+        Kind::Throughput => ring::cell_duplex(shm, p, is_parent, [Spin, Spin, Spin, Spin]),
     }
 }
 
@@ -142,8 +129,7 @@ impl Transport for Limit {
         true
     }
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let (_, len) = layout(p);
-        let (shm, fd) = Shm::create(&p.name_prefix, len)?;
+        let (shm, fd) = Shm::create(&p.name_prefix, mapping_len(p))?;
         Ok((
             endpoint(shm, p, true),
             Handoff {

@@ -21,12 +21,6 @@ const TAIL: usize = 64;
 const SPACE_WAITER: usize = 68;
 const DATA: usize = 128;
 
-/// Ring capacity for messages of `size` bytes: the one all shared-memory
-/// transports use (a larger message moves through in chunks).
-pub fn capacity_for(size: usize) -> usize {
-    super::ring_capacity(size)
-}
-
 /// Bytes one ring of capacity `cap` occupies in the mapping.
 pub fn region_len(cap: usize) -> usize {
     DATA + cap
@@ -268,14 +262,31 @@ impl<W: Wait> Endpoint for RingEndpoint<W> {
 
 /// Bytes for two rings of capacity `cap` (ring 0: parent -> child, ring 1:
 /// child -> parent).
-pub fn duplex_len(cap: usize) -> usize {
+fn duplex_len(cap: usize) -> usize {
     2 * region_len(cap)
+}
+
+/// Bytes of the mapping a cell's duplex needs (rings sized by
+/// [`super::ring_capacity`]; a larger message moves through in chunks).
+pub fn cell_len(p: &super::CellParams) -> usize {
+    duplex_len(super::ring_capacity(p.buffer_len()))
+}
+
+/// One side of a cell's duplex over `shm` (sized as [`cell_len`]).
+pub fn cell_duplex<W: Wait + 'static>(
+    shm: Shm,
+    p: &super::CellParams,
+    is_parent: bool,
+    waits: [W; 4],
+) -> Box<dyn Endpoint> {
+    let cap = super::ring_capacity(p.buffer_len());
+    Box::new(duplex(Arc::new(shm), cap, is_parent, waits, p.buffer_len()))
 }
 
 /// The waits of one side of a duplex: `[ring0 data, ring0 space, ring1 data,
 /// ring1 space]`. Each entry is the same event seen by both sides (for
 /// eventfd: the same eventfd).
-pub fn duplex<W: Wait>(
+fn duplex<W: Wait>(
     shm: Arc<Shm>,
     cap: usize,
     is_parent: bool,
