@@ -15,7 +15,7 @@ mod common;
 use common::{spawn_child, ChildProc, Stream, HANG_GUARD, READY};
 use mempipe::{Config, CreateError, RecvError, Region, SendError, WakeupKind};
 use std::path::Path;
-use std::sync::mpsc::{self, TryRecvError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const LIVENESS: Duration = Duration::from_millis(20);
@@ -287,21 +287,12 @@ fn consumer_killed_holding_a_read_grant(wakeup: WakeupKind) {
             let r = producer.send(&msg);
             let _ = done_tx.send((r, Instant::now()));
         });
-        std::thread::sleep(BLOCK_FIRST);
-        assert!(
-            matches!(done.try_recv(), Err(TryRecvError::Empty)),
-            "send() returned on a full ring while the consumer lived"
-        );
-        let killed_at = Instant::now();
-        child.kill();
-        let (r, at) = done
-            .recv_timeout(HANG_GUARD)
-            .expect("send() still blocked after the consumer was killed");
+        let (r, took) = common::kill_while_blocked(&mut child, &done, BLOCK_FIRST, "send()");
         match r {
             Err(SendError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
             other => panic!("expected PeerDied, got {other:?}"),
         }
-        assert!(at - killed_at < NOTICE_BOUND);
+        assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
         blocked.join().expect("sender thread");
         child.reap_killed();
     }

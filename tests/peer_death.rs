@@ -8,7 +8,7 @@ mod common;
 
 use common::{spawn_child, ChildProc, Stream, HANG_GUARD, READY};
 use mempipe::{Config, RecvError, Region, SendError, WakeupKind};
-use std::sync::mpsc::{self, TryRecvError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const LIVENESS: Duration = Duration::from_millis(50);
@@ -84,21 +84,11 @@ fn consumer_blocked_producer_killed(wakeup: WakeupKind) {
     drained
         .recv_timeout(HANG_GUARD)
         .expect("the consumer did not receive the messages committed before the kill");
-    std::thread::sleep(BLOCK_FIRST);
-    assert!(
-        matches!(done.try_recv(), Err(TryRecvError::Empty)),
-        "recv() returned while the producer was alive and silent"
-    );
-    let killed_at = Instant::now();
-    child.kill();
-    let (result, returned_at) = done
-        .recv_timeout(HANG_GUARD)
-        .expect("recv() still blocked after the producer was killed");
+    let (result, took) = common::kill_while_blocked(&mut child, &done, BLOCK_FIRST, "recv()");
     match result {
         Err(RecvError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
         other => panic!("expected PeerDied, got {other:?}"),
     }
-    let took = returned_at - killed_at;
     assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
     child.reap_killed();
 }
@@ -150,21 +140,11 @@ fn producer_blocked_consumer_killed(wakeup: WakeupKind) {
         let result = producer.send(&[8u8; 100]);
         let _ = done_tx.send((result, Instant::now()));
     });
-    std::thread::sleep(BLOCK_FIRST);
-    assert!(
-        matches!(done.try_recv(), Err(TryRecvError::Empty)),
-        "send() returned on a full ring while the consumer was alive"
-    );
-    let killed_at = Instant::now();
-    child.kill();
-    let (result, returned_at) = done
-        .recv_timeout(HANG_GUARD)
-        .expect("send() still blocked after the consumer was killed");
+    let (result, took) = common::kill_while_blocked(&mut child, &done, BLOCK_FIRST, "send()");
     match result {
         Err(SendError::PeerDied { pid }) => assert_eq!(pid, child.pid()),
         other => panic!("expected PeerDied, got {other:?}"),
     }
-    let took = returned_at - killed_at;
     assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
     child.reap_killed();
 }

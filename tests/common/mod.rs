@@ -489,3 +489,27 @@ macro_rules! per_wakeup {
 }
 #[allow(unused_imports)]
 pub(crate) use per_wakeup;
+
+/// Kills `child` while a blocking call on another thread (which reports on
+/// `done` what it returned, and when) waits on it. First checks that the call
+/// is still blocked after `block_first` (the peer was alive), then that it
+/// returns within [`HANG_GUARD`] of the kill. Gives the call's result and how
+/// long after the kill it returned.
+pub fn kill_while_blocked<R>(
+    child: &mut ChildProc,
+    done: &std::sync::mpsc::Receiver<(R, std::time::Instant)>,
+    block_first: Duration,
+    call: &str,
+) -> (R, Duration) {
+    std::thread::sleep(block_first);
+    assert!(
+        matches!(done.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty)),
+        "{call} returned while the peer was alive"
+    );
+    let killed_at = std::time::Instant::now();
+    child.kill();
+    let (result, returned_at) = done
+        .recv_timeout(HANG_GUARD)
+        .unwrap_or_else(|_| panic!("{call} still blocked after the peer was killed"));
+    (result, returned_at - killed_at)
+}
