@@ -24,48 +24,35 @@ use std::time::Duration;
 /// Most operations one input drives: a hang guard for the fuzzer.
 const MAX_OPS: usize = 512;
 
-/// Reads the fuzz input front to back; past its end every read yields zeros.
-struct Input<'a> {
-    data: &'a [u8],
+/// The fuzz input, read front to back; past its end every read yields zeros
+/// (`arbitrary`'s integers are little-endian and zero-filled).
+type Input<'a> = arbitrary::Unstructured<'a>;
+
+/// The few draws the targets make, infallible (integers never fail to draw).
+trait Draw<'a> {
+    fn u8(&mut self) -> u8;
+    fn u16(&mut self) -> u16;
+    fn u32(&mut self) -> u32;
+    fn u64(&mut self) -> u64;
+    /// Up to `n` bytes.
+    fn bytes_up_to(&mut self, n: usize) -> &'a [u8];
 }
 
-impl<'a> Input<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Input { data }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
+impl<'a> Draw<'a> for Input<'a> {
     fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((b, rest)) => {
-                self.data = rest;
-                *b
-            }
-            None => 0,
-        }
+        self.arbitrary().unwrap_or(0)
     }
-
     fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
+        self.arbitrary().unwrap_or(0)
     }
-
     fn u32(&mut self) -> u32 {
-        u32::from(self.u16()) | (u32::from(self.u16()) << 16)
+        self.arbitrary().unwrap_or(0)
     }
-
     fn u64(&mut self) -> u64 {
-        u64::from(self.u32()) | (u64::from(self.u32()) << 32)
+        self.arbitrary().unwrap_or(0)
     }
-
-    /// Up to `n` bytes.
-    fn bytes(&mut self, n: usize) -> &'a [u8] {
-        let n = n.min(self.data.len());
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        head
+    fn bytes_up_to(&mut self, n: usize) -> &'a [u8] {
+        self.bytes(n.min(self.len())).unwrap_or_default()
     }
 }
 
@@ -203,7 +190,7 @@ pub fn consumer_corrupt(data: &[u8]) {
     // Raw ring bytes from the input over part of the ring.
     let off = u64::from(input.u16());
     let n = usize::from(input.u8());
-    let raw = input.bytes(n);
+    let raw = input.bytes_up_to(n);
     scribble(&shared, off, raw);
 
     let mut slice = vec![0u8; g.capacity as usize];
@@ -229,7 +216,7 @@ pub fn consumer_corrupt(data: &[u8]) {
             3 => {
                 let off = u64::from(input.u16());
                 let n = usize::from(input.u8() % 64);
-                scribble(&shared, off, input.bytes(n));
+                scribble(&shared, off, input.bytes_up_to(n));
             }
             4 => scribble_control(&shared, &mut input),
             5 => {
@@ -309,7 +296,7 @@ pub fn producer_corrupt(data: &[u8]) {
             2 => {
                 let off = u64::from(input.u16());
                 let n = usize::from(input.u8() % 64);
-                scribble(&shared, off, input.bytes(n));
+                scribble(&shared, off, input.bytes_up_to(n));
             }
             3 => {
                 let len = usize::from(input.u16()) % (max + 2);
@@ -388,7 +375,7 @@ pub fn open_header(data: &[u8]) {
     let mut input = Input::new(data);
     let size_mode = input.u8();
     let mut header = [0u8; DATA_OFFSET];
-    let rest = input.bytes(DATA_OFFSET);
+    let rest = input.bytes_up_to(DATA_OFFSET);
     header[..rest.len()].copy_from_slice(rest);
     let claimed_total = u64::from_le_bytes(header[40..48].try_into().expect("8 bytes"));
     let size = match size_mode % 4 {

@@ -50,8 +50,8 @@
 //! there) and its payload starts 8-byte aligned. Positions are free-running
 //! 64-bit counters. The fast path takes no lock, makes no allocation and no
 //! system call.
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
+// The library documents every public item (a lint of the library alone; the other
+// lints are the workspace's, in Cargo.toml).
 #![warn(missing_docs)]
 // Under loom only the ring, wakeup and endpoint code is built; some helpers of the
 // real (mapped, timed) paths then have no caller.
@@ -60,7 +60,9 @@
 mod config;
 mod endpoint;
 mod error;
-#[cfg(not(loom))]
+/// Entry points for the fuzz targets and the corpus replay test, behind the
+/// non-default `fuzzing` feature: no user build compiles them.
+#[cfg(all(feature = "fuzzing", not(loom)))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod layout;
@@ -100,9 +102,8 @@ pub fn channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
 
 /// A ring in private heap memory with both ends in this process: the same code
 /// paths without a mapping, so Miri can run them.
-#[cfg(not(loom))]
-#[doc(hidden)]
-pub fn heap_channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
+#[cfg(all(test, not(loom)))]
+pub(crate) fn heap_channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
     let geometry = config.validate()?;
     if config.wakeup == WakeupKind::EventFd {
         return Err(CreateError::InvalidConfig(

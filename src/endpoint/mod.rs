@@ -292,6 +292,7 @@ impl Link {
 
 /// Builds both endpoints of a ring in this process over `shared` (heap memory for
 /// tests and Miri, model memory under loom), claiming both ends.
+#[cfg(any(test, loom, feature = "fuzzing"))]
 pub(crate) fn in_process_pair(
     shared: Arc<Shared>,
     wakeup: WakeupKind,

@@ -82,8 +82,8 @@ impl Shared {
     }
 
     /// A ring in zeroed private heap memory, laid out exactly like a mapping: for
-    /// tests and Miri, which cannot map shared memory.
-    #[cfg(not(loom))]
+    /// tests, fuzzing and Miri, which cannot map shared memory.
+    #[cfg(all(not(loom), any(test, feature = "fuzzing")))]
     pub(crate) fn heap(geometry: Geometry) -> Self {
         let block = HeapBlock::new(geometry.total_len() as usize);
         let base = block.0;
@@ -105,10 +105,10 @@ impl Shared {
 }
 
 /// Page-aligned zeroed heap memory.
-#[cfg(not(loom))]
+#[cfg(all(not(loom), any(test, feature = "fuzzing")))]
 struct HeapBlock(std::ptr::NonNull<u8>, std::alloc::Layout);
 
-#[cfg(not(loom))]
+#[cfg(all(not(loom), any(test, feature = "fuzzing")))]
 impl HeapBlock {
     fn new(len: usize) -> Self {
         let layout =
@@ -121,7 +121,7 @@ impl HeapBlock {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(all(not(loom), any(test, feature = "fuzzing")))]
 impl Drop for HeapBlock {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout, freed once.
@@ -130,8 +130,8 @@ impl Drop for HeapBlock {
 }
 
 // SAFETY: the block is plain memory owned uniquely by this value.
-#[cfg(not(loom))]
+#[cfg(all(not(loom), any(test, feature = "fuzzing")))]
 unsafe impl Send for HeapBlock {}
 // SAFETY: as above; all concurrent access goes through `Shared`.
-#[cfg(not(loom))]
+#[cfg(all(not(loom), any(test, feature = "fuzzing")))]
 unsafe impl Sync for HeapBlock {}
