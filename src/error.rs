@@ -99,6 +99,15 @@ pub enum RecvError {
         /// Length of the caller's buffer.
         capacity: usize,
     },
+    /// The next message is not the size of the value asked for (typed receives
+    /// only); it stays in the ring.
+    #[error("the next message is {len} bytes, not the {expected} bytes of the value asked for; it stays in the ring (receive it as bytes)")]
+    WrongSize {
+        /// Length of the waiting message.
+        len: usize,
+        /// Size of the value type.
+        expected: usize,
+    },
     /// Shared state is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] Corruption),

@@ -308,3 +308,41 @@ fn partially_committed_grant_bytes_never_read_as_records() {
         );
     }
 }
+
+#[cfg(feature = "bytemuck")]
+mod values {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Tick {
+        seq: u64,
+        price: f64,
+    }
+
+    #[test]
+    fn values_round_trip_and_a_wrong_size_stays_in_the_ring() {
+        let (mut tx, mut rx) = pair(4096, 1024);
+        tx.try_send_value(&Tick { seq: 1, price: 2.5 }).unwrap();
+        tx.try_send(b"odd").unwrap();
+        assert_eq!(
+            rx.try_recv_value::<Tick>().unwrap(),
+            Tick { seq: 1, price: 2.5 }
+        );
+        let err = rx.try_recv_value::<Tick>().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RecvError::WrongSize {
+                    len: 3,
+                    expected: 16
+                }
+            ),
+            "{err:?}"
+        );
+        let mut buf = Vec::new();
+        rx.try_recv(&mut buf).unwrap();
+        assert_eq!(buf, b"odd");
+        assert!(matches!(rx.try_recv_value::<Tick>(), Err(RecvError::Empty)));
+    }
+}

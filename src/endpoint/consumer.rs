@@ -147,7 +147,11 @@ impl Consumer {
     }
 
     #[inline]
-    fn take_into_slice(&mut self, rec: RecordRef, buf: &mut [u8]) -> Result<usize, RecvError> {
+    pub(super) fn take_into_slice(
+        &mut self,
+        rec: RecordRef,
+        buf: &mut [u8],
+    ) -> Result<usize, RecvError> {
         let len = rec.len as usize;
         let Some(dst) = buf.get_mut(..len) else {
             return Err(RecvError::BufferTooSmall {
@@ -173,7 +177,7 @@ impl Consumer {
 
     /// The next published record, waiting as `deadline` allows.
     #[inline]
-    fn next(&mut self, mut deadline: Deadline) -> Result<RecordRef, RecvError> {
+    pub(super) fn next(&mut self, mut deadline: Deadline) -> Result<RecordRef, RecvError> {
         loop {
             if let Some(rec) = self.ring.peek()? {
                 // Found at the first look: this side is behind the producer,

@@ -6,6 +6,8 @@ mod grant;
 #[cfg(not(loom))]
 pub(crate) mod liveness;
 mod producer;
+#[cfg(feature = "bytemuck")]
+mod value;
 
 pub use consumer::Consumer;
 pub use grant::{ReadGrant, WriteGrant};
