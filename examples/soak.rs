@@ -294,7 +294,7 @@ fn consume(consumer: &mut Consumer, max: usize, seed: u64) -> Result<Checker, St
             1 => consumer
                 .recv_into_timeout(&mut slice, STALL_GUARD)
                 .map(|n| checker.check(&slice[..n])),
-            _ => consumer.read_timeout(STALL_GUARD).map(|g| {
+            _ => consumer.recv_grant_timeout(STALL_GUARD).map(|g| {
                 // SAFETY: the producer is our own child, which never writes a
                 // record after publishing it.
                 checker.check(unsafe { g.as_slice() })

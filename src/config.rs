@@ -74,7 +74,9 @@ impl std::str::FromStr for WakeupKind {
 ///     .capacity(1 << 20)
 ///     .max_message(64 << 10)
 ///     .wakeup(WakeupKind::Hybrid);
-/// assert_eq!(config.get_capacity(), 1 << 20);
+/// let region = mempipe::Region::create_anonymous(&config)?;
+/// assert_eq!(region.capacity(), 1 << 20);
+/// # Ok::<(), mempipe::CreateError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -153,23 +155,13 @@ impl Config {
         self
     }
 
-    /// The configured capacity.
-    pub fn get_capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// The configured wakeup strategy.
-    pub fn get_wakeup(&self) -> WakeupKind {
-        self.wakeup
-    }
-
-    /// The effective maximum message size.
-    pub fn get_max_message(&self) -> usize {
+    /// The maximum message size in effect: the one set, or a quarter of the capacity.
+    pub(crate) fn effective_max_message(&self) -> usize {
         self.max_message.unwrap_or(self.capacity / 4)
     }
 
     pub(crate) fn validate(&self) -> Result<layout::Geometry, CreateError> {
-        layout::Geometry::new(self.capacity as u64, self.get_max_message() as u64)
+        layout::Geometry::new(self.capacity as u64, self.effective_max_message() as u64)
             .map_err(CreateError::InvalidConfig)
     }
 }

@@ -92,12 +92,12 @@ pub enum RecvError {
         pid: u32,
     },
     /// The caller's buffer is too small for the next message, which stays in the ring.
-    #[error("buffer of {capacity} bytes is too small for the next message of {needed} bytes; the message stays in the ring")]
+    #[error("buffer of {buf_len} bytes is too small for the next message of {needed} bytes; the message stays in the ring")]
     BufferTooSmall {
         /// Length of the waiting message.
         needed: usize,
         /// Length of the caller's buffer.
-        capacity: usize,
+        buf_len: usize,
     },
     /// The next message is not the size of the value asked for (typed receives
     /// only); it stays in the ring.
@@ -249,12 +249,12 @@ pub enum AttachError {
 
 /// A write into a [`WriteGrant`](crate::WriteGrant) past its end.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{len} bytes at offset {offset} do not fit the {capacity}-byte grant")]
+#[error("{len} bytes at offset {offset} do not fit the {grant_len}-byte grant")]
 pub struct GrantBoundsError {
     /// Where the write started.
     pub offset: usize,
     /// How many bytes it wanted to write.
     pub len: usize,
     /// The grant's length.
-    pub capacity: usize,
+    pub grant_len: usize,
 }

@@ -225,7 +225,7 @@ pub fn consumer_corrupt(data: &[u8]) {
                 check_recv(r, got, &g);
             }
             6 => {
-                if let Ok(grant) = consumer.try_read() {
+                if let Ok(grant) = consumer.try_recv_grant() {
                     assert!(grant.len() as u64 <= g.max_message);
                     assert_eq!(grant.as_ptr() as usize % 8, 0);
                     let v = grant.to_vec();
@@ -247,8 +247,8 @@ pub fn consumer_corrupt(data: &[u8]) {
                 let n = usize::from(input.u16()) % (slice.len() + 1);
                 match consumer.try_recv_into(&mut slice[..n]) {
                     Ok(len) => assert!(len <= n && len as u64 <= g.max_message),
-                    Err(RecvError::BufferTooSmall { needed, capacity }) => {
-                        assert!(needed > capacity && capacity == n)
+                    Err(RecvError::BufferTooSmall { needed, buf_len }) => {
+                        assert!(needed > buf_len && buf_len == n)
                     }
                     Err(_) => {}
                 }
@@ -258,7 +258,7 @@ pub fn consumer_corrupt(data: &[u8]) {
                 let _ = producer.try_send(&pattern[..len.min(pattern.len())]);
             }
             10 => {
-                let r = consumer.wait_message(Duration::ZERO);
+                let r = consumer.wait_for_message(Duration::ZERO);
                 let _ = r;
             }
             _ => {
@@ -342,7 +342,7 @@ pub fn producer_corrupt(data: &[u8]) {
             }
             7 => {
                 let len = usize::from(input.u8());
-                let _ = producer.wait_room(len, Duration::ZERO);
+                let _ = producer.wait_for_room(len, Duration::ZERO);
             }
             8 => {
                 // The honest consumer moves too (it may see the corruption).
@@ -556,8 +556,8 @@ pub fn ops_model(data: &[u8]) {
                         released(head, &mut published);
                         queue.pop_front();
                     }
-                    (Err(RecvError::BufferTooSmall { needed, capacity }), Some((_, want))) => {
-                        assert_eq!((needed, capacity), (want.len(), n));
+                    (Err(RecvError::BufferTooSmall { needed, buf_len }), Some((_, want))) => {
+                        assert_eq!((needed, buf_len), (want.len(), n));
                         assert!(want.len() > n);
                     }
                     (Err(RecvError::Empty), None) => published = head,
@@ -566,7 +566,7 @@ pub fn ops_model(data: &[u8]) {
             }
             5 | 6 => {
                 let release = input.u8() % 2 == 0;
-                match (consumer.try_read(), queue.pop_front()) {
+                match (consumer.try_recv_grant(), queue.pop_front()) {
                     (Ok(grant), Some((start, want))) => {
                         assert_eq!(grant.to_vec(), want);
                         // SAFETY: both ends are in this function, and the producer

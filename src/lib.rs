@@ -8,7 +8,7 @@
 //!   [`WriteGrant::commit`] publishes it (or fewer bytes of it).
 //! * **Safe copy-out read**: [`Consumer::recv`] copies the message out before the
 //!   caller sees it, so the peer cannot change it afterwards. Zero-copy reads
-//!   ([`Consumer::try_read`]) are an explicit opt-in whose in-place slice is behind
+//!   ([`Consumer::try_recv_grant`]) are an explicit opt-in whose in-place slice is behind
 //!   an `unsafe` contract: the producer is trusted not to touch published records.
 //! * **Pluggable waiting** ([`WakeupKind`]): spin, futex, eventfd, or hybrid
 //!   (spin, then futex; never spins on a shared CPU). A send to a receiver that is

@@ -71,7 +71,7 @@ fn wrap_with_padding_keeps_messages_contiguous() {
         assert_eq!(buf, pattern(seq, 24));
     }
     tx.try_send(&pattern(9, 40)).unwrap();
-    let grant = rx.try_read().unwrap();
+    let grant = rx.try_recv_grant().unwrap();
     assert_eq!(grant.to_vec(), pattern(9, 40));
     assert_eq!(grant.as_ptr() as usize % 8, 0, "payload 8-byte aligned");
     drop(grant);
@@ -105,7 +105,7 @@ fn recv_into_a_short_buffer_leaves_the_message() {
         rx.try_recv_into(&mut small),
         Err(RecvError::BufferTooSmall {
             needed: 10,
-            capacity: 4
+            buf_len: 4
         })
     ));
     let mut big = [0u8; 16];
@@ -208,7 +208,7 @@ fn run_model(ops: &[(u8, u16)], capacity: usize, max: usize) {
                 }
                 Err(e) => panic!("recv: {e}"),
             },
-            _ => match rx.try_read() {
+            _ => match rx.try_recv_grant() {
                 Ok(grant) => {
                     let (want, end) = model.pop_front().expect("extra message");
                     read = end;

@@ -128,7 +128,7 @@ fn child_entry() {
                 consumer.recv_timeout(&mut buf, HANG_GUARD).expect("recv");
                 common::check_message(seq, FIXED, &buf).expect("intact");
             }
-            let grant = consumer.read_timeout(HANG_GUARD).expect("read");
+            let grant = consumer.recv_grant_timeout(HANG_GUARD).expect("read");
             common::check_message(k, FIXED, &grant.to_vec()).expect("intact");
             common::signal_ready();
             let _held = grant;
@@ -197,7 +197,7 @@ fn expect_recv_peer_died(consumer: &mut mempipe::Consumer, pid: u32) {
     let took = started.elapsed();
     assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
     assert!(matches!(consumer.try_recv(&mut buf), Err(RecvError::Empty)));
-    assert!(matches!(consumer.try_read(), Err(RecvError::Empty)));
+    assert!(matches!(consumer.try_recv_grant(), Err(RecvError::Empty)));
 }
 
 /// The producer is killed holding a grant it reserved (and perhaps filled) but

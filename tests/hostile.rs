@@ -403,16 +403,18 @@ fn honest_consumer(mut consumer: Consumer, until: Duration) -> Tally {
             2 => consumer
                 .recv_into_timeout(&mut slice, Duration::from_millis(1))
                 .map(|n| slice[..n].to_vec()),
-            3 => consumer.try_read().map(|g| {
+            3 => consumer.try_recv_grant().map(|g| {
                 assert_eq!(g.as_ptr() as usize % 8, 0);
                 g.to_vec()
             }),
-            _ => consumer.read_timeout(Duration::from_millis(1)).map(|g| {
-                let n = g.copy_to_slice(&mut slice);
-                assert_eq!(n, g.len());
-                g.release();
-                slice[..n].to_vec()
-            }),
+            _ => consumer
+                .recv_grant_timeout(Duration::from_millis(1))
+                .map(|g| {
+                    let n = g.copy_to_slice(&mut slice);
+                    assert_eq!(n, g.len());
+                    g.release();
+                    slice[..n].to_vec()
+                }),
         });
         match got {
             Ok(msg) => {

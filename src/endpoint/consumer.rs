@@ -20,7 +20,7 @@ const READ_AHEAD: u64 = 128;
 /// Reads copy the message out of shared memory before the caller sees it
 /// ([`recv`](Self::recv), [`recv_into`](Self::recv_into)), so a peer changing
 /// those bytes later cannot affect the caller. Zero-copy reads
-/// ([`try_read`](Self::try_read)) lend the bytes in place; see [`ReadGrant`].
+/// ([`try_recv_grant`](Self::try_recv_grant)) lend the bytes in place; see [`ReadGrant`].
 ///
 /// Dropping it closes the ring for reading: the producer's sends then fail with
 /// [`SendError::Disconnected`](crate::SendError::Disconnected).
@@ -32,6 +32,8 @@ pub struct Consumer {
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
+            .field("capacity", &self.capacity())
+            .field("max_message", &self.max_message())
             .field("wakeup", &self.wakeup())
             .finish()
     }
@@ -99,27 +101,27 @@ impl Consumer {
     /// Lends the next message in place without waiting (zero-copy read). The
     /// message's space is freed when the grant is dropped.
     #[inline]
-    pub fn try_read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
+    pub fn try_recv_grant(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
         Ok(ReadGrant::new(self, rec))
     }
 
     /// Lends the next message in place, waiting for one.
-    pub fn read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
+    pub fn recv_grant(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         Ok(ReadGrant::new(self, rec))
     }
 
     /// Lends the next message in place, waiting at most `timeout`.
-    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
+    pub fn recv_grant_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::after(timeout))?;
         Ok(ReadGrant::new(self, rec))
     }
 
     /// Waits at most `timeout` until a message can be read without blocking
     /// (it stays in the ring). Lets a caller wait in slices, for example to poll
-    /// a stop flag between them, before a zero-copy [`try_read`](Self::try_read).
-    pub fn wait_message(&mut self, timeout: Duration) -> Result<(), RecvError> {
+    /// a stop flag between them, before a zero-copy [`try_recv_grant`](Self::try_recv_grant).
+    pub fn wait_for_message(&mut self, timeout: Duration) -> Result<(), RecvError> {
         self.next(Deadline::after(timeout)).map(|_| ())
     }
 
@@ -156,7 +158,7 @@ impl Consumer {
         let Some(dst) = buf.get_mut(..len) else {
             return Err(RecvError::BufferTooSmall {
                 needed: len,
-                capacity: buf.len(),
+                buf_len: buf.len(),
             });
         };
         self.ring.copy_out(&rec, dst);
@@ -291,6 +293,16 @@ impl Consumer {
         Ok(ready)
     }
 
+    /// Largest message this ring carries.
+    pub fn max_message(&self) -> usize {
+        self.link.shared().geometry.max_message as usize
+    }
+
+    /// Ring data capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.link.shared().geometry.capacity as usize
+    }
+
     /// The ring's wakeup strategy.
     pub fn wakeup(&self) -> WakeupKind {
         self.link.wakeup_kind()
@@ -299,6 +311,11 @@ impl Consumer {
     /// Whether the producer has closed its end.
     pub fn is_disconnected(&self) -> bool {
         self.link.peer_closed()
+    }
+
+    /// How often a blocked call checks that the producer process lives.
+    pub fn liveness_interval(&self) -> Duration {
+        self.link.liveness_interval()
     }
 }
 

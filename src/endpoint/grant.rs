@@ -69,7 +69,7 @@ impl<'a> WriteGrant<'a> {
             return Err(GrantBoundsError {
                 offset,
                 len: bytes.len(),
-                capacity: self.len(),
+                grant_len: self.len(),
             });
         }
         self.producer
@@ -121,7 +121,7 @@ impl<'a> WriteGrant<'a> {
             return Err(GrantBoundsError {
                 offset: 0,
                 len,
-                capacity: self.len(),
+                grant_len: self.len(),
             });
         }
         self.publish(len as u64);

@@ -64,7 +64,7 @@ impl Producer {
 
     /// Waits at most `timeout` until a message of `len` bytes fits, so that the
     /// next [`try_reserve`](Self::try_reserve) succeeds.
-    pub fn wait_room(&mut self, len: usize, timeout: Duration) -> Result<(), SendError> {
+    pub fn wait_for_room(&mut self, len: usize, timeout: Duration) -> Result<(), SendError> {
         self.reserve_inner(len, Deadline::after(timeout))
             .map(|_| ())
     }
@@ -128,12 +128,12 @@ impl Producer {
                 });
             }
             deadline = deadline.resolve();
-            self.wait_for_room(len64, deadline)?;
+            self.await_room(len64, deadline)?;
         }
     }
 
     #[cold]
-    fn wait_for_room(&mut self, len: u64, deadline: Deadline) -> Result<(), SendError> {
+    fn await_room(&mut self, len: u64, deadline: Deadline) -> Result<(), SendError> {
         let mut corrupt: Option<Corruption> = None;
         let ring = &mut self.ring;
         let mut ready = || match ring.has_room(len) {

@@ -433,7 +433,7 @@ pub fn recv_stream(consumer: &mut Consumer, s: Stream) {
                     grant.release();
                     result
                 };
-                let without_waiting = match consumer.try_read() {
+                let without_waiting = match consumer.try_recv_grant() {
                     Ok(grant) => Some(verify(grant, &mut slice)),
                     Err(RecvError::Empty) => None,
                     Err(e) => panic!("try_read {seq}: {e}"),
@@ -442,7 +442,7 @@ pub fn recv_stream(consumer: &mut Consumer, s: Stream) {
                     Some(result) => result,
                     None => {
                         let grant = consumer
-                            .read_timeout(HANG_GUARD)
+                            .recv_grant_timeout(HANG_GUARD)
                             .unwrap_or_else(|e| panic!("read {seq}: {e}"));
                         verify(grant, &mut slice)
                     }

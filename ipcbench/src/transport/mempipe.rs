@@ -111,7 +111,7 @@ impl Ends {
     #[cold]
     fn wait_room(&mut self, len: usize) -> Result<(), XferError> {
         loop {
-            match self.tx.wait_room(len, SLICE) {
+            match self.tx.wait_for_room(len, SLICE) {
                 Ok(()) => return Ok(()),
                 Err(SendError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(SendError::Timeout) => {}
@@ -165,7 +165,7 @@ impl Endpoint for Ends {
                     consume(&self.buf);
                     Ok(())
                 }),
-                ReadMode::ZeroCopy => self.rx.read_timeout(SLICE).map(|grant| {
+                ReadMode::ZeroCopy => self.rx.recv_grant_timeout(SLICE).map(|grant| {
                     check_len(grant.len(), len)?;
                     // SAFETY: the producer is this benchmark's own child process,
                     // which never writes a published record.
