@@ -162,6 +162,6 @@ impl Config {
 
     pub(crate) fn validate(&self) -> Result<layout::Geometry, CreateError> {
         layout::Geometry::new(self.capacity as u64, self.effective_max_message() as u64)
-            .map_err(CreateError::InvalidConfig)
+            .map_err(CreateError::from)
     }
 }

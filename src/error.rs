@@ -116,12 +116,44 @@ pub enum RecvError {
     Io(#[from] io::Error),
 }
 
+/// A [`Config`](crate::Config) that cannot make a ring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The capacity is not a power of two in the supported range.
+    #[error("capacity {capacity} must be a power of two from {min} to {max} bytes")]
+    Capacity {
+        /// The capacity asked for.
+        capacity: u64,
+        /// Smallest capacity.
+        min: u64,
+        /// Largest capacity.
+        max: u64,
+    },
+    /// The maximum message does not fit the ring after a wrap.
+    #[error("max_message {max_message} is too large for capacity {capacity}: at most capacity/2 - 8 = {limit}")]
+    MaxMessage {
+        /// The maximum message asked for.
+        max_message: u64,
+        /// The ring's capacity.
+        capacity: u64,
+        /// The largest maximum message this capacity allows.
+        limit: u64,
+    },
+    /// Eventfd wakeups travel as descriptors, which a region opened by name cannot receive.
+    #[error("eventfd wakeups need descriptor passing, which a named region cannot offer: use futex or hybrid, or an anonymous region")]
+    EventFdNeedsDescriptors,
+}
+
 /// Errors from creating a region.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(#[from] ConfigError),
+    /// Claiming an end of the fresh ring failed ([`channel`](crate::channel) only).
+    #[error(transparent)]
+    Attach(#[from] AttachError),
     /// A named region with this name already exists.
     #[error("a region named {name:?} already exists{}; remove it with Region::remove({name:?}) or create with Config::replace_existing(true)", describe_owner(*.creator_pid, *.creator_alive))]
     AlreadyExists {

@@ -12,7 +12,7 @@
 use crate::config::WakeupKind;
 use crate::endpoint::in_process_pair;
 use crate::error::{RecvError, SendError};
-use crate::layout::{Geometry, DATA_OFFSET, RECORD_HEADER};
+use crate::layout::{Geometry, StaticHeader, DATA_OFFSET, RECORD_HEADER};
 use crate::ring::record::{self, PADDING};
 use crate::ring::Shared;
 use crate::{Consumer, Producer};
@@ -377,7 +377,12 @@ pub fn open_header(data: &[u8]) {
     let mut header = [0u8; DATA_OFFSET];
     let rest = input.bytes_up_to(DATA_OFFSET);
     header[..rest.len()].copy_from_slice(rest);
-    let claimed_total = u64::from_le_bytes(header[40..48].try_into().expect("8 bytes"));
+    let claimed_total = StaticHeader::from_bytes(
+        header[..StaticHeader::LEN]
+            .try_into()
+            .expect("a header fits the control page"),
+    )
+    .total_len;
     let size = match size_mode % 4 {
         // What the header claims, when small enough to write here.
         0 | 1 if claimed_total <= DATA_OFFSET as u64 + (1 << 20) => claimed_total,

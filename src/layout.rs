@@ -10,7 +10,7 @@
 //! cache lines even where the adjacent-line prefetcher pairs 64-byte lines.
 
 use crate::config::WakeupKind;
-use crate::error::OpenError;
+use crate::error::{ConfigError, OpenError};
 
 /// "mempipe\0" read as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mempipe\0");
@@ -45,7 +45,40 @@ pub(crate) struct StaticHeader {
     pub liveness_interval_ns: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<StaticHeader>() <= CONTROL_OFFSET);
+const _: () = assert!(StaticHeader::LEN <= CONTROL_OFFSET);
+// Six u64 and four u32 fields, each at its natural alignment: no padding byte.
+const _: () = assert!(StaticHeader::LEN == 6 * 8 + 4 * 4);
+
+impl StaticHeader {
+    /// Bytes the header occupies.
+    pub(crate) const LEN: usize = std::mem::size_of::<StaticHeader>();
+
+    /// Decodes a header from bytes read out of an object without mapping it
+    /// (each field at its own offset, in the creator's native byte order).
+    pub(crate) fn from_bytes(bytes: &[u8; Self::LEN]) -> StaticHeader {
+        use std::mem::offset_of;
+        // Every offset comes from `offset_of!` on this struct, so it lies in `bytes`.
+        let u32_at = |at: usize| u32::from_ne_bytes(std::array::from_fn(|i| bytes[at + i]));
+        let u64_at = |at: usize| u64::from_ne_bytes(std::array::from_fn(|i| bytes[at + i]));
+        StaticHeader {
+            magic: u64_at(offset_of!(StaticHeader, magic)),
+            version: u32_at(offset_of!(StaticHeader, version)),
+            data_offset: u32_at(offset_of!(StaticHeader, data_offset)),
+            capacity: u64_at(offset_of!(StaticHeader, capacity)),
+            max_message: u64_at(offset_of!(StaticHeader, max_message)),
+            wakeup: u32_at(offset_of!(StaticHeader, wakeup)),
+            creator_pid: u32_at(offset_of!(StaticHeader, creator_pid)),
+            total_len: u64_at(offset_of!(StaticHeader, total_len)),
+            spin_budget_ns: u64_at(offset_of!(StaticHeader, spin_budget_ns)),
+            liveness_interval_ns: u64_at(offset_of!(StaticHeader, liveness_interval_ns)),
+        }
+    }
+
+    /// The creator's pid, when this is a published mempipe header.
+    pub(crate) fn creator(&self) -> Option<u32> {
+        (self.magic == MAGIC && self.creator_pid != 0).then_some(self.creator_pid)
+    }
+}
 
 /// The validated shape of a ring: everything the fast path needs, held privately
 /// by each side so a peer scribbling over the header later changes nothing.
@@ -58,17 +91,21 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    pub(crate) fn new(capacity: u64, max_message: u64) -> Result<Self, String> {
+    pub(crate) fn new(capacity: u64, max_message: u64) -> Result<Self, ConfigError> {
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return Err(format!(
-                "capacity {capacity} must be a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}"
-            ));
+            return Err(ConfigError::Capacity {
+                capacity,
+                min: MIN_CAPACITY,
+                max: MAX_CAPACITY,
+            });
         }
         let limit = capacity / 2 - RECORD_HEADER;
         if max_message > limit {
-            return Err(format!(
-                "max_message {max_message} too large for capacity {capacity}: at most capacity/2 - 8 = {limit}"
-            ));
+            return Err(ConfigError::MaxMessage {
+                max_message,
+                capacity,
+                limit,
+            });
         }
         Ok(Geometry {
             capacity,
@@ -124,20 +161,17 @@ pub(crate) fn validate(h: &StaticHeader, object_len: u64) -> Result<Validated, O
             why: "must be 4096",
         });
     }
-    let geometry = Geometry::new(h.capacity, h.max_message).map_err(|_| {
-        if !h.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&h.capacity) {
-            OpenError::BadHeader {
-                field: "capacity",
-                value: h.capacity,
-                why: "not a power of two from 64 B to 4 GiB",
-            }
-        } else {
-            OpenError::BadHeader {
-                field: "max_message",
-                value: h.max_message,
-                why: "larger than capacity/2 - 8",
-            }
-        }
+    let geometry = Geometry::new(h.capacity, h.max_message).map_err(|e| match e {
+        ConfigError::MaxMessage { .. } => OpenError::BadHeader {
+            field: "max_message",
+            value: h.max_message,
+            why: "larger than capacity/2 - 8",
+        },
+        _ => OpenError::BadHeader {
+            field: "capacity",
+            value: h.capacity,
+            why: "not a power of two from 64 B to 4 GiB",
+        },
     })?;
     let wakeup = WakeupKind::from_raw(h.wakeup).ok_or(OpenError::BadHeader {
         field: "wakeup",
@@ -236,6 +270,18 @@ mod tests {
         let mut h = header(65536);
         h.magic = 0;
         assert!(matches!(validate(&h, 69632), Err(OpenError::NotReady)));
+    }
+
+    #[test]
+    fn decodes_the_bytes_it_was_written_as() {
+        let h = header(65536);
+        // SAFETY: a StaticHeader is plain integers with no padding (the size
+        // assertion above), so all its bytes are initialised.
+        let bytes: [u8; StaticHeader::LEN] = unsafe { std::mem::transmute(h) };
+        let back = StaticHeader::from_bytes(&bytes);
+        assert_eq!(format!("{back:?}"), format!("{h:?}"));
+        assert_eq!(back.creator(), Some(1));
+        assert_eq!(StaticHeader { magic: 0, ..h }.creator(), None);
     }
 
     #[test]

@@ -80,7 +80,8 @@ mod tests;
 pub use config::{Config, ParseWakeupError, WakeupKind};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
-    AttachError, Corruption, CreateError, GrantBoundsError, OpenError, RecvError, SendError, Side,
+    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, OpenError, RecvError,
+    SendError, Side,
 };
 #[cfg(not(loom))]
 pub use region::{Handoff, Region};
@@ -91,13 +92,7 @@ pub use region::{Handoff, Region};
 #[cfg(not(loom))]
 pub fn channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
     let region = Region::create_anonymous(config)?;
-    let producer = region
-        .producer()
-        .map_err(|e| CreateError::InvalidConfig(e.to_string()))?;
-    let consumer = region
-        .consumer()
-        .map_err(|e| CreateError::InvalidConfig(e.to_string()))?;
-    Ok((producer, consumer))
+    Ok((region.producer()?, region.consumer()?))
 }
 
 /// A ring in private heap memory with both ends in this process: the same code
@@ -106,9 +101,7 @@ pub fn channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
 pub(crate) fn heap_channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
     let geometry = config.validate()?;
     if config.wakeup == WakeupKind::EventFd {
-        return Err(CreateError::InvalidConfig(
-            "eventfd wakeups need a region's descriptors".into(),
-        ));
+        return Err(error::ConfigError::EventFdNeedsDescriptors.into());
     }
     let shared = std::sync::Arc::new(ring::Shared::heap(geometry));
     Ok(endpoint::in_process_pair(

@@ -101,11 +101,7 @@ impl Region {
     fn create_by_name(name: Name, config: &Config) -> Result<Region, CreateError> {
         let geometry = config.validate()?;
         if config.wakeup == WakeupKind::EventFd {
-            return Err(CreateError::InvalidConfig(
-                "eventfd wakeups need descriptor passing, which a named region cannot offer: \
-                 use futex or hybrid, or an anonymous region"
-                    .into(),
-            ));
+            return Err(crate::error::ConfigError::EventFdNeedsDescriptors.into());
         }
         let fd = match name.create_exclusive() {
             Ok(fd) => fd,
@@ -279,7 +275,6 @@ impl Region {
     /// that check and the unlink). A recycled pid makes a stale region look
     /// alive: it is then kept, never the other way round.
     pub fn remove_if_stale(name: &str) -> std::io::Result<bool> {
-        use std::os::unix::fs::FileExt;
         let parsed = Name::shm(name)
             .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
         let file = match parsed.open_existing(false) {
@@ -287,18 +282,11 @@ impl Region {
             Err(rustix::io::Errno::NOENT) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        let mut header = [0u8; std::mem::size_of::<crate::layout::StaticHeader>()];
-        if file.read_exact_at(&mut header, 0).is_err() {
-            return Ok(false); // shorter than a header: not a mempipe region
-        }
-        let field = |at: usize| header[at..at + 8].try_into().map(u64::from_le_bytes);
-        let pid_bytes: [u8; 4] = header[36..40].try_into().unwrap_or_default();
-        let creator = u32::from_ne_bytes(pid_bytes);
-        if field(0).ok() != Some(crate::layout::MAGIC)
-            || creator == 0
-            || crate::endpoint::liveness::process_alive(creator)
-            || !parsed.refers_to(&file)
-        {
+        // Shorter than a header, not (yet) a mempipe region, or a live creator: keep it.
+        let Some(creator) = os::peek_header(&file).and_then(|h| h.creator()) else {
+            return Ok(false);
+        };
+        if crate::endpoint::liveness::process_alive(creator) || !parsed.refers_to(&file) {
             return Ok(false);
         }
         match parsed.unlink() {

@@ -216,13 +216,17 @@ pub(crate) fn read_header(map: &MmapRaw) -> StaticHeader {
     }
 }
 
-/// Reads the creator pid of an existing object without mapping it writable, for
-/// the "already exists" error.
-pub(crate) fn peek_creator(name: &Name) -> Option<u32> {
+/// Reads the header of an existing object through `file`, without mapping it
+/// (`None` if it is shorter than a header).
+pub(crate) fn peek_header(file: &File) -> Option<StaticHeader> {
     use std::os::unix::fs::FileExt;
+    let mut bytes = [0u8; StaticHeader::LEN];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    Some(StaticHeader::from_bytes(&bytes))
+}
+
+/// The creator pid of an existing object, for the "already exists" error.
+pub(crate) fn peek_creator(name: &Name) -> Option<u32> {
     let file = File::from(name.open_existing(false).ok()?);
-    let mut buf = [0u8; std::mem::size_of::<StaticHeader>()];
-    file.read_exact_at(&mut buf, 0).ok()?;
-    let magic = u64::from_le_bytes(buf[0..8].try_into().ok()?);
-    (magic == layout::MAGIC).then(|| u32::from_ne_bytes(buf[36..40].try_into().unwrap_or_default()))
+    peek_header(&file)?.creator()
 }
