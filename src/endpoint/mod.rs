@@ -66,7 +66,8 @@ pub(crate) struct Link {
 
 /// A side that never waits (a streaming producer) still refreshes its recorded
 /// CPU every this many publications, so the hybrid peer's same-CPU check is not
-/// fooled by where the endpoint was created. (Reading the CPU costs ~5 ns here.)
+/// fooled by where the endpoint was created. (Reading the CPU is a vDSO/rseq load,
+/// a few nanoseconds, so the refresh costs little even every 64 messages.)
 const CPU_RECORD_EVERY: u32 = 64;
 
 /// Everything needed to build a link.
@@ -340,7 +341,7 @@ fn channel_of<'a>(
 }
 
 /// The CPU this thread runs on. glibc's `sched_getcpu` reads it from rseq or the
-/// vDSO (a few ns); rustix's makes the getcpu system call (~170 ns here), too
+/// vDSO (a few ns); rustix's makes the getcpu system call (a kernel entry), too
 /// slow for a path entered on every wait.
 #[cfg(not(any(loom, miri)))]
 fn current_cpu() -> u32 {

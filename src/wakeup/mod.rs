@@ -131,7 +131,7 @@ pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) ->
             }
             crate::sync::spin_hint();
             spins = spins.wrapping_add(1);
-            // Reading the clock costs ~25 ns; do it every 64 pauses.
+            // A clock read costs about as much as a pause; do it every 64 pauses.
             if spins % 64 == 0 {
                 let now = Instant::now();
                 let started = *start.get_or_insert(now);
