@@ -15,49 +15,48 @@
 //! or pass `--replace` to replace it. eventfd wakeups need descriptor passing,
 //! which a named region cannot offer, so they are refused here.
 
+mod common;
+
+use clap::Parser;
 use mempipe::{Config, CreateError, RecvError, Region, WakeupKind};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: consumer --name /NAME [--wakeup futex|hybrid|spin] [--replace]";
+/// Creates a named region and prints every message a producer sends into it.
+#[derive(Debug, Parser)]
+struct Options {
+    /// Name of the region to create (for example /demo).
+    #[arg(long, value_name = "/NAME")]
+    name: String,
+    /// How the consumer waits for messages: spin, futex or hybrid (eventfds
+    /// need descriptor passing, which a named region cannot offer).
+    #[arg(long, default_value_t = WakeupKind::Hybrid, value_parser = named_region_wakeup)]
+    wakeup: WakeupKind,
+    /// Replace a region of that name left behind by an earlier run.
+    #[arg(long)]
+    replace: bool,
+}
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("consumer: {e}");
-            ExitCode::FAILURE
+fn named_region_wakeup(value: &str) -> Result<WakeupKind, String> {
+    match value.parse() {
+        Ok(WakeupKind::EventFd) => {
+            Err("a named region cannot carry eventfds; use futex, hybrid or spin".into())
         }
+        Ok(wakeup) => Ok(wakeup),
+        Err(_) => Err("expected futex, hybrid or spin".into()),
     }
 }
 
-fn run() -> Result<(), String> {
-    let mut name = None;
-    let mut wakeup = WakeupKind::Hybrid;
-    let mut replace = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--name" => name = Some(args.next().ok_or("--name needs a value")?),
-            "--wakeup" => {
-                let value = args.next().ok_or("--wakeup needs a value")?;
-                wakeup = value.parse().map_err(|e| format!("--wakeup: {e}"))?;
-                if wakeup == WakeupKind::EventFd {
-                    return Err(
-                        "--wakeup eventfd: a named region cannot carry eventfds; use futex, hybrid or spin"
-                            .into(),
-                    );
-                }
-            }
-            "--replace" => replace = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; expected --name, --wakeup or --replace\n{USAGE}"
-                ))
-            }
-        }
-    }
-    let name = name.ok_or(format!("--name is required\n{USAGE}"))?;
+fn main() -> ExitCode {
+    common::exit_code("consumer", run(Options::parse()))
+}
+
+fn run(
+    Options {
+        name,
+        wakeup,
+        replace,
+    }: Options,
+) -> Result<(), String> {
     let config = Config::new().wakeup(wakeup).replace_existing(replace);
     let region = match Region::create_named(&name, &config) {
         Ok(region) => region,

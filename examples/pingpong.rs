@@ -5,7 +5,7 @@
 //! cargo run --release --example pingpong -- --wakeup hybrid --cores 0,0
 //! ```
 //!
-//! Options (all optional):
+//! Options (all optional; `--help` lists them):
 //!
 //! * `--wakeup spin|futex|eventfd|hybrid` (default hybrid)
 //! * `--size BYTES` message size, 8 or more: the first 8 bytes carry the
@@ -25,115 +25,40 @@
 //! (about 8 ms per round trip on a 2-vCPU VM), so that case is capped at 200
 //! round trips.
 
+mod common;
+
+use clap::Parser;
 use mempipe::{Config, Consumer, Producer, Region, WakeupKind};
-use std::process::{Command, ExitCode};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const PING_ENV: &str = "MEMPIPE_PINGPONG_PING";
 const PONG_ENV: &str = "MEMPIPE_PINGPONG_PONG";
 const SAME_CORE_SPIN_CAP: u64 = 200;
-const USAGE: &str = "usage: pingpong [--wakeup spin|futex|eventfd|hybrid] [--size BYTES (>= 8)] \
-                     [--iters N] [--warmup N] [--cores A,B]";
 
-#[derive(Debug, Clone)]
+/// Round-trip latency between two processes over a pair of mempipe rings.
+#[derive(Debug, Clone, Parser)]
 struct Options {
+    /// How each side waits for the other.
+    #[arg(long, default_value_t = WakeupKind::Hybrid, value_parser = common::wakeup(),
+          ignore_case = true)]
     wakeup: WakeupKind,
+    /// Message size in bytes; the first 8 carry the sequence number.
+    #[arg(long, value_name = "BYTES", default_value_t = 8,
+          value_parser = common::size(8, 64 << 20))]
     size: usize,
+    /// Measured round trips.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = common::count)]
     iters: u64,
+    /// Unmeasured round trips first.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
     warmup: u64,
+    /// Pin this process to CPU A and the echoing child to CPU B.
+    #[arg(long, value_name = "A,B", default_value = "0,1", value_parser = common::cores)]
     cores: (usize, usize),
+    /// Run as the echoing child (started by the parent).
+    #[arg(long, hide = true)]
     child: bool,
-}
-
-fn parse_number<T: std::str::FromStr>(flag: &str, value: &str, what: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{flag}: {value:?} is not {what}"))
-}
-
-fn parse_cores(value: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--cores: {value:?} is not two CPU numbers A,B (for example 0,1 or 0,0)");
-    let (a, b) = value.split_once(',').ok_or_else(bad)?;
-    let a: usize = a.trim().parse().map_err(|_| bad())?;
-    let b: usize = b.trim().parse().map_err(|_| bad())?;
-    let max = rustix::thread::CpuSet::MAX_CPU;
-    if a >= max || b >= max {
-        return Err(format!("--cores: CPU numbers must be below {max}"));
-    }
-    Ok((a, b))
-}
-
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut opts = Options {
-        wakeup: WakeupKind::Hybrid,
-        size: 8,
-        iters: 100_000,
-        warmup: 1_000,
-        cores: (0, 1),
-        child: false,
-    };
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        if arg == "--child" {
-            opts.child = true;
-            continue;
-        }
-        if arg == "-h" || arg == "--help" {
-            return Err(USAGE.to_owned());
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let known = ["--wakeup", "--size", "--iters", "--warmup", "--cores"];
-        if !known.contains(&flag.as_str()) {
-            return Err(format!(
-                "unknown argument {arg:?}; expected one of {}\n{USAGE}",
-                known.join(", ")
-            ));
-        }
-        let value = match inline.or_else(|| args.next()) {
-            Some(v) => v,
-            None => return Err(format!("{flag} needs a value\n{USAGE}")),
-        };
-        match flag.as_str() {
-            "--wakeup" => {
-                opts.wakeup = value.parse().map_err(|e| format!("--wakeup: {e}"))?;
-            }
-            "--size" => {
-                opts.size = parse_number(&flag, &value, "a size in bytes")?;
-                if opts.size < 8 {
-                    return Err(format!(
-                        "--size: {} is too small; at least 8 bytes carry the sequence number",
-                        opts.size
-                    ));
-                }
-                if opts.size > 64 << 20 {
-                    return Err(format!("--size: {} is larger than 64 MiB", opts.size));
-                }
-            }
-            "--iters" => {
-                opts.iters = parse_number(&flag, &value, "a positive count")?;
-                if opts.iters == 0 {
-                    return Err("--iters: must be at least 1".into());
-                }
-            }
-            "--warmup" => opts.warmup = parse_number(&flag, &value, "a count")?,
-            "--cores" => opts.cores = parse_cores(&value)?,
-            _ => unreachable!(),
-        }
-    }
-    Ok(opts)
-}
-
-/// Pins the calling thread to `cpu`.
-fn pin(cpu: usize) -> Result<(), String> {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(|e| {
-        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        format!("cannot pin to CPU {cpu}: {e} (this process may use {cpus} CPUs)")
-    })
 }
 
 fn config(opts: &Options) -> Config {
@@ -146,21 +71,11 @@ fn config(opts: &Options) -> Config {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("pingpong: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let is_child = opts.child;
-    let result = if is_child { child(&opts) } else { parent(opts) };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pingpong{}: {e}", if is_child { " (child)" } else { "" });
-            ExitCode::FAILURE
-        }
+    let opts = Options::parse();
+    if opts.child {
+        common::exit_code("pingpong (child)", child(&opts))
+    } else {
+        common::exit_code("pingpong", parent(opts))
     }
 }
 
@@ -175,46 +90,32 @@ fn parent(mut opts: Options) -> Result<(), String> {
         opts.iters = capped;
         opts.warmup = opts.warmup.min(10);
     }
-    pin(opts.cores.0)?;
-    let err = |what: &str| {
-        let what = what.to_owned();
-        move |e: &dyn std::fmt::Display| format!("{what}: {e}")
-    };
-    let ping = Region::create_anonymous(&config(&opts)).map_err(|e| err("create ping")(&e))?;
-    let pong = Region::create_anonymous(&config(&opts)).map_err(|e| err("create pong")(&e))?;
-    let mut tx = ping.producer().map_err(|e| err("claim ping")(&e))?;
-    let mut rx = pong.consumer().map_err(|e| err("claim pong")(&e))?;
-
-    let exe = std::env::current_exe().map_err(|e| err("current_exe")(&e))?;
-    let ping_handoff = ping.handoff().map_err(|e| err("handoff")(&e))?;
-    let pong_handoff = pong.handoff().map_err(|e| err("handoff")(&e))?;
+    common::pin(opts.cores.0)?;
+    let ping = Region::create_anonymous(&config(&opts)).map_err(|e| format!("create ping: {e}"))?;
+    let pong = Region::create_anonymous(&config(&opts)).map_err(|e| format!("create pong: {e}"))?;
+    let mut tx = ping.producer().map_err(|e| format!("claim ping: {e}"))?;
+    let mut rx = pong.consumer().map_err(|e| format!("claim pong: {e}"))?;
     let total = opts.warmup + opts.iters;
-    let mut child = Command::new(exe)
-        .args([
-            "--child".to_owned(),
-            "--wakeup".to_owned(),
-            opts.wakeup.to_string(),
-            "--size".to_owned(),
-            opts.size.to_string(),
-            "--iters".to_owned(),
-            total.to_string(),
-            "--warmup".to_owned(),
-            "0".to_owned(),
-            "--cores".to_owned(),
-            format!("{},{}", opts.cores.1, opts.cores.1),
-        ])
-        .env(PING_ENV, ping_handoff.token())
-        .env(PONG_ENV, pong_handoff.token())
-        .spawn()
-        .map_err(|e| err("spawn the child")(&e))?;
-    drop((ping_handoff, pong_handoff));
+    let mut child = common::spawn_peer(
+        &[
+            ("--wakeup", opts.wakeup.to_string()),
+            ("--size", opts.size.to_string()),
+            ("--iters", total.to_string()),
+            ("--warmup", "0".to_owned()),
+            ("--cores", format!("{},{}", opts.cores.1, opts.cores.1)),
+        ],
+        &[(PING_ENV, &ping), (PONG_ENV, &pong)],
+        Stdio::inherit(),
+    )?;
 
     let result = measure(&opts, &mut tx, &mut rx);
     drop(tx);
     if result.is_err() {
         let _ = child.kill();
     }
-    let status = child.wait().map_err(|e| err("wait for the child")(&e))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("wait for the child: {e}"))?;
     let rtts = result?;
     if !status.success() {
         return Err(format!("the child failed: {status}"));
@@ -222,7 +123,6 @@ fn parent(mut opts: Options) -> Result<(), String> {
     report(&opts, rtts);
     Ok(())
 }
-
 /// Runs the warm-up and the measured round trips; returns the RTTs in ns.
 fn measure(opts: &Options, tx: &mut Producer, rx: &mut Consumer) -> Result<Vec<u64>, String> {
     let mut msg = vec![0u8; opts.size];
@@ -251,17 +151,9 @@ fn measure(opts: &Options, tx: &mut Producer, rx: &mut Consumer) -> Result<Vec<u
 }
 
 fn child(opts: &Options) -> Result<(), String> {
-    pin(opts.cores.1)?;
-    let token = |var: &str| {
-        std::env::var(var).map_err(|_| format!("{var} is not set: --child is for pingpong itself"))
-    };
-    let (ping_token, pong_token) = (token(PING_ENV)?, token(PONG_ENV)?);
-    // SAFETY: the tokens name descriptors the parent duplicated with
-    // Region::handoff for this process and passed across exec; nothing else here
-    // owns them and each token is used once.
-    let ping = unsafe { Region::from_handoff(&ping_token) }.map_err(|e| format!("ping: {e}"))?;
-    // SAFETY: as above, for the second region's descriptors.
-    let pong = unsafe { Region::from_handoff(&pong_token) }.map_err(|e| format!("pong: {e}"))?;
+    common::pin(opts.cores.1)?;
+    let ping = common::handed_region(PING_ENV)?;
+    let pong = common::handed_region(PONG_ENV)?;
     let mut rx = ping.consumer().map_err(|e| format!("claim ping: {e}"))?;
     let mut tx = pong.producer().map_err(|e| format!("claim pong: {e}"))?;
     let mut buf = vec![0u8; opts.size];

@@ -14,46 +14,30 @@
 //! one the consumer chose (it is recorded in the region's header). Exiting
 //! closes the producer end, which ends the consumer.
 
+mod common;
+
+use clap::Parser;
 use mempipe::{OpenError, Region, SendError};
 use std::io::BufRead;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: producer --name /NAME [--count N]";
-
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("producer: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Sends lines from stdin, or numbered messages, into a region the consumer
+/// example created.
+#[derive(Debug, Parser)]
+struct Options {
+    /// Name of the region (for example /demo).
+    #[arg(long, value_name = "/NAME")]
+    name: String,
+    /// Send this many numbered messages instead of lines from stdin.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
 }
 
-fn run() -> Result<(), String> {
-    let mut name = None;
-    let mut count: Option<u64> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--name" => name = Some(args.next().ok_or("--name needs a value")?),
-            "--count" => {
-                let value = args.next().ok_or("--count needs a value")?;
-                count = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("--count: {value:?} is not a number"))?,
-                );
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; expected --name or --count\n{USAGE}"
-                ))
-            }
-        }
-    }
-    let name = name.ok_or(format!("--name is required\n{USAGE}"))?;
+fn main() -> ExitCode {
+    common::exit_code("producer", run(Options::parse()))
+}
+
+fn run(Options { name, count }: Options) -> Result<(), String> {
     let region = Region::open_named(&name).map_err(|e| match e {
         OpenError::NotFound { .. } => format!("{e} (start the consumer example first)"),
         e => format!("opening {name}: {e}"),

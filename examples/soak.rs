@@ -12,142 +12,93 @@
 //!
 //! The parent creates an anonymous region per strategy and starts itself again
 //! as the producer (hidden `--child` mode, region passed with
-//! `Region::handoff`). Every message carries its sequence number and a checksum
-//! of its length and body in its first 16 bytes; lengths are random from 16 to
-//! the maximum. The producer cycles through `send`, a zero-copy grant
-//! committed whole, and a larger grant cut with `commit_len`; the consumer
-//! through `recv`, `recv_into` and zero-copy `read`. Both sides stall now and
-//! then (sleeps of 0-2 ms at random intervals), so the ring runs full, empty
-//! and everything between, and the blocking paths of each strategy are taken.
+//! `Region::handoff`). Every message carries its sequence number and a hash of
+//! its sequence number, length and body in its first 16 bytes; lengths and
+//! bodies are random, lengths from 16 to the maximum. The producer cycles
+//! through `send`, a zero-copy grant committed whole, and a larger grant cut
+//! with `commit_len`; the consumer through `recv`, `recv_into` and zero-copy
+//! `read`. Both sides stall now and then (sleeps of 0-2 ms at random
+//! intervals), so the ring runs full, empty and everything between, and the
+//! blocking paths of each strategy are taken.
 //!
 //! Prints, per strategy, messages, bytes, rates, and the lost / duplicated /
 //! reordered / corrupted counts; exits non-zero if any of those is not zero,
 //! if the producer's count differs from what arrived, or if anything failed.
 
+mod common;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Parser;
 use mempipe::{Config, Consumer, Producer, RecvError, Region, WakeupKind};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hasher};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN_ENV: &str = "MEMPIPE_SOAK_TOKEN";
-const USAGE: &str = "usage: soak [--seconds N] [--wakeup spin|futex|eventfd|hybrid|all] \
-                     [--max-size BYTES (>= 16)] [--seed S]";
 /// A receive that waits this long means the producer stalled for good.
 const STALL_GUARD: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone)]
+/// Soak test: random-size traffic from a child process, checked message by
+/// message.
+#[derive(Debug, Clone, Parser)]
 struct Options {
+    /// Seconds of traffic per strategy.
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = seconds,
+          allow_negative_numbers = true)]
     seconds: f64,
-    wakeups: Vec<WakeupKind>,
+    /// The strategy to soak, or `all` for each in turn.
+    // `std::vec::Vec` (not `Vec`): one value that names a list, not a repeated flag.
+    #[arg(long = "wakeup", value_name = "WAKEUP", default_value = "all",
+          value_parser = wakeups(), ignore_case = true)]
+    wakeups: std::vec::Vec<WakeupKind>,
+    /// Largest message in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096,
+          value_parser = common::size(16, usize::MAX))]
     max_size: usize,
+    /// Seed of the message lengths, bodies and stalls.
+    #[arg(long, value_name = "S", default_value_t = 0x50a4)]
     seed: u64,
+    /// Run as the producer (started by the parent).
+    #[arg(long, hide = true)]
     child: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut o = Options {
-        seconds: 10.0,
-        wakeups: WakeupKind::ALL.to_vec(),
-        max_size: 4096,
-        seed: 0x50a4,
-        child: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or(format!("{a} needs a value\n{USAGE}"));
-        match a.as_str() {
-            "--child" => o.child = true,
-            "--seconds" => {
-                o.seconds = value()?
-                    .parse()
-                    .map_err(|_| "--seconds: not a number".to_string())?
-            }
-            "--wakeup" => {
-                let v = value()?;
-                o.wakeups = if v == "all" {
-                    WakeupKind::ALL.to_vec()
-                } else {
-                    vec![v.parse().map_err(|e| format!("--wakeup: {e}"))?]
-                };
-            }
-            "--max-size" => {
-                o.max_size = value()?
-                    .parse()
-                    .map_err(|_| "--max-size: not a number".to_string())?
-            }
-            "--seed" => {
-                o.seed = value()?
-                    .parse()
-                    .map_err(|_| "--seed: not a number".to_string())?
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+fn seconds(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        _ => Err(format!("{value:?} is not a positive number of seconds")),
+    }
+}
+
+/// Parses `--wakeup`: a strategy's name, or `all`.
+fn wakeups() -> impl TypedValueParser<Value = Vec<WakeupKind>> {
+    let names = WakeupKind::ALL.map(WakeupKind::name);
+    PossibleValuesParser::new(names.into_iter().chain(["all"])).map(|name| {
+        if name.eq_ignore_ascii_case("all") {
+            WakeupKind::ALL.to_vec()
+        } else {
+            vec![name.parse().expect("one of the listed names")]
         }
-    }
-    if o.max_size < 16 {
-        return Err(format!("--max-size must be at least 16\n{USAGE}"));
-    }
-    if o.seconds.is_nan() || o.seconds <= 0.0 {
-        return Err(format!("--seconds must be positive\n{USAGE}"));
-    }
-    Ok(o)
+    })
 }
 
-/// xorshift64*: fast, seedable, good enough for sizes and stalls.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// FNV-1a over the sequence number, the length and the body's 64-bit words.
+/// The hash a message carries: over its sequence number, length and body.
 fn checksum(seq: u64, len: usize, body: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for w in [seq, len as u64] {
-        h = (h ^ w).wrapping_mul(PRIME);
-    }
-    let mut chunks = body.chunks_exact(8);
-    for c in &mut chunks {
-        h = (h ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(PRIME);
-    }
-    for &b in chunks.remainder() {
-        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-    }
-    h
-}
-
-/// Message `seq` of `len` bytes into `buf`: `[seq | checksum | body]`.
-fn fill(seq: u64, len: usize, buf: &mut [u8]) {
-    let mut state = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for chunk in buf[16..len].chunks_mut(8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let w = state.to_le_bytes();
-        chunk.copy_from_slice(&w[..chunk.len()]);
-    }
-    let sum = checksum(seq, len, &buf[16..len]);
-    buf[..8].copy_from_slice(&seq.to_le_bytes());
-    buf[8..16].copy_from_slice(&sum.to_le_bytes());
+    let mut h = DefaultHasher::new();
+    h.write_u64(seq);
+    h.write_usize(len);
+    h.write(body);
+    h.finish()
 }
 
 /// Random stalls: a sleep of 0-2 ms at random intervals of 0-20 ms (the clock
 /// is read every 32 messages).
 struct Stalls {
-    rng: Rng,
+    rng: SmallRng,
     calls: u32,
     next: Instant,
 }
@@ -155,7 +106,7 @@ struct Stalls {
 impl Stalls {
     fn new(seed: u64) -> Self {
         Stalls {
-            rng: Rng::new(seed),
+            rng: SmallRng::seed_from_u64(seed),
             calls: 0,
             next: Instant::now(),
         }
@@ -168,8 +119,8 @@ impl Stalls {
         }
         let now = Instant::now();
         if now >= self.next {
-            std::thread::sleep(Duration::from_micros(self.rng.below(2001)));
-            self.next = Instant::now() + Duration::from_micros(self.rng.below(20_001));
+            std::thread::sleep(Duration::from_micros(self.rng.random_range(0..=2000)));
+            self.next = Instant::now() + Duration::from_micros(self.rng.random_range(0..=20_000));
         }
     }
 }
@@ -178,19 +129,20 @@ impl Stalls {
 // The producer (child process).
 
 fn run_child(o: &Options) -> Result<(), String> {
-    let token = std::env::var(TOKEN_ENV).map_err(|_| "no region token".to_string())?;
-    // SAFETY: the parent created these descriptors with Region::handoff for this
-    // process and passed them across exec; nothing else here owns them.
-    let region = unsafe { Region::from_handoff(&token) }.map_err(|e| e.to_string())?;
+    let region = common::handed_region(TOKEN_ENV)?;
     let mut producer = region.producer().map_err(|e| e.to_string())?;
-    let mut rng = Rng::new(o.seed ^ 0x1234_5678);
+    let mut rng = SmallRng::seed_from_u64(o.seed ^ 0x1234_5678);
     let mut stalls = Stalls::new(o.seed ^ 0x5555);
     let mut msg = vec![0u8; o.max_size];
     let end = Instant::now() + Duration::from_secs_f64(o.seconds);
     let (mut seq, mut bytes) = (0u64, 0u64);
     while seq % 256 != 0 || Instant::now() < end {
-        let len = 16 + rng.below((o.max_size - 16) as u64 + 1) as usize;
-        fill(seq, len, &mut msg);
+        // `[seq | checksum | body]`, the body random.
+        let len = rng.random_range(16..=o.max_size);
+        rng.fill(&mut msg[16..len]);
+        let sum = checksum(seq, len, &msg[16..len]);
+        msg[..8].copy_from_slice(&seq.to_le_bytes());
+        msg[8..16].copy_from_slice(&sum.to_le_bytes());
         send(&mut producer, &msg[..len], seq, o.max_size).map_err(|e| format!("{seq}: {e}"))?;
         seq += 1;
         bytes += len as u64;
@@ -316,23 +268,15 @@ fn run_one(o: &Options, wakeup: WakeupKind) -> Result<bool, String> {
         .wakeup(wakeup);
     let region = Region::create_anonymous(&config).map_err(|e| e.to_string())?;
     let mut consumer = region.consumer().map_err(|e| e.to_string())?;
-    let handoff = region.handoff().map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args([
-            "--child",
-            "--seconds",
-            &o.seconds.to_string(),
-            "--max-size",
-            &o.max_size.to_string(),
-            "--seed",
-            &o.seed.to_string(),
-        ])
-        .env(TOKEN_ENV, handoff.token())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn the producer: {e}"))?;
-    drop(handoff);
+    let mut child = common::spawn_peer(
+        &[
+            ("--seconds", o.seconds.to_string()),
+            ("--max-size", o.max_size.to_string()),
+            ("--seed", o.seed.to_string()),
+        ],
+        &[(TOKEN_ENV, &region)],
+        Stdio::piped(),
+    )?;
     let started = Instant::now();
     let result = consume(&mut consumer, o.max_size, o.seed);
     let elapsed = started.elapsed().as_secs_f64();
@@ -381,21 +325,9 @@ fn run_one(o: &Options, wakeup: WakeupKind) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let o = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let o = Options::parse();
     if o.child {
-        return match run_child(&o) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("soak producer: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return common::exit_code("soak producer", run_child(&o));
     }
     println!(
         "soak: {} s per strategy, messages of 16..={} bytes, seed {}",

@@ -7,7 +7,7 @@
 //! cargo run --release --example stream -- --wakeup hybrid --send poll --recv poll --rx-work 300
 //! ```
 //!
-//! Options (all optional):
+//! Options (all optional; `--help` lists them):
 //!
 //! * `--wakeup spin|futex|eventfd|hybrid` (default hybrid)
 //! * `--size BYTES` message size, 16 or more (default 64)
@@ -47,9 +47,12 @@
 //! for a blocking side. Exits non-zero on any lost, reordered or damaged
 //! message, or if the producer failed.
 
+mod common;
+
+use clap::{Parser, ValueEnum};
 use mempipe::{Config, Consumer, Producer, RecvError, Region, SendError, WakeupKind};
 use std::io::Read;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 const TOKEN_ENV: &str = "MEMPIPE_STREAM_TOKEN";
@@ -62,124 +65,61 @@ const END: i64 = 2;
 /// A polling side that has seen this many consecutive empty (full) rings checks
 /// whether its peer is still there (a system call, made only in such a stall).
 const STALL_POLLS: u64 = 1 << 28;
-const USAGE: &str = "usage: stream [--wakeup spin|futex|eventfd|hybrid] [--size BYTES (>= 16)] \
-                     [--count N] [--capacity BYTES] [--cores A,B] [--send block|poll] \
-                     [--recv block|poll] [--rx-work N]";
 
-#[derive(Debug, Clone)]
+/// One-way streaming between two processes, with marker system calls around
+/// the steady state.
+#[derive(Debug, Clone, Parser)]
 struct Options {
+    /// How each side waits for the other.
+    #[arg(long, default_value_t = WakeupKind::Hybrid, value_parser = common::wakeup(),
+          ignore_case = true)]
     wakeup: WakeupKind,
+    /// Message size in bytes; the first 8 carry the sequence number, the last
+    /// its low byte.
+    #[arg(long, value_name = "BYTES", default_value_t = 64,
+          value_parser = common::size(16, usize::MAX))]
     size: usize,
+    /// Messages in the measured window.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = common::count)]
     count: u64,
+    /// Ring capacity in bytes, a power of two.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
     capacity: usize,
+    /// Pin the consumer (this process) to CPU A and the producer (a child
+    /// process) to CPU B.
+    #[arg(long, value_name = "A,B", default_value = "0,1", value_parser = common::cores)]
     cores: (usize, usize),
-    send_poll: bool,
-    recv_poll: bool,
+    /// How the producer sends: `send`, or `try_send` in a busy loop.
+    #[arg(long, value_enum, default_value_t = Mode::Block)]
+    send: Mode,
+    /// How the consumer receives: `recv_into`, or `try_recv_into` in a busy
+    /// loop.
+    #[arg(long, value_enum, default_value_t = Mode::Block)]
+    recv: Mode,
+    /// Pause instructions the consumer executes per message.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     rx_work: u32,
+    /// Run as the producer (started by the consumer).
+    #[arg(long, hide = true)]
     child: bool,
 }
 
-fn parse_number<T: std::str::FromStr>(flag: &str, value: &str, what: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{flag}: {value:?} is not {what}"))
+/// How a side waits for room or for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// The blocking call: waits the wakeup strategy's way.
+    Block,
+    /// The non-blocking call, retried in a busy loop: never sleeps.
+    Poll,
 }
 
-fn parse_mode(flag: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "block" => Ok(false),
-        "poll" => Ok(true),
-        _ => Err(format!("{flag}: {value:?} is neither block nor poll")),
-    }
-}
-
-fn parse_cores(value: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--cores: {value:?} is not two CPU numbers A,B (for example 0,1)");
-    let (a, b) = value.split_once(',').ok_or_else(bad)?;
-    let a: usize = a.trim().parse().map_err(|_| bad())?;
-    let b: usize = b.trim().parse().map_err(|_| bad())?;
-    let max = rustix::thread::CpuSet::MAX_CPU;
-    if a >= max || b >= max {
-        return Err(format!("--cores: CPU numbers must be below {max}"));
-    }
-    Ok((a, b))
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut o = Options {
-        wakeup: WakeupKind::Hybrid,
-        size: 64,
-        count: 1_000_000,
-        capacity: 64 << 10,
-        cores: (0, 1),
-        send_poll: false,
-        recv_poll: false,
-        rx_work: 0,
-        child: false,
-    };
-    while let Some(arg) = args.next() {
-        if arg == "--child" {
-            o.child = true;
-            continue;
-        }
-        if arg == "-h" || arg == "--help" {
-            return Err(USAGE.to_owned());
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let known = [
-            "--wakeup",
-            "--size",
-            "--count",
-            "--capacity",
-            "--cores",
-            "--send",
-            "--recv",
-            "--rx-work",
-        ];
-        if !known.contains(&flag.as_str()) {
-            return Err(format!(
-                "unknown argument {arg:?}; expected one of {}\n{USAGE}",
-                known.join(", ")
-            ));
-        }
-        let Some(value) = inline.or_else(|| args.next()) else {
-            return Err(format!("{flag} needs a value\n{USAGE}"));
-        };
-        match flag.as_str() {
-            "--wakeup" => o.wakeup = value.parse().map_err(|e| format!("--wakeup: {e}"))?,
-            "--size" => o.size = parse_number(&flag, &value, "a size in bytes")?,
-            "--count" => o.count = parse_number(&flag, &value, "a count")?,
-            "--capacity" => o.capacity = parse_number(&flag, &value, "a size in bytes")?,
-            "--cores" => o.cores = parse_cores(&value)?,
-            "--send" => o.send_poll = parse_mode(&flag, &value)?,
-            "--recv" => o.recv_poll = parse_mode(&flag, &value)?,
-            "--rx-work" => o.rx_work = parse_number(&flag, &value, "a count")?,
-            _ => unreachable!("checked against the known flags"),
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Block => "block",
+            Mode::Poll => "poll",
         }
     }
-    if o.size < 16 {
-        return Err(format!(
-            "--size: {} is too small; the sequence number needs 16 bytes",
-            o.size
-        ));
-    }
-    if o.count == 0 {
-        return Err("--count: must be at least 1".into());
-    }
-    Ok(o)
-}
-
-/// Pins the calling thread to `cpu`.
-fn pin(cpu: usize) -> Result<(), String> {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(|e| {
-        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        format!("cannot pin to CPU {cpu}: {e} (this process may use {cpus} CPUs)")
-    })
 }
 
 /// The marker system call: `lseek(-1, MARK | side | phase, SEEK_SET)`, which
@@ -193,49 +133,33 @@ fn mark(side: i64, phase: i64) {
 }
 
 fn main() -> ExitCode {
-    let o = match parse_args(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("stream: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = if o.child { producer(&o) } else { consumer(&o) };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let side = if o.child { "producer" } else { "consumer" };
-            eprintln!("stream ({side}): {e}");
-            ExitCode::FAILURE
-        }
+    let o = Options::parse();
+    if o.child {
+        common::exit_code("stream (producer)", producer(&o))
+    } else {
+        common::exit_code("stream (consumer)", consumer(&o))
     }
 }
 
 fn consumer(o: &Options) -> Result<(), String> {
-    pin(o.cores.0)?;
+    common::pin(o.cores.0)?;
     let config = Config::new()
         .capacity(o.capacity)
         .max_message(o.size)
         .wakeup(o.wakeup);
     let region = Region::create_anonymous(&config).map_err(|e| format!("create: {e}"))?;
     let mut rx = region.consumer().map_err(|e| format!("claim: {e}"))?;
-    let handoff = region.handoff().map_err(|e| format!("handoff: {e}"))?;
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut child = Command::new(exe)
-        .args([
-            "--child".to_owned(),
-            "--wakeup".to_owned(),
-            o.wakeup.to_string(),
-        ])
-        .args(["--size".to_owned(), o.size.to_string()])
-        .args(["--count".to_owned(), o.count.to_string()])
-        .args(["--cores".to_owned(), format!("{},{}", o.cores.1, o.cores.1)])
-        .args(["--send", if o.send_poll { "poll" } else { "block" }])
-        .env(TOKEN_ENV, handoff.token())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn the producer: {e}"))?;
-    drop(handoff);
+    let mut child = common::spawn_peer(
+        &[
+            ("--wakeup", o.wakeup.to_string()),
+            ("--size", o.size.to_string()),
+            ("--count", o.count.to_string()),
+            ("--cores", format!("{},{}", o.cores.1, o.cores.1)),
+            ("--send", o.send.name().to_owned()),
+        ],
+        &[(TOKEN_ENV, &region)],
+        Stdio::piped(),
+    )?;
     let result = receive(o, &mut rx, &mut child);
     drop(rx);
     if result.is_err() {
@@ -261,8 +185,8 @@ fn consumer(o: &Options) -> Result<(), String> {
          empty_polls={empty_polls} full_polls={full_polls} seconds={seconds:.3} msgs_per_s={:.0}",
         o.wakeup,
         o.size,
-        if o.send_poll { "poll" } else { "block" },
-        if o.recv_poll { "poll" } else { "block" },
+        o.send.name(),
+        o.recv.name(),
         o.rx_work,
         o.count,
         o.count as f64 / seconds
@@ -270,8 +194,6 @@ fn consumer(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Receives and checks message 0, then the window's `o.count` messages, then
-/// the close. Returns (messages verified in the window, empty polls, seconds).
 fn receive(
     o: &Options,
     rx: &mut Consumer,
@@ -280,7 +202,7 @@ fn receive(
     let mut buf = vec![0u8; o.size];
     let mut empty_polls = 0u64;
     let mut next = |rx: &mut Consumer, buf: &mut [u8], empty: &mut u64| {
-        if !o.recv_poll {
+        if o.recv == Mode::Block {
             return rx.recv_into(buf);
         }
         let mut streak = 0u64;
@@ -338,19 +260,14 @@ fn receive(
 }
 
 fn producer(o: &Options) -> Result<(), String> {
-    pin(o.cores.1)?;
-    let token = std::env::var(TOKEN_ENV)
-        .map_err(|_| format!("{TOKEN_ENV} is not set: --child is for stream itself"))?;
-    // SAFETY: the token names descriptors the parent duplicated with
-    // Region::handoff for this process and passed across exec; nothing else
-    // here owns them and the token is used once.
-    let region = unsafe { Region::from_handoff(&token) }.map_err(|e| e.to_string())?;
+    common::pin(o.cores.1)?;
+    let region = common::handed_region(TOKEN_ENV)?;
     let mut tx = region.producer().map_err(|e| format!("claim: {e}"))?;
     let parent = std::os::unix::process::parent_id();
     let mut msg = vec![0u8; o.size];
     let mut full_polls = 0u64;
     let send = |tx: &mut Producer, msg: &[u8], full: &mut u64| {
-        if !o.send_poll {
+        if o.send == Mode::Block {
             return tx.send(msg);
         }
         let mut streak = 0u64;

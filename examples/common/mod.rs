@@ -1,0 +1,114 @@
+//! What several examples share: the `--wakeup` and `--cores` values, pinning to
+//! a CPU, starting this program again as its peer process with regions handed
+//! over, and the exit status.
+
+#![allow(dead_code)] // each example uses a different part
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use mempipe::{Region, WakeupKind};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+/// Parses `--wakeup`: a strategy's name (help and errors list them).
+pub fn wakeup() -> impl TypedValueParser<Value = WakeupKind> {
+    PossibleValuesParser::new(WakeupKind::ALL.map(WakeupKind::name))
+        .map(|name| name.parse::<WakeupKind>().expect("one of the listed names"))
+}
+
+/// Parses a message size in bytes from `min` to `max` (`--size`, `--max-size`).
+pub fn size(
+    min: usize,
+    max: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |value| match value.parse::<usize>() {
+        Ok(n) if n < min => Err(format!("{n} is too small: at least {min} bytes")),
+        Ok(n) if n > max => Err(format!("{n} is too large: at most {max} bytes")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{value:?} is not a size in bytes")),
+    }
+}
+
+/// Parses a count of at least 1 (`--iters`, `--count`).
+pub fn count(value: &str) -> Result<u64, String> {
+    match value.parse() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "{value:?} is not a count (a whole number, at least 1)"
+        )),
+    }
+}
+
+/// Parses `--cores A,B`: this process's CPU and its peer's.
+pub fn cores(value: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("{value:?} is not two CPU numbers A,B (for example 0,1 or 0,0)");
+    let (a, b) = value.split_once(',').ok_or_else(bad)?;
+    let a: usize = a.trim().parse().map_err(|_| bad())?;
+    let b: usize = b.trim().parse().map_err(|_| bad())?;
+    let max = rustix::thread::CpuSet::MAX_CPU;
+    if a >= max || b >= max {
+        return Err(format!("CPU numbers must be below {max}"));
+    }
+    Ok((a, b))
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin(cpu: usize) -> Result<(), String> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| {
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        format!("cannot pin to CPU {cpu}: {e} (this process may use {cpus} CPUs)")
+    })
+}
+
+/// Starts this program again as its peer, with `--child` and the `--flag
+/// value` pairs in `flags`, and each region handed over in the environment
+/// variable paired with it (see [`handed_region`]). The peer's stdout goes to
+/// `stdout`.
+pub fn spawn_peer(
+    flags: &[(&str, String)],
+    regions: &[(&str, &Region)],
+    stdout: Stdio,
+) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut command = Command::new(exe);
+    command.arg("--child").stdout(stdout);
+    for (flag, value) in flags {
+        command.args([flag, value.as_str()]);
+    }
+    let mut handoffs = Vec::with_capacity(regions.len());
+    for &(var, region) in regions {
+        let handoff = region.handoff().map_err(|e| format!("handoff: {e}"))?;
+        command.env(var, handoff.token());
+        handoffs.push(handoff);
+    }
+    let child = command.spawn().map_err(|e| format!("spawn the peer: {e}"));
+    // The peer has its copies now (or failed to start): close this process's.
+    drop(handoffs);
+    child
+}
+
+/// In the peer started by [`spawn_peer`]: the region handed over in `var`.
+/// Takes the variable out of the environment, so its descriptors are claimed
+/// once.
+pub fn handed_region(var: &str) -> Result<Region, String> {
+    let token = std::env::var(var)
+        .map_err(|_| format!("{var} is not set: --child is for this program's own use"))?;
+    std::env::remove_var(var);
+    // SAFETY: the token names descriptors the parent duplicated with
+    // Region::handoff for this process and passed across exec; nothing else
+    // here owns them, and the token was just taken out of the environment, so
+    // it is used once.
+    unsafe { Region::from_handoff(&token) }.map_err(|e| format!("{var}: {e}"))
+}
+
+/// The exit status of a run: failure, with `who: error` on stderr, if it failed.
+pub fn exit_code(who: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{who}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
