@@ -5,7 +5,8 @@
 //! (one repeat: spawn the pinned child, measure, reap), `child` (the
 //! re-executed responder), `measure` (the loops), `transport` (one module per
 //! mechanism), `cells`/`summary` (results). Data side: `topology`, `machine`,
-//! `results` (schema, CSV), `report` (HTML), `check` (performance targets).
+//! `results` (schema, CSV), `paired` (ratios round by round), `report` (HTML),
+//! `check` (performance targets).
 
 mod affinity;
 mod cells;
@@ -15,6 +16,7 @@ mod clean;
 mod cli;
 mod machine;
 mod measure;
+mod paired;
 mod report;
 mod results;
 mod runner;

@@ -1,6 +1,8 @@
 //! Plans the suite (cells, pairs, time estimate) and runs it cell by cell
 //! with a progress bar. Each cell runs `repeats` fresh sessions, interleaved in
-//! rounds across cells.
+//! rounds across cells; within a round, the cells of one (kind, size, pair)
+//! run back to back, `limit` first, so that ratios can be paired by round
+//! (see `crate::paired`).
 
 use crate::cells;
 use crate::cli::{PairsArg, RunArgs};
@@ -233,6 +235,19 @@ impl Plan {
     }
 }
 
+/// The order of the cells within each round: grouped by (kind, size, pair) so
+/// that a transport and the bound it is compared with are measured seconds
+/// apart under the same conditions, the bound first in each group; otherwise
+/// the plan's order. Repeat `r` of every cell then comes from round `r`.
+pub fn round_order(cells: &[PlannedCell]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| {
+        let c = &cells[i];
+        (c.kind, c.size, c.pair, c.transport.name() != "limit", i)
+    });
+    order
+}
+
 /// Run every planned cell; stops early (keeping what it has) on Ctrl-C.
 pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<()> {
     let cells = plan.cells();
@@ -251,8 +266,10 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
     // A cell leaves the rounds once it is stuck (a stuck hand-off will be stuck
     // again: don't pay the time bound once per repeat) or failed.
     let mut active: Vec<bool> = cells.iter().map(|c| c.skip.is_none()).collect();
+    let order = round_order(&cells);
     'rounds: for _ in 0..plan.repeats {
-        for (index, c) in cells.iter().enumerate() {
+        for &index in &order {
+            let c = &cells[index];
             if stop::interrupted() {
                 break 'rounds;
             }

@@ -100,9 +100,10 @@ pub struct Line {
     pub measured: String,
     /// Median over pairs of the per-pair ratio (or of figure / absolute target).
     pub ratio: Option<f64>,
-    /// Smallest per-pair ratio, when several pairs were used.
+    /// Smallest ratio behind the median: per round (paired ratios, over every pair used),
+    /// else per pair; present when there were several.
     pub ratio_min: Option<f64>,
-    /// Largest per-pair ratio, when several pairs were used.
+    /// Largest ratio behind the median, as `ratio_min`.
     pub ratio_max: Option<f64>,
     /// The goal on `ratio`.
     pub goal: Goal,
@@ -115,6 +116,9 @@ pub struct Line {
     /// Per-pair values before [`Line::finish`] turns them into the ratio.
     #[serde(skip)]
     samples: Vec<f64>,
+    /// The per-round ratios kept on every pair (paired ratios only): the spread shown.
+    #[serde(skip)]
+    round_ratios: Vec<f64>,
 }
 
 impl Line {
@@ -132,6 +136,7 @@ impl Line {
             verdict: Verdict::Info,
             notes: Vec::new(),
             samples: Vec::new(),
+            round_ratios: Vec::new(),
         }
     }
 
@@ -165,9 +170,14 @@ impl Line {
             return;
         };
         self.ratio = Some(m);
-        if ratios.len() > 1 {
-            self.ratio_min = ratios.iter().copied().reduce(f64::min);
-            self.ratio_max = ratios.iter().copied().reduce(f64::max);
+        let spread = if self.round_ratios.is_empty() {
+            ratios
+        } else {
+            self.round_ratios.iter().map(|&v| to_ratio(v)).collect()
+        };
+        if spread.len() > 1 {
+            self.ratio_min = spread.iter().copied().reduce(f64::min);
+            self.ratio_max = spread.iter().copied().reduce(f64::max);
         }
         self.verdict = goal.judge(m);
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::figures::pairs_text;
 use super::{Line, Verdict};
-use crate::report::date;
+use crate::report::{date, fmt_ratio};
 use crate::results::ResultFile;
 
 /// How to read the table; the figures' caveats once rather than on every line.
@@ -30,7 +30,8 @@ pub fn verdict_text(v: &Verdict) -> String {
     }
 }
 
-/// "1.57x", with the per-pair range when the pairs differ: "1.27x (1.11-1.43)".
+/// "1.57x", with the range of the per-round ratios over all pairs used when they differ:
+/// "1.27x (1.11-1.43)".
 pub fn ratio_text(l: &Line) -> String {
     let Some(r) = l.ratio else {
         return "-".into();
@@ -46,19 +47,6 @@ pub fn ratio_text(l: &Line) -> String {
             )
         }
         _ => fmt_ratio(r),
-    }
-}
-
-/// Three significant digits for ratios around one, fewer decimals for large ones.
-fn fmt_ratio(r: f64) -> String {
-    if r >= 100.0 {
-        format!("{r:.0}x")
-    } else if r >= 10.0 {
-        format!("{r:.1}x")
-    } else if r >= 0.01 {
-        format!("{r:.2}x")
-    } else {
-        format!("{r:.1e}x")
     }
 }
 
