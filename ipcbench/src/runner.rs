@@ -14,11 +14,11 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
-/// Default sizes (limits.md anchors: 8 B is the headline latency size).
+/// Default sizes; 8 B is the headline latency size.
 pub const LATENCY_SIZES: [usize; 3] = [8, 64, 4096];
 pub const THROUGHPUT_SIZES: [usize; 4] = [64, 4096, 64 << 10, 1 << 20];
 /// Fixed cost of one session (create, spawn + exec, attach, reap), for the
-/// estimate only. Measured ~10-20 ms on the 2-vCPU guest.
+/// estimate only.
 const SESSION_OVERHEAD: Duration = Duration::from_millis(15);
 
 /// Extra time per session of a spinning transport on a shared CPU.
@@ -334,4 +334,46 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
     bar.finish_and_clear();
     affinity::restore(&original_affinity)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{round_order, PlannedCell};
+    use crate::results::{CorePair, Kind};
+    use crate::transport;
+
+    #[test]
+    fn a_round_runs_each_size_and_pair_back_to_back_with_the_bound_first() {
+        let t = |n| transport::find(n).unwrap();
+        let mut cells = Vec::new();
+        for name in ["mempipe-spin", "pipe", "limit"] {
+            for size in [8, 4096] {
+                for (a, b) in [(0, 1), (1, 0)] {
+                    cells.push(PlannedCell {
+                        transport: t(name),
+                        kind: Kind::Latency,
+                        size,
+                        pair: CorePair { a, b },
+                        skip: None,
+                    });
+                }
+            }
+        }
+        let order: Vec<(&str, usize, usize)> = round_order(&cells)
+            .into_iter()
+            .map(|i| (cells[i].transport.name(), cells[i].size, cells[i].pair.a))
+            .collect();
+        assert_eq!(
+            &order[..6],
+            &[
+                ("limit", 8, 0),
+                ("mempipe-spin", 8, 0),
+                ("pipe", 8, 0),
+                ("limit", 8, 1),
+                ("mempipe-spin", 8, 1),
+                ("pipe", 8, 1),
+            ]
+        );
+        assert_eq!(order.len(), cells.len());
+    }
 }

@@ -161,3 +161,82 @@ pub fn render(file: &ResultFile) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::results::{
+        Cell, CorePair, Kind, LatencyStats, Machine, Params, Percentiles, ResultFile, Status,
+    };
+
+    fn cell(t: &str, (a, b): (usize, usize), rounds: &[f64], status: Status) -> Cell {
+        Cell {
+            transport: t.into(),
+            kind: Kind::Latency,
+            size_bytes: 8,
+            pair: CorePair { a, b },
+            status,
+            latency: Some(LatencyStats {
+                samples: 100,
+                rtt_ns: Percentiles {
+                    p50: rounds[0] as u64,
+                    ..Percentiles::default()
+                },
+                repeats_p50_ns: rounds.to_vec(),
+                ..LatencyStats::default()
+            }),
+            throughput: None,
+        }
+    }
+
+    fn file(cells: Vec<Cell>) -> ResultFile {
+        let machine = Machine {
+            hostname: "test".into(),
+            cpu_model: "Test CPU".into(),
+            sockets: 1,
+            physical_cores: 2,
+            logical_cpus: 2,
+            smt: false,
+            kernel_release: "6.0".into(),
+            virtualization: None,
+            clocksource: None,
+            topology: crate::topology::Topology::default(),
+        };
+        let mut f = ResultFile::new(
+            machine,
+            Params {
+                latency_sizes_bytes: vec![8],
+                throughput_sizes_bytes: vec![],
+                warmup_ms: 1,
+                duration_ms: 1,
+                repeats: 3,
+                pairs: vec![],
+                transports: vec!["limit".into(), "mempipe-spin".into()],
+                verify: false,
+                numa_placement: None,
+            },
+        );
+        f.cells = cells;
+        f
+    }
+
+    #[test]
+    fn ratios_are_paired_on_the_same_pair_and_a_bound_that_did_not_run_is_named() {
+        let ok = Status::Ok;
+        let f = file(vec![
+            cell("limit", (0, 1), &[200.0, 220.0, 210.0], ok.clone()),
+            cell("mempipe-spin", (0, 1), &[220.0, 242.0, 231.0], ok.clone()),
+            cell("limit", (0, 0), &[8e6, 8e6, 8e6], Status::TimedOut),
+            cell("mempipe-spin", (0, 0), &[8e6, 8e6, 8e6], Status::TimedOut),
+        ]);
+        let text = render(&f);
+        let spin = text
+            .lines()
+            .find(|l| l.starts_with("mempipe-spin"))
+            .unwrap();
+        assert!(spin.contains(" 1.10x "), "{text}");
+        assert!(spin.contains("no bound (limit timed out)"), "{text}");
+        let tiny = |w: &str| w.ends_with('x') && w.contains("e-");
+        assert!(!text.split_whitespace().any(tiny), "no tiny ratios: {text}");
+    }
+}
