@@ -1,4 +1,4 @@
-//! `ipcbench check FILE...`: mempipe's performance targets (issue 5) against one result file
+//! `ipcbench check FILE...`: mempipe's performance targets against one result file
 //! each: the figures used, the ratio, the goal, and PASS, SHORT (by how much), NOT MEASURED
 //! (what is missing and the `ipcbench run` flags that would measure it) or INFO.
 //!
@@ -90,7 +90,7 @@ pub enum Verdict {
 /// One line of the verdict table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Line {
-    /// The target's number in issue 5 ("1", "3b", "6c").
+    /// The target's number ("1", "3b", "6c"), as [`targets::TARGETS`] lists them.
     pub id: &'static str,
     /// What is compared: transports, figure, size, kind of pair.
     pub target: String,
@@ -183,7 +183,7 @@ impl Line {
     }
 }
 
-/// Every target's lines for one result file, in the issue's order.
+/// Every target's lines for one result file, in their numbered order.
 pub fn evaluate(f: &ResultFile) -> Vec<Line> {
     targets::TARGETS.iter().flat_map(|t| t.lines(f)).collect()
 }

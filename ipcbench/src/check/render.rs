@@ -11,11 +11,14 @@ use crate::results::ResultFile;
 
 /// How to read the table; the figures' caveats once rather than on every line.
 const FOOTER: &str = "
-ratio: per core pair, then the median over the pairs used (min-max across them); the verdict
-is on the median. one-way = RTT p50 / 2; best: the fastest of several transports, per pair.
+ratio: per core pair, paired by round (repeat r of both cells, measured in round r; the
+median over rounds, a round whose denominator is more than 25% off its median is flagged and
+left out), then the median over the pairs used (min-max of the rounds kept); the verdict is
+on the median. one-way = RTT p50 / 2; best: the fastest of several transports, per pair.
 Only ratios within one file count: on a VM absolute figures move with the vCPU placement.
 abs: an absolute target (figure / target), meaningful on the reference machine only.
-limits.md: the raw spinning byte ring of ../shared/reference/limits.md, another run: indicative.
+ref: a plain spinning byte ring measured by a separate C program on a 2-vCPU AMD EPYC KVM
+guest: indicative.
 ";
 
 /// "PASS", "SHORT by 31%", "NOT MEASURED", "INFO", "NOT IN FILE".

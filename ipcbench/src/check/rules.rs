@@ -65,7 +65,7 @@ pub enum Rule {
     },
 }
 
-/// One target: an id from the issue and its rule.
+/// One target: its number ("1", "3b") and its rule.
 #[derive(Debug)]
 pub struct Target {
     pub id: &'static str,
