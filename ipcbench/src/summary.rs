@@ -101,8 +101,8 @@ pub fn render(file: &ResultFile) -> String {
     } else {
         tsizes.iter().copied().max()
     };
-    let lat = size.map_or("-".to_string(), |s| fmt_size(s));
-    let thr = tsize.map_or("-".to_string(), |s| fmt_size(s));
+    let lat = size.map_or("-".to_string(), fmt_size);
+    let thr = tsize.map_or("-".to_string(), fmt_size);
     let mut rows: Vec<[String; 7]> = vec![[
         "transport".into(),
         format!("{lat}, best cross-core"),
