@@ -17,7 +17,8 @@
 #   IPCBENCH_BINARY  default: target/release/ipcbench (built with
 #                    `cargo build --release -p ipcbench --features peers`)
 #   OUT_DIR          default: a new directory under /tmp
-# Needs python3 to read the result files. One run takes about 25-35 s.
+# Needs python3 to read the result files. One run takes about 20-30 s (about 6 s with
+# `-- --kind latency`, which leaves out the throughput cells).
 set -euo pipefail
 
 positional=()
@@ -44,6 +45,11 @@ transports=limit,mempipe-spin,mempipe-hybrid,iceoryx2-poll,unix-stream
 if ! "$bin" list | grep -q '^iceoryx2-poll '; then
     transports=limit,mempipe-spin,mempipe-hybrid,unix-stream
     echo "fidelity: $bin was built without --features peers: running without iceoryx2-poll"
+fi
+
+read -r load _ </proc/loadavg
+if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "fidelity: load average $load: something else is running; spinning cells will be noisy"
 fi
 
 mkdir -p "$out"

@@ -87,6 +87,14 @@ pub enum Verdict {
     },
 }
 
+/// A round of one core pair that a paired ratio left out (see [`crate::paired`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FlaggedRound {
+    pub pair: CorePair,
+    /// Counted from 1, as the text output names it.
+    pub round: usize,
+}
+
 /// One line of the verdict table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Line {
@@ -113,6 +121,8 @@ pub struct Line {
     /// Which transport was best where a side is "the best of" several, pairs left out, the
     /// worst cell.
     pub notes: Vec<String>,
+    /// Rounds left out of a paired ratio because its denominator was an outlier in them.
+    pub flagged_rounds: Vec<FlaggedRound>,
     /// Per-pair values before [`Line::finish`] turns them into the ratio.
     #[serde(skip)]
     samples: Vec<f64>,
@@ -135,6 +145,7 @@ impl Line {
             goal_text: "-".into(),
             verdict: Verdict::Info,
             notes: Vec::new(),
+            flagged_rounds: Vec::new(),
             samples: Vec::new(),
             round_ratios: Vec::new(),
         }

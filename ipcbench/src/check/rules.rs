@@ -3,7 +3,7 @@
 //! against cross-core medians.
 
 use super::figures::{best_text, missing, pairs_text, pairs_with_cells, Class, Metric, Subject};
-use super::{Goal, Line, Verdict};
+use super::{FlaggedRound, Goal, Line, Verdict};
 use crate::paired::{flagged_text, paired, BOUND_OUTLIER};
 use crate::report::{fmt_ns, fmt_size, median, sizes};
 use crate::results::{CorePair, Kind, ResultFile};
@@ -214,6 +214,11 @@ fn per_pair(
                         .push(format!("{p} left out: no round has both figures"));
                     continue;
                 };
+                l.flagged_rounds
+                    .extend(r.flagged.iter().map(|&r| FlaggedRound {
+                        pair: p,
+                        round: r + 1,
+                    }));
                 if !r.flagged.is_empty() {
                     l.notes.push(format!(
                         "{p}: {} and left out ({} more than {:.0}% off its median there)",

@@ -338,6 +338,13 @@ fn ratios_are_paired_by_round_and_a_round_with_an_outlying_bound_is_flagged() {
         "{t1:?}"
     );
     assert_eq!(render::ratio_text(t1), "2.00x");
+    assert_eq!(
+        t1.flagged_rounds,
+        vec![super::FlaggedRound {
+            pair: CorePair { a: 0, b: 1 },
+            round: 2
+        }]
+    );
 
     // Bound and subject moving together in the same round give the same ratio.
     let cells = vec![
