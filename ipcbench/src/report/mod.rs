@@ -206,11 +206,13 @@ pub(crate) fn default_latency_size(file: &ResultFile) -> Option<u64> {
     }
 }
 
-/// One-way p50 of an OK latency cell, when finite and positive.
+/// One-way p50 of an OK latency cell, when finite and positive: half the median of the
+/// repeats' round-trip p50s, as `ipcbench check` and the run summary take it (a merged
+/// histogram would follow whichever repeat fitted most round trips in its time).
 pub(crate) fn one_way(c: &Cell) -> Option<f64> {
     let l = c.latency.as_ref()?;
-    (c.status == Status::Ok && l.one_way_p50_ns.is_finite() && l.one_way_p50_ns > 0.0)
-        .then_some(l.one_way_p50_ns)
+    let v = l.rtt_p50_over_repeats() / 2.0;
+    (c.status == Status::Ok && v.is_finite() && v > 0.0).then_some(v)
 }
 
 /// Bytes/s of an OK throughput cell, when finite and positive.
