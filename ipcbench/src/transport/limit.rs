@@ -79,7 +79,8 @@ impl Slots {
         );
         let at = if len <= INLINE { slot + 8 } else { slot + 64 };
         // SAFETY: `at + len` stays inside this slot (checked above), and every
-        // slot of both rings lies inside the mapping (see `mapping_len`).
+        // slot of both rings lies inside the mapping (sized by `mapping_len`,
+        // checked in `endpoint`).
         unsafe { self.shm.base().add(at) }
     }
 }
@@ -130,6 +131,11 @@ fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
         Kind::Latency => {
             let stride = slot_stride(p.buffer_len());
             let ring_len = slot_ring_len(p.buffer_len());
+            assert!(
+                2 * ring_len <= shm.len(),
+                "limit: mapping of {} bytes is smaller than its two slot rings",
+                shm.len()
+            );
             let (tx_ring, rx_ring) = if is_parent {
                 (0, ring_len)
             } else {
