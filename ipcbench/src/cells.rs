@@ -4,7 +4,7 @@
 //! the cell `failed`; a watchdog expiry makes it `timed_out`; so does a
 //! latency repeat with fewer than [`MIN_ROUND_TRIPS`] round trips (each
 //! hand-off took longer than the time bound allows: the case of spinning on a
-//! shared core, 8 ms per round trip). Whatever was measured is kept.
+//! shared core, two scheduler ticks per round trip). Whatever was measured is kept.
 
 use crate::measure::latency::new_histogram;
 use crate::measure::Ended;

@@ -5,7 +5,8 @@
 //! (one repeat: spawn the pinned child, measure, reap), `child` (the
 //! re-executed responder), `measure` (the loops), `transport` (one module per
 //! mechanism), `cells`/`summary` (results). Data side: `topology`, `machine`,
-//! `results` (schema, CSV), `report` (HTML), `check` (performance targets).
+//! `results` (schema, CSV), `paired` (ratios round by round), `report` (HTML),
+//! `check` (performance targets).
 
 mod affinity;
 mod cells;
@@ -15,6 +16,7 @@ mod clean;
 mod cli;
 mod machine;
 mod measure;
+mod paired;
 mod report;
 mod results;
 mod runner;
@@ -149,7 +151,9 @@ fn unix_now_ns() -> u128 {
         .unwrap_or(0)
 }
 
-/// Write `<host>-<UTC timestamp>.{json,csv,html}` into `dir`.
+/// Write `<host>-<UTC timestamp>.{json,csv,html}` into `dir`; when a file of
+/// that stem exists (another run in the same second), `<stem>-2`, `-3`, ...:
+/// never over an existing file.
 fn write_outputs(
     file: &results::ResultFile,
     dir: &std::path::Path,
@@ -168,14 +172,45 @@ fn write_outputs(
             }
         })
         .collect();
-    let stem = format!("{host}-{}", timestamp(file.created_unix_s));
-    let json = dir.join(format!("{stem}.json"));
-    let csv = dir.join(format!("{stem}.csv"));
-    let html = dir.join(format!("{stem}.html"));
+    let [json, csv, html] =
+        reserve_paths(dir, &format!("{host}-{}", timestamp(file.created_unix_s)))?;
     results::write_json(file, &json)?;
     results::write_csv(file, &csv)?;
     report::write_report(std::slice::from_ref(&json), &html)?;
     Ok(vec![json, html, csv])
+}
+
+/// The first `<stem>[-N].{json,csv,html}` in `dir` of which none exists, with
+/// the JSON file created (exclusively) to claim the name against a concurrent
+/// run.
+fn reserve_paths(dir: &std::path::Path, stem: &str) -> anyhow::Result<[PathBuf; 3]> {
+    for n in 1..=1000 {
+        let stem = if n == 1 {
+            stem.to_string()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let [json, csv, html] =
+            ["json", "csv", "html"].map(|ext| dir.join(format!("{stem}.{ext}")));
+        if csv.exists() || html.exists() {
+            continue;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&json)
+        {
+            Ok(_) => return Ok([json, csv, html]),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", json.display()));
+            }
+        }
+    }
+    anyhow::bail!(
+        "--out {}: 1000 result files named {stem}-*: choose another directory",
+        dir.display()
+    )
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC.
@@ -195,5 +230,18 @@ mod tests {
     fn timestamp_is_utc_civil_time() {
         assert_eq!(super::timestamp(0), "19700101-000000");
         assert_eq!(super::timestamp(1_709_210_096), "20240229-123456");
+    }
+
+    #[test]
+    fn runs_in_the_same_second_get_their_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = super::reserve_paths(dir.path(), "host-20240229-123456").unwrap();
+        let second = super::reserve_paths(dir.path(), "host-20240229-123456").unwrap();
+        assert!(first[0].ends_with("host-20240229-123456.json"));
+        assert!(second[0].ends_with("host-20240229-123456-2.json"));
+        // A leftover CSV or HTML of a stem also moves the next run on.
+        std::fs::write(dir.path().join("host-20240229-123456-3.html"), "").unwrap();
+        let third = super::reserve_paths(dir.path(), "host-20240229-123456").unwrap();
+        assert!(third[2].ends_with("host-20240229-123456-4.html"));
     }
 }

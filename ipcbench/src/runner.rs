@@ -1,6 +1,8 @@
 //! Plans the suite (cells, pairs, time estimate) and runs it cell by cell
 //! with a progress bar. Each cell runs `repeats` fresh sessions, interleaved in
-//! rounds across cells.
+//! rounds across cells; within a round, the cells of one (kind, size, pair)
+//! run back to back, `limit` first, so that ratios can be paired by round
+//! (see `crate::paired`).
 
 use crate::cells;
 use crate::cli::{PairsArg, RunArgs};
@@ -12,11 +14,11 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
-/// Default sizes (limits.md anchors: 8 B is the headline latency size).
+/// Default sizes; 8 B is the headline latency size.
 pub const LATENCY_SIZES: [usize; 3] = [8, 64, 4096];
 pub const THROUGHPUT_SIZES: [usize; 4] = [64, 4096, 64 << 10, 1 << 20];
 /// Fixed cost of one session (create, spawn + exec, attach, reap), for the
-/// estimate only. Measured ~10-20 ms on the 2-vCPU guest.
+/// estimate only.
 const SESSION_OVERHEAD: Duration = Duration::from_millis(15);
 
 /// Extra time per session of a spinning transport on a shared CPU.
@@ -233,6 +235,19 @@ impl Plan {
     }
 }
 
+/// The order of the cells within each round: grouped by (kind, size, pair) so
+/// that a transport and the bound it is compared with are measured seconds
+/// apart under the same conditions, the bound first in each group; otherwise
+/// the plan's order. Repeat `r` of every cell then comes from round `r`.
+pub fn round_order(cells: &[PlannedCell]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| {
+        let c = &cells[i];
+        (c.kind, c.size, c.pair, c.transport.name() != "limit", i)
+    });
+    order
+}
+
 /// Run every planned cell; stops early (keeping what it has) on Ctrl-C.
 pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<()> {
     let cells = plan.cells();
@@ -251,8 +266,10 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
     // A cell leaves the rounds once it is stuck (a stuck hand-off will be stuck
     // again: don't pay the time bound once per repeat) or failed.
     let mut active: Vec<bool> = cells.iter().map(|c| c.skip.is_none()).collect();
+    let order = round_order(&cells);
     'rounds: for _ in 0..plan.repeats {
-        for (index, c) in cells.iter().enumerate() {
+        for &index in &order {
+            let c = &cells[index];
             if stop::interrupted() {
                 break 'rounds;
             }
@@ -317,4 +334,46 @@ pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<(
     bar.finish_and_clear();
     affinity::restore(&original_affinity)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{round_order, PlannedCell};
+    use crate::results::{CorePair, Kind};
+    use crate::transport;
+
+    #[test]
+    fn a_round_runs_each_size_and_pair_back_to_back_with_the_bound_first() {
+        let t = |n| transport::find(n).unwrap();
+        let mut cells = Vec::new();
+        for name in ["mempipe-spin", "pipe", "limit"] {
+            for size in [8, 4096] {
+                for (a, b) in [(0, 1), (1, 0)] {
+                    cells.push(PlannedCell {
+                        transport: t(name),
+                        kind: Kind::Latency,
+                        size,
+                        pair: CorePair { a, b },
+                        skip: None,
+                    });
+                }
+            }
+        }
+        let order: Vec<(&str, usize, usize)> = round_order(&cells)
+            .into_iter()
+            .map(|i| (cells[i].transport.name(), cells[i].size, cells[i].pair.a))
+            .collect();
+        assert_eq!(
+            &order[..6],
+            &[
+                ("limit", 8, 0),
+                ("mempipe-spin", 8, 0),
+                ("pipe", 8, 0),
+                ("limit", 8, 1),
+                ("mempipe-spin", 8, 1),
+                ("pipe", 8, 1),
+            ]
+        );
+        assert_eq!(order.len(), cells.len());
+    }
 }

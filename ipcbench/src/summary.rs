@@ -1,18 +1,21 @@
 //! The table printed at the end of a run: per transport, the one-way p50
 //! latency at the headline size (8 B when measured, else the smallest) on the
-//! best cross-core pair and on the best same-core pair, each with its ratio to
-//! `limit` on the same kind of pair, the spread between repeats of the
-//! cross-core value, and the best cross-core throughput at 4 KiB (else the
-//! largest size measured).
+//! best cross-core pair and on the best same-core pair, each with its paired
+//! ratio to `limit` on that same pair (per round, median over rounds, see
+//! `crate::paired`), the spread between repeats of the cross-core value, and
+//! the best cross-core throughput at 4 KiB (else the largest size measured).
 //!
 //! One-way = median over repeats of the round-trip p50, halved.
 
+use crate::paired::{paired, rounds_of, BOUND_OUTLIER};
+use crate::report::{fmt_ns, fmt_rate, fmt_size};
 use crate::results::{Cell, Kind, ResultFile, Status};
 use std::fmt::Write;
 
 /// A latency figure for the table.
 #[derive(Clone, Copy)]
-struct Figure {
+struct Figure<'f> {
+    cell: &'f Cell,
     /// One-way ns: median of the repeat p50s (or the merged p50), halved.
     one_way: f64,
     /// (max - min) / median of the repeat p50s, when there are several.
@@ -20,13 +23,14 @@ struct Figure {
     timed_out: bool,
 }
 
-fn figure(c: &Cell) -> Option<Figure> {
+fn figure(c: &Cell) -> Option<Figure<'_>> {
     let l = c.latency.as_ref()?;
     let mut v = l.repeats_p50_ns.clone();
     v.sort_by(f64::total_cmp);
     let median = l.rtt_p50_over_repeats();
     let spread = (v.len() > 1 && median > 0.0).then(|| (v[v.len() - 1] - v[0]) / median);
     Some(Figure {
+        cell: c,
         one_way: median / 2.0,
         spread,
         timed_out: c.status == Status::TimedOut,
@@ -34,7 +38,12 @@ fn figure(c: &Cell) -> Option<Figure> {
 }
 
 /// Best (lowest) one-way latency of `transport` on cross-core or same-core pairs.
-fn best(file: &ResultFile, transport: &str, size: u64, same_core: bool) -> Option<Figure> {
+fn best<'f>(
+    file: &'f ResultFile,
+    transport: &str,
+    size: u64,
+    same_core: bool,
+) -> Option<Figure<'f>> {
     file.cells
         .iter()
         .filter(|c| c.transport == transport && c.kind == Kind::Latency && c.size_bytes == size)
@@ -43,47 +52,38 @@ fn best(file: &ResultFile, transport: &str, size: u64, same_core: bool) -> Optio
         .min_by(|x, y| x.one_way.total_cmp(&y.one_way))
 }
 
-pub fn fmt_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.1} µs", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
+/// The value with its timed-out mark: "167 ns", "4.00 ms*".
+fn latency_text(v: Option<Figure>) -> String {
+    match v {
+        Some(f) => format!(
+            "{}{}",
+            fmt_ns(f.one_way),
+            if f.timed_out { "*" } else { "" }
+        ),
+        None => "-".into(),
     }
 }
 
-fn fmt_rate(bps: f64) -> String {
-    if bps >= 1e9 {
-        format!("{:.2} GB/s", bps / 1e9)
-    } else {
-        format!("{:.0} MB/s", bps / 1e6)
-    }
-}
-
-/// `350x`, `1.2x`, `5.8e-4x`: enough digits to read ratios below one.
-fn fmt_ratio(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}x")
-    } else if r >= 0.1 {
-        format!("{r:.1}x")
-    } else {
-        format!("{r:.1e}x")
-    }
-}
-
-fn latency_text(v: Option<Figure>, limit: Option<Figure>) -> String {
+/// The paired ratio of `v` to `limit` on the same pair, or why there is none.
+fn ratio_text(file: &ResultFile, v: Option<Figure>) -> String {
     let Some(f) = v else { return "-".into() };
-    let mark = if f.timed_out { "*" } else { "" };
-    match limit {
-        Some(l) if l.one_way > 0.0 => {
-            format!(
-                "{}{mark} ({})",
-                fmt_ns(f.one_way),
-                fmt_ratio(f.one_way / l.one_way)
-            )
+    let c = f.cell;
+    if c.transport == "limit" {
+        return "bound".into();
+    }
+    let bound = file.cells.iter().find(|b| {
+        b.transport == "limit"
+            && b.kind == c.kind
+            && b.size_bytes == c.size_bytes
+            && b.pair == c.pair
+    });
+    match bound {
+        None => "no bound (no limit cell)".into(),
+        Some(b) if b.status != Status::Ok => {
+            format!("no bound (limit {})", b.status.name().replace('_', " "))
         }
-        _ => format!("{}{mark}", fmt_ns(f.one_way)),
+        Some(b) => paired(&rounds_of(c), &rounds_of(b))
+            .map_or_else(|| "no bound (no common round)".into(), |r| r.text()),
     }
 }
 
@@ -101,33 +101,17 @@ pub fn render(file: &ResultFile) -> String {
     } else {
         tsizes.iter().copied().max()
     };
-    let limit_cross = size.and_then(|s| best(file, "limit", s, false));
-    let limit_same = size.and_then(|s| best(file, "limit", s, true));
-    let w = file
-        .params
-        .transports
-        .iter()
-        .map(String::len)
-        .chain([9])
-        .max()
-        .unwrap_or(9);
-    let mut out = String::new();
-    let lat = size.map_or("-".to_string(), |s| format!("{s} B"));
-    let thr = tsize.map_or("-".to_string(), |s| format!("{s} B"));
-    let _ = writeln!(
-        out,
-        "{:<w$} {:>22} {:>14} {:>22} {:>18}",
-        "", "one-way p50 latency", "", "", "throughput"
-    );
-    let _ = writeln!(
-        out,
-        "{:<w$} {:>22} {:>14} {:>22} {:>18}",
-        "transport",
+    let lat = size.map_or("-".to_string(), fmt_size);
+    let thr = tsize.map_or("-".to_string(), fmt_size);
+    let mut rows: Vec<[String; 7]> = vec![[
+        "transport".into(),
         format!("{lat}, best cross-core"),
-        "repeat spread",
+        "x limit".into(),
+        "repeat spread".into(),
         format!("{lat}, same core"),
-        format!("{thr}, cross-core")
-    );
+        "x limit".into(),
+        format!("{thr}, cross-core"),
+    ]];
     for t in &file.params.transports {
         let cross = size.and_then(|s| best(file, t, s, false));
         let same = size.and_then(|s| best(file, t, s, true));
@@ -142,20 +126,117 @@ pub fn render(file: &ResultFile) -> String {
                 .filter_map(|c| c.throughput.as_ref().map(|x| x.bytes_per_sec))
                 .max_by(f64::total_cmp)
         });
-        let _ = writeln!(
-            out,
-            "{:<w$} {:>22} {:>14} {:>22} {:>18}",
-            t,
-            latency_text(cross, limit_cross),
+        rows.push([
+            t.clone(),
+            latency_text(cross),
+            ratio_text(file, cross),
             spread,
-            latency_text(same, limit_same),
-            rate.map_or("-".into(), fmt_rate)
-        );
+            latency_text(same),
+            ratio_text(file, same),
+            rate.map_or("-".into(), fmt_rate),
+        ]);
+    }
+    let mut w = [0usize; 7];
+    for r in &rows {
+        for (w, cell) in w.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "one-way p50 latency; throughput");
+    for r in &rows {
+        let mut line = format!("{:<a$}", r[0], a = w[0]);
+        for (cell, w) in r.iter().zip(w).skip(1) {
+            let _ = write!(line, "  {cell:>w$}");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(
         out,
-        "(x) = ratio to `limit` on the same kind of pair; spread = (max-min)/median of the repeat p50s;\n\
-         * = timed out (too few round trips within the time bound; value from what was measured)"
+        "x limit = paired ratio to `limit` on the same pair: per round, median over rounds (range);\n\
+         a round whose `limit` is more than {:.0}% off its median is flagged and left out.\n\
+         spread = (max-min)/median of the repeat p50s;\n\
+         * = timed out (too few round trips within the time bound; value from what was measured)",
+        BOUND_OUTLIER * 100.0
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::results::{
+        Cell, CorePair, Kind, LatencyStats, Machine, Params, Percentiles, ResultFile, Status,
+    };
+
+    fn cell(t: &str, (a, b): (usize, usize), rounds: &[f64], status: Status) -> Cell {
+        Cell {
+            transport: t.into(),
+            kind: Kind::Latency,
+            size_bytes: 8,
+            pair: CorePair { a, b },
+            status,
+            latency: Some(LatencyStats {
+                samples: 100,
+                rtt_ns: Percentiles {
+                    p50: rounds[0] as u64,
+                    ..Percentiles::default()
+                },
+                repeats_p50_ns: rounds.to_vec(),
+                ..LatencyStats::default()
+            }),
+            throughput: None,
+        }
+    }
+
+    fn file(cells: Vec<Cell>) -> ResultFile {
+        let machine = Machine {
+            hostname: "test".into(),
+            cpu_model: "Test CPU".into(),
+            sockets: 1,
+            physical_cores: 2,
+            logical_cpus: 2,
+            smt: false,
+            kernel_release: "6.0".into(),
+            virtualization: None,
+            clocksource: None,
+            topology: crate::topology::Topology::default(),
+        };
+        let mut f = ResultFile::new(
+            machine,
+            Params {
+                latency_sizes_bytes: vec![8],
+                throughput_sizes_bytes: vec![],
+                warmup_ms: 1,
+                duration_ms: 1,
+                repeats: 3,
+                pairs: vec![],
+                transports: vec!["limit".into(), "mempipe-spin".into()],
+                verify: false,
+                numa_placement: None,
+            },
+        );
+        f.cells = cells;
+        f
+    }
+
+    #[test]
+    fn ratios_are_paired_on_the_same_pair_and_a_bound_that_did_not_run_is_named() {
+        let ok = Status::Ok;
+        let f = file(vec![
+            cell("limit", (0, 1), &[200.0, 220.0, 210.0], ok.clone()),
+            cell("mempipe-spin", (0, 1), &[220.0, 242.0, 231.0], ok.clone()),
+            cell("limit", (0, 0), &[8e6, 8e6, 8e6], Status::TimedOut),
+            cell("mempipe-spin", (0, 0), &[8e6, 8e6, 8e6], Status::TimedOut),
+        ]);
+        let text = render(&f);
+        let spin = text
+            .lines()
+            .find(|l| l.starts_with("mempipe-spin"))
+            .unwrap();
+        assert!(spin.contains(" 1.10x "), "{text}");
+        assert!(spin.contains("no bound (limit timed out)"), "{text}");
+        let tiny = |w: &str| w.ends_with('x') && w.contains("e-");
+        assert!(!text.split_whitespace().any(tiny), "no tiny ratios: {text}");
+    }
 }

@@ -8,6 +8,8 @@
 mod check;
 #[path = "../src/machine.rs"]
 mod machine;
+#[path = "../src/paired.rs"]
+mod paired;
 #[path = "../src/report/mod.rs"]
 mod report;
 #[path = "../src/results.rs"]

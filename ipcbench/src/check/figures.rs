@@ -2,6 +2,7 @@
 //! which transports it compares, which core pairs count, and, when nothing usable is there, a
 //! sentence saying what is missing and which `ipcbench run` flags would measure it.
 
+use crate::paired::rounds_of;
 use crate::report::{fmt_ns, fmt_rate, fmt_size};
 use crate::results::{Cell, CorePair, Kind, ResultFile, Status};
 
@@ -65,6 +66,19 @@ impl Metric {
             .flatten()
     }
 
+    /// The figure of each round (see [`crate::paired`]), in the same unit as [`Metric::raw`].
+    pub fn rounds(self, c: &Cell) -> Vec<f64> {
+        match self {
+            Metric::OneWayP50 => rounds_of(c).into_iter().map(|v| v / 2.0).collect(),
+            Metric::RttP50 | Metric::BytesPerSec => rounds_of(c),
+            Metric::MsgsPerSec => rounds_of(c)
+                .into_iter()
+                .map(|v| v / c.size_bytes.max(1) as f64)
+                .collect(),
+            Metric::RttP999 => self.raw(c).into_iter().collect(),
+        }
+    }
+
     pub fn fmt(self, v: f64) -> String {
         match self {
             Metric::OneWayP50 | Metric::RttP50 | Metric::RttP999 => fmt_ns(v),
@@ -108,20 +122,20 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// The best member's figure on `pair` at `size` (OK cells only), with that member's name.
+    /// The best member's figure on `pair` at `size` (OK cells only), with that member's cell.
     pub fn best_on<'f>(
         &self,
         f: &'f ResultFile,
         metric: Metric,
         size: u64,
         pair: CorePair,
-    ) -> Option<(&'f str, f64)> {
+    ) -> Option<(&'f Cell, f64)> {
         let found = f
             .cells
             .iter()
             .filter(|c| c.size_bytes == size && c.pair == pair)
             .filter(|c| self.members.contains(&c.transport.as_str()))
-            .filter_map(|c| metric.of(c).map(|v| (c.transport.as_str(), v)));
+            .filter_map(|c| metric.of(c).map(|v| (c, v)));
         if metric.lower_is_better() {
             found.min_by(|x, y| x.1.total_cmp(&y.1))
         } else {

@@ -1,4 +1,4 @@
-//! `ipcbench check FILE...`: mempipe's performance targets (issue 5) against one result file
+//! `ipcbench check FILE...`: mempipe's performance targets against one result file
 //! each: the figures used, the ratio, the goal, and PASS, SHORT (by how much), NOT MEASURED
 //! (what is missing and the `ipcbench run` flags that would measure it) or INFO.
 //!
@@ -87,10 +87,18 @@ pub enum Verdict {
     },
 }
 
+/// A round of one core pair that a paired ratio left out (see [`crate::paired`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FlaggedRound {
+    pub pair: CorePair,
+    /// Counted from 1, as the text output names it.
+    pub round: usize,
+}
+
 /// One line of the verdict table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Line {
-    /// The target's number in issue 5 ("1", "3b", "6c").
+    /// The target's number ("1", "3b", "6c"), as [`targets::TARGETS`] lists them.
     pub id: &'static str,
     /// What is compared: transports, figure, size, kind of pair.
     pub target: String,
@@ -100,9 +108,10 @@ pub struct Line {
     pub measured: String,
     /// Median over pairs of the per-pair ratio (or of figure / absolute target).
     pub ratio: Option<f64>,
-    /// Smallest per-pair ratio, when several pairs were used.
+    /// Smallest ratio behind the median: per round (paired ratios, over every pair used),
+    /// else per pair; present when there were several.
     pub ratio_min: Option<f64>,
-    /// Largest per-pair ratio, when several pairs were used.
+    /// Largest ratio behind the median, as `ratio_min`.
     pub ratio_max: Option<f64>,
     /// The goal on `ratio`.
     pub goal: Goal,
@@ -112,9 +121,14 @@ pub struct Line {
     /// Which transport was best where a side is "the best of" several, pairs left out, the
     /// worst cell.
     pub notes: Vec<String>,
+    /// Rounds left out of a paired ratio because its denominator was an outlier in them.
+    pub flagged_rounds: Vec<FlaggedRound>,
     /// Per-pair values before [`Line::finish`] turns them into the ratio.
     #[serde(skip)]
     samples: Vec<f64>,
+    /// The per-round ratios kept on every pair (paired ratios only): the spread shown.
+    #[serde(skip)]
+    round_ratios: Vec<f64>,
 }
 
 impl Line {
@@ -131,7 +145,9 @@ impl Line {
             goal_text: "-".into(),
             verdict: Verdict::Info,
             notes: Vec::new(),
+            flagged_rounds: Vec::new(),
             samples: Vec::new(),
+            round_ratios: Vec::new(),
         }
     }
 
@@ -165,15 +181,20 @@ impl Line {
             return;
         };
         self.ratio = Some(m);
-        if ratios.len() > 1 {
-            self.ratio_min = ratios.iter().copied().reduce(f64::min);
-            self.ratio_max = ratios.iter().copied().reduce(f64::max);
+        let spread = if self.round_ratios.is_empty() {
+            ratios
+        } else {
+            self.round_ratios.iter().map(|&v| to_ratio(v)).collect()
+        };
+        if spread.len() > 1 {
+            self.ratio_min = spread.iter().copied().reduce(f64::min);
+            self.ratio_max = spread.iter().copied().reduce(f64::max);
         }
         self.verdict = goal.judge(m);
     }
 }
 
-/// Every target's lines for one result file, in the issue's order.
+/// Every target's lines for one result file, in their numbered order.
 pub fn evaluate(f: &ResultFile) -> Vec<Line> {
     targets::TARGETS.iter().flat_map(|t| t.lines(f)).collect()
 }

@@ -6,16 +6,19 @@ use std::path::Path;
 
 use super::figures::pairs_text;
 use super::{Line, Verdict};
-use crate::report::date;
+use crate::report::{date, fmt_ratio};
 use crate::results::ResultFile;
 
 /// How to read the table; the figures' caveats once rather than on every line.
 const FOOTER: &str = "
-ratio: per core pair, then the median over the pairs used (min-max across them); the verdict
-is on the median. one-way = RTT p50 / 2; best: the fastest of several transports, per pair.
+ratio: per core pair, paired by round (repeat r of both cells, measured in round r; the
+median over rounds, a round whose denominator is more than 25% off its median is flagged and
+left out), then the median over the pairs used (min-max of the rounds kept); the verdict is
+on the median. one-way = RTT p50 / 2; best: the fastest of several transports, per pair.
 Only ratios within one file count: on a VM absolute figures move with the vCPU placement.
 abs: an absolute target (figure / target), meaningful on the reference machine only.
-limits.md: the raw spinning byte ring of ../shared/reference/limits.md, another run: indicative.
+ref: a plain spinning byte ring measured by a separate C program on a 2-vCPU AMD EPYC KVM
+guest: indicative.
 ";
 
 /// "PASS", "SHORT by 31%", "NOT MEASURED", "INFO", "NOT IN FILE".
@@ -30,7 +33,8 @@ pub fn verdict_text(v: &Verdict) -> String {
     }
 }
 
-/// "1.57x", with the per-pair range when the pairs differ: "1.27x (1.11-1.43)".
+/// "1.57x", with the range of the per-round ratios over all pairs used when they differ:
+/// "1.27x (1.11-1.43)".
 pub fn ratio_text(l: &Line) -> String {
     let Some(r) = l.ratio else {
         return "-".into();
@@ -46,19 +50,6 @@ pub fn ratio_text(l: &Line) -> String {
             )
         }
         _ => fmt_ratio(r),
-    }
-}
-
-/// Three significant digits for ratios around one, fewer decimals for large ones.
-fn fmt_ratio(r: f64) -> String {
-    if r >= 100.0 {
-        format!("{r:.0}x")
-    } else if r >= 10.0 {
-        format!("{r:.1}x")
-    } else if r >= 0.01 {
-        format!("{r:.2}x")
-    } else {
-        format!("{r:.1e}x")
     }
 }
 

@@ -3,7 +3,8 @@
 //! against cross-core medians.
 
 use super::figures::{best_text, missing, pairs_text, pairs_with_cells, Class, Metric, Subject};
-use super::{Goal, Line, Verdict};
+use super::{FlaggedRound, Goal, Line, Verdict};
+use crate::paired::{flagged_text, paired, BOUND_OUTLIER};
 use crate::report::{fmt_ns, fmt_size, median, sizes};
 use crate::results::{CorePair, Kind, ResultFile};
 use Goal::Info;
@@ -19,8 +20,10 @@ pub enum Size {
 /// How a target is computed.
 #[derive(Debug)]
 pub enum Rule {
-    /// `num / den` on each pair of `class` that has both; the verdict is on the median over
-    /// those pairs (one noisy pair cannot decide it), the min–max range is shown beside it.
+    /// `num / den` on each pair of `class` that has both, as a paired ratio (per round, then
+    /// the median over rounds: see [`crate::paired`]); the verdict is on the median over
+    /// those pairs (one noisy pair cannot decide it), the range of the per-round ratios is
+    /// shown beside it.
     PairRatio {
         num: &'static Subject,
         den: &'static Subject,
@@ -37,7 +40,7 @@ pub enum Rule {
         size: u64,
         class: Class,
         value: f64,
-        /// Where `value` comes from, a short label in the goal column: "abs", "limits.md".
+        /// Where `value` comes from, a short label in the goal column: "abs", "ref".
         against: &'static str,
         goal: Goal,
     },
@@ -62,7 +65,7 @@ pub enum Rule {
     },
 }
 
-/// One target: an id from the issue and its rule.
+/// One target: its number ("1", "3b") and its rule.
 #[derive(Debug)]
 pub struct Target {
     pub id: &'static str,
@@ -203,15 +206,34 @@ fn per_pair(
                 l.pairs.push(p);
                 l.samples.push(n.1);
                 nums.push(n.1);
-                best_num.push((n.0, p));
+                best_num.push((n.0.transport.as_str(), p));
             }
             (Some(n), Some(Some(d))) => {
+                let Some(r) = paired(&metric.rounds(n.0), &metric.rounds(d.0)) else {
+                    l.notes
+                        .push(format!("{p} left out: no round has both figures"));
+                    continue;
+                };
+                l.flagged_rounds
+                    .extend(r.flagged.iter().map(|&r| FlaggedRound {
+                        pair: p,
+                        round: r + 1,
+                    }));
+                if !r.flagged.is_empty() {
+                    l.notes.push(format!(
+                        "{p}: {} and left out ({} more than {:.0}% off its median there)",
+                        flagged_text(&r.flagged),
+                        d.0.transport,
+                        BOUND_OUTLIER * 100.0
+                    ));
+                }
                 l.pairs.push(p);
-                l.samples.push(n.1 / d.1);
+                l.samples.push(r.median);
+                l.round_ratios.extend(r.kept);
                 nums.push(n.1);
                 dens.push(d.1);
-                best_num.push((n.0, p));
-                best_den.push((d.0, p));
+                best_num.push((n.0.transport.as_str(), p));
+                best_den.push((d.0.transport.as_str(), p));
             }
             (None, _) => {
                 let why = num.left_out(f, metric.kind(), size, p);

@@ -1,4 +1,4 @@
-//! The performance targets of issue 5 as data: one row per target line, in the issue's order.
+//! mempipe's performance targets as data: one row per target line, in the order they are numbered.
 //! How each kind of row is computed is in [`super::rules`].
 //!
 //! Ratios are taken within one file only: the reference machine is a VM whose host moves the
@@ -47,9 +47,11 @@ static KERNEL: Subject = subject!("best kernel", [
 
 /// Goal-column label of an absolute target: meaningful on the reference machine only.
 const ABS: &str = "abs";
-/// Goal-column label of the raw spinning byte ring figures of `../shared/reference/limits.md`:
-/// another run, maybe another machine, so their ratios are information only.
-const ANCHOR: &str = "limits.md";
+/// Goal-column label of reference figures for a plain spinning shared-memory byte ring (memcpy
+/// in and out), cores 0->1, measured by a separate C program (gcc -O2) on a 2-vCPU AMD EPYC
+/// KVM guest in November 2026: another program and maybe another machine, so their ratios
+/// are information only.
+const ANCHOR: &str = "ref";
 
 const fn ratio(
     id: &'static str,
@@ -91,7 +93,7 @@ const fn absolute(
     Target { id, rule }
 }
 
-/// The targets, in the issue's order; `ipcbench check` prints one line per row (per size in
+/// The targets, in their numbered order; `ipcbench check` prints one line per row (per size in
 /// the file for `EachThroughput`).
 #[rustfmt::skip]
 pub static TARGETS: &[Target] = &[
@@ -101,7 +103,8 @@ pub static TARGETS: &[Target] = &[
     ratio("2", (&SPIN, &IOX2), OneWayP50, Bytes(65536), Cross, Info),
     ratio("3a", (&HYBRID, &SPIN), OneWayP50, Bytes(8), Cross, AtMost(1.3)),
     ratio("3b", (&HYBRID, &KERNEL), OneWayP50, Bytes(8), Same, AtMost(1.2)),
-    // A scheduler tick here is 4 ms; spinning against a peer on the same core costs 4-8 ms.
+    // A scheduler tick is 4 ms at HZ=250; spinning against a peer on the same core costs one
+    // or two ticks.
     Target { id: "3c", rule: Rule::EveryCell { subject: &HYBRID, metric: RttP999, bound: 1e6 } },
     ratio("4", (&MP_FUTEX, &FUTEX), RttP50, Bytes(8), Cross, AtMost(1.1)),
     ratio("4", (&MP_FUTEX, &FUTEX), RttP50, Bytes(8), Same, AtMost(1.1)),

@@ -311,3 +311,48 @@ fn text_and_json_name_the_machine_and_every_verdict() {
         .iter()
         .any(|l| l["verdict"]["state"] == "not_measured"));
 }
+
+/// A latency cell with one RTT p50 per round (the one-way figures given are halved RTTs).
+fn lat_rounds(transport: &str, (a, b): (usize, usize), one_way_ns: &[f64]) -> Cell {
+    let mut c = lat(transport, 8, (a, b), one_way_ns[0]);
+    let l = c.latency.as_mut().unwrap();
+    l.repeats_p50_ns = one_way_ns.iter().map(|v| 2.0 * v).collect();
+    c
+}
+
+#[test]
+fn ratios_are_paired_by_round_and_a_round_with_an_outlying_bound_is_flagged() {
+    // Round 2's limit is 5x slower: comparing medians of each side would say 1.57x
+    // (110 / 70); per round it is 2.0x, 2.0x and (left out) 0.41x.
+    let cells = vec![
+        lat_rounds("limit", (0, 1), &[55.0, 265.0, 55.0]),
+        lat_rounds("mempipe-spin", (0, 1), &[110.0, 110.0, 110.0]),
+    ];
+    let l = evaluate(&file(&[0, 1], cells));
+    let t1 = find(&l, "1", "mempipe-spin / limit");
+    assert!((t1.ratio.unwrap() - 2.0).abs() < 1e-9, "{t1:?}");
+    assert!(
+        t1.notes
+            .iter()
+            .any(|n| n.contains("0->1: round 2 flagged") && n.contains("limit")),
+        "{t1:?}"
+    );
+    assert_eq!(render::ratio_text(t1), "2.00x");
+    assert_eq!(
+        t1.flagged_rounds,
+        vec![super::FlaggedRound {
+            pair: CorePair { a: 0, b: 1 },
+            round: 2
+        }]
+    );
+
+    // Bound and subject moving together in the same round give the same ratio.
+    let cells = vec![
+        lat_rounds("limit", (0, 1), &[100.0, 110.0, 120.0]),
+        lat_rounds("mempipe-spin", (0, 1), &[105.0, 115.5, 126.0]),
+    ];
+    let l = evaluate(&file(&[0, 1], cells));
+    let t1 = find(&l, "1", "mempipe-spin / limit");
+    assert!((t1.ratio.unwrap() - 1.05).abs() < 1e-9);
+    assert_eq!(render::ratio_text(t1), "1.05x");
+}

@@ -1,7 +1,7 @@
 //! The measurement loops both processes run over their endpoints.
 //!
 //! Latency: the parent pings, the child echoes; every round trip after the
-//! warm-up is timed with `Instant` (CLOCK_MONOTONIC via the vDSO, ~23 ns) and
+//! warm-up is timed with `Instant` (CLOCK_MONOTONIC via the vDSO, no syscall) and
 //! recorded in an HDR histogram. Throughput: the parent streams, the child
 //! counts and finally acknowledges over the same transport; the parent's
 //! clock stops when that acknowledgement arrives.

@@ -79,7 +79,8 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Nanoseconds for people: "65 ns", "1.23 µs", "45.4 µs", "8.00 ms".
+/// Nanoseconds for people: "65 ns", "1.23 µs", "45.4 µs", "8.00 ms". The one duration
+/// format of ipcbench: the run summary, `ipcbench check` and the HTML report all use it.
 pub fn fmt_ns(ns: f64) -> String {
     if !ns.is_finite() {
         return "–".to_string();
@@ -118,7 +119,8 @@ pub fn fmt_ns_short(ns: f64) -> String {
     format!("{digits}{unit}")
 }
 
-/// Bytes per second in decimal units, as the reference tables use: "3.00 GB/s", "180 MB/s".
+/// Bytes per second in decimal units: "3.00 GB/s", "180 MB/s"; the one rate format, like
+/// [`fmt_ns`].
 pub fn fmt_rate(bps: f64) -> String {
     if !bps.is_finite() {
         return "–".to_string();
@@ -133,6 +135,21 @@ pub fn fmt_rate(bps: f64) -> String {
         (bps, "B/s")
     };
     format!("{} {unit}", three_digits(v))
+}
+
+/// Ratios, three significant digits around one: "1.05x", "12.3x", "350x", "6.4e-3x".
+pub fn fmt_ratio(r: f64) -> String {
+    if !r.is_finite() {
+        "–".to_string()
+    } else if r >= 100.0 {
+        format!("{r:.0}x")
+    } else if r >= 10.0 {
+        format!("{r:.1}x")
+    } else if r >= 0.01 {
+        format!("{r:.2}x")
+    } else {
+        format!("{r:.1e}x")
+    }
 }
 
 /// Message sizes: "8 B", "4 KiB", "1 MiB".
@@ -189,11 +206,13 @@ pub(crate) fn default_latency_size(file: &ResultFile) -> Option<u64> {
     }
 }
 
-/// One-way p50 of an OK latency cell, when finite and positive.
+/// One-way p50 of an OK latency cell, when finite and positive: half the median of the
+/// repeats' round-trip p50s, as `ipcbench check` and the run summary take it (a merged
+/// histogram would follow whichever repeat fitted most round trips in its time).
 pub(crate) fn one_way(c: &Cell) -> Option<f64> {
     let l = c.latency.as_ref()?;
-    (c.status == Status::Ok && l.one_way_p50_ns.is_finite() && l.one_way_p50_ns > 0.0)
-        .then_some(l.one_way_p50_ns)
+    let v = l.rtt_p50_over_repeats() / 2.0;
+    (c.status == Status::Ok && v.is_finite() && v > 0.0).then_some(v)
 }
 
 /// Bytes/s of an OK throughput cell, when finite and positive.
@@ -203,17 +222,4 @@ pub(crate) fn rate(c: &Cell) -> Option<f64> {
         .then_some(t.bytes_per_sec)
 }
 
-/// Median of finite values (`None` when empty).
-pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
+pub(crate) use crate::paired::median;

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::{
     default_latency_size, esc, fmt_ns, fmt_rate, fmt_size, median, one_way, rate, transports,
 };
+use crate::paired::{over_pairs, paired, rounds_of, BOUND_OUTLIER};
 use crate::results::{CorePair, Kind, ResultFile, Status};
 use crate::topology::Relation;
 
@@ -25,12 +26,6 @@ pub fn summary_table(s: &mut String, f: &ResultFile) {
         return;
     };
     let topo = &f.machine.topology;
-    let limit = median(
-        latencies(f, "limit", size, true)
-            .into_iter()
-            .map(|x| x.1)
-            .collect(),
-    );
     let mut rows: Vec<(String, Option<f64>, String)> = Vec::new();
     for t in transports(std::slice::from_ref(f)) {
         let cross = latencies(f, &t, size, true);
@@ -52,10 +47,7 @@ pub fn summary_table(s: &mut String, f: &ResultFile) {
                 .map(|x| x.1)
                 .collect(),
         );
-        let ratio = match (med, limit) {
-            (Some(m), Some(l)) if l > 0.0 => format!("{:.1}×", m / l),
-            _ => "–".into(),
-        };
+        let ratio = esc(&limit_ratio(f, &t, size));
         let peak = f
             .cells
             .iter()
@@ -91,8 +83,11 @@ pub fn summary_table(s: &mut String, f: &ResultFile) {
     let _ = write!(
         s,
         "<p class=\"note\">One-way p50 at {} across cores (median over measured cross-core pairs), fastest first. \
-         “× limit” compares with the raw cache-line ping-pong <code>limit</code>, the floor for any shared-memory transport on this machine.</p>",
-        esc(&fmt_size(size))
+         “× limit” compares with the raw cache-line ping-pong <code>limit</code>, the floor for any shared-memory transport on this machine: \
+         a paired ratio, taken per round against <code>limit</code> on the same pair, then the median (range of the rounds beside it); \
+         a round whose <code>limit</code> is more than {:.0}% off its median is flagged and left out.</p>",
+        esc(&fmt_size(size)),
+        BOUND_OUTLIER * 100.0
     );
     s.push_str("<table class=\"summary\"><tr><th>transport</th><th>cross-core p50</th><th>best</th><th>pair</th><th>worst</th><th>pair</th><th>same CPU</th><th>× limit</th><th>peak throughput (cross-core)</th><th>timed out / failed cells</th></tr>");
     let first_real = rows.iter().position(|r| r.0 != "limit" && r.1.is_some());
@@ -105,6 +100,40 @@ pub fn summary_table(s: &mut String, f: &ResultFile) {
         let _ = write!(s, "<tr{class}>{row}</tr>");
     }
     s.push_str("</table>");
+}
+
+/// `t`'s paired ratio to `limit` over the cross-core pairs where both have OK cells at
+/// `size`, or why there is no bound to compare with.
+fn limit_ratio(f: &ResultFile, t: &str, size: u64) -> String {
+    if t == "limit" {
+        return "bound".into();
+    }
+    let cell = |name: &str, p: CorePair| {
+        f.cells.iter().find(|c| {
+            c.kind == Kind::Latency && c.transport == name && c.size_bytes == size && c.pair == p
+        })
+    };
+    let (mut ratios, mut measured) = (Vec::new(), false);
+    let mut why = "no limit cell";
+    for c in f.cells.iter().filter(|c| {
+        c.kind == Kind::Latency && c.transport == t && c.size_bytes == size && c.pair.a != c.pair.b
+    }) {
+        if one_way(c).is_none() {
+            continue;
+        }
+        measured = true;
+        match cell("limit", c.pair) {
+            Some(b) if b.status == Status::Ok => {
+                ratios.extend(paired(&rounds_of(c), &rounds_of(b)));
+            }
+            Some(_) => why = "limit did not finish",
+            None => {}
+        }
+    }
+    if !measured {
+        return "–".into();
+    }
+    over_pairs(&ratios).map_or_else(|| format!("no bound ({why})"), |r| r.text())
 }
 
 /// How much placement matters: median one-way p50 per pair relation, per transport.

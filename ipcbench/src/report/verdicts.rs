@@ -13,7 +13,8 @@ pub fn verdict_table(s: &mut String, f: &ResultFile) {
         "<p class=\"note\">mempipe's targets as ratios within this file: per core pair, then the \
          median over the pairs used (min–max beside it); the verdict is on the median. \
          <code>abs</code> marks an absolute target (meaningful on the reference machine only), \
-         <code>limits.md</code> the raw byte ring of another run (indicative). \
+         <code>ref</code> a reference figure of a plain spinning shared-memory byte ring, measured by a separate C program \
+         on a 2-vCPU AMD EPYC KVM guest (indicative). \
          <code>ipcbench check FILE</code> prints the same table, <code>--json</code> for scripts.</p>",
     );
     s.push_str("<table class=\"verdicts\"><tr><th>#</th><th>target</th><th>pairs</th><th>measured</th><th>ratio</th><th>goal</th><th>verdict</th><th>notes</th></tr>");

@@ -1,16 +1,28 @@
 //! `limit`: the hardware lower bound, no kernel involved after setup.
 //!
-//! Latency: one 64-byte-aligned mailbox line per direction in a shared memfd.
-//! The sender copies the payload (into the same line after the 8-byte
-//! sequence number when it fits in 56 bytes, else into an area right after
-//! the line) and then stores the sequence number (Release); the receiver
-//! spins with the pause hint until it sees it (Acquire) and copies out. That
-//! is one cache-line transfer each way for small messages: the cache-line
-//! ping-pong of limits.md. Safe only for strict ping-pong (the latency
-//! protocol): a sender never writes again before the reply arrived.
+//! Latency: each direction is a ring of slots, as large as the ring a
+//! shared-memory transport gets for the same message size
+//! ([`super::ring_capacity`]). Message `n` goes to the next slot: the sender
+//! copies the payload (into the slot's first 64-byte line after the 8-byte
+//! sequence number when it fits in 56 bytes, else into the lines right after
+//! it) and then stores `n` as the sequence number (Release); the receiver
+//! spins with the pause hint until the slot shows `n` (Acquire) and copies
+//! out. That is one cache-line transfer each way for small messages: a
+//! cache-line ping-pong with nothing else on the path. Safe only for strict
+//! ping-pong (the latency protocol): a sender never writes again before the
+//! reply arrived.
 //!
-//! Throughput: the simple spinning shared-memory byte ring of limits.md
-//! (memcpy in and out), see `ring`.
+//! Why slots that move through memory instead of one fixed mailbox line: what
+//! one line costs to move between two cores depends on its physical address
+//! (which cache slice or home agent owns it), and a fixed line in a fresh
+//! mapping draws that cost at random for the whole repeat. A ring's records
+//! walk through its whole buffer and average over many lines, so a fixed
+//! mailbox would make the bound the noisiest figure of the run and, for large
+//! messages, slower than a ring (the sender would refill lines the receiver
+//! still holds on every message).
+//!
+//! Throughput: a simple spinning shared-memory byte ring (memcpy in and out),
+//! see `ring`.
 
 use super::ring::{self, Spin};
 use super::shm::Shm;
@@ -20,10 +32,12 @@ use std::sync::Arc;
 
 pub struct Limit;
 
-/// Payload bytes that fit in the mailbox line after the sequence number.
+/// Payload bytes that fit in a slot's first line after the sequence number.
 const INLINE: usize = 56;
 
-fn mailbox_stride(buffer_len: usize) -> usize {
+/// Bytes of one slot: the sequence line, plus the payload lines when the
+/// payload does not fit inline.
+fn slot_stride(buffer_len: usize) -> usize {
     64 + if buffer_len > INLINE {
         buffer_len.next_multiple_of(64)
     } else {
@@ -31,58 +45,71 @@ fn mailbox_stride(buffer_len: usize) -> usize {
     }
 }
 
-/// Strict ping-pong over two mailboxes.
-struct Mailboxes {
+/// Bytes of one direction's slot ring: whole slots filling the ring capacity
+/// a shared-memory transport gets for this size, at least one slot.
+fn slot_ring_len(buffer_len: usize) -> usize {
+    let stride = slot_stride(buffer_len);
+    (super::ring_capacity(buffer_len) / stride).max(1) * stride
+}
+
+/// Strict ping-pong over two slot rings.
+struct Slots {
     shm: Arc<Shm>,
-    tx_off: usize,
-    rx_off: usize,
+    /// Offsets of the outgoing and the incoming slot ring.
+    tx_ring: usize,
+    rx_ring: usize,
     stride: usize,
+    slots: u64,
     sent: u64,
     received: u64,
     buf: Vec<u8>,
 }
 
-impl Mailboxes {
-    fn payload_ptr(&self, box_off: usize, len: usize) -> *mut u8 {
+impl Slots {
+    /// Offset of the slot that carries message number `n` (from 1) in the
+    /// ring at `ring`.
+    fn slot(&self, ring: usize, n: u64) -> usize {
+        ring + ((n - 1) % self.slots) as usize * self.stride
+    }
+
+    fn payload_ptr(&self, slot: usize, len: usize) -> *mut u8 {
         assert!(
             len <= self.stride - if len > INLINE { 64 } else { 8 },
-            "message larger than the mailbox"
+            "message larger than a slot"
         );
-        let at = if len <= INLINE {
-            box_off + 8
-        } else {
-            box_off + 64
-        };
-        // SAFETY: `at + len` stays inside this mailbox (checked above), and
-        // both mailboxes lie inside the mapping (sized 2 * stride).
+        let at = if len <= INLINE { slot + 8 } else { slot + 64 };
+        // SAFETY: `at + len` stays inside this slot (checked above), and every
+        // slot of both rings lies inside the mapping (sized by `mapping_len`,
+        // checked in `endpoint`).
         unsafe { self.shm.base().add(at) }
     }
 }
 
-impl Endpoint for Mailboxes {
+impl Endpoint for Slots {
     fn send(&mut self, msg: &[u8]) -> Result<(), XferError> {
-        let dst = self.payload_ptr(self.tx_off, msg.len());
-        // SAFETY: dst..dst+len is inside our outgoing mailbox; the peer reads
-        // it only after our Release store of the sequence number below and
-        // has finished reading the previous message (strict ping-pong).
+        let n = self.sent + 1;
+        let slot = self.slot(self.tx_ring, n);
+        let dst = self.payload_ptr(slot, msg.len());
+        // SAFETY: dst..dst+len is inside our outgoing slot; the peer reads it
+        // only after our Release store of the sequence number below and has
+        // finished reading what it held before (strict ping-pong: it replied).
         unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), dst, msg.len()) };
-        self.sent += 1;
-        self.shm
-            .atomic_u64(self.tx_off)
-            .store(self.sent, Ordering::Release);
+        self.sent = n;
+        self.shm.atomic_u64(slot).store(n, Ordering::Release);
         Ok(())
     }
 
     fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError> {
         let want = self.received + 1;
-        let seq = self.shm.atomic_u64(self.rx_off);
+        let slot = self.slot(self.rx_ring, want);
+        let seq = self.shm.atomic_u64(slot);
         ring::spin_until(|| seq.load(Ordering::Acquire) == want)?;
         self.received = want;
         if self.buf.len() < len {
             self.buf.resize(len, 0);
         }
-        let src = self.payload_ptr(self.rx_off, len);
-        // SAFETY: src..src+len is inside the incoming mailbox; the Acquire
+        let src = self.payload_ptr(slot, len);
+        // SAFETY: src..src+len is inside the incoming slot; the Acquire
         // load above ordered the peer's payload writes before this read, and
         // the peer will not write again until we reply.
         unsafe { std::ptr::copy_nonoverlapping(src, self.buf.as_mut_ptr(), len) };
@@ -91,10 +118,10 @@ impl Endpoint for Mailboxes {
     }
 }
 
-/// Bytes of the mapping: two mailboxes (latency) or the byte-ring duplex.
+/// Bytes of the mapping: two slot rings (latency) or the byte-ring duplex.
 fn mapping_len(p: &CellParams) -> usize {
     match p.kind {
-        Kind::Latency => 2 * mailbox_stride(p.buffer_len()),
+        Kind::Latency => 2 * slot_ring_len(p.buffer_len()),
         Kind::Throughput => ring::cell_len(p),
     }
 }
@@ -102,13 +129,24 @@ fn mapping_len(p: &CellParams) -> usize {
 fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
     match p.kind {
         Kind::Latency => {
-            let stride = mailbox_stride(p.buffer_len());
-            let (tx_off, rx_off) = if is_parent { (0, stride) } else { (stride, 0) };
-            Box::new(Mailboxes {
+            let stride = slot_stride(p.buffer_len());
+            let ring_len = slot_ring_len(p.buffer_len());
+            assert!(
+                2 * ring_len <= shm.len(),
+                "limit: mapping of {} bytes is smaller than its two slot rings",
+                shm.len()
+            );
+            let (tx_ring, rx_ring) = if is_parent {
+                (0, ring_len)
+            } else {
+                (ring_len, 0)
+            };
+            Box::new(Slots {
                 shm: Arc::new(shm),
-                tx_off,
-                rx_off,
+                tx_ring,
+                rx_ring,
                 stride,
+                slots: (ring_len / stride) as u64,
                 sent: 0,
                 received: 0,
                 buf: vec![0; p.buffer_len()],
@@ -123,7 +161,7 @@ impl Transport for Limit {
         "limit"
     }
     fn description(&self) -> &'static str {
-        "hardware bound: spinning cache-line ping-pong (latency) / spinning shared byte ring (throughput)"
+        "hardware bound: spinning cache-line ping-pong through ring-sized slots (latency) / spinning shared byte ring (throughput)"
     }
     fn spins(&self) -> bool {
         true

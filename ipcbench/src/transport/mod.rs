@@ -9,42 +9,37 @@
 //! endpoint. Then the measurement loops in `crate::measure` drive both
 //! endpoints: a ping-pong for latency or a one-way stream for throughput.
 //!
-//! Adding a transport (for example the mempipe variants in `mempipe.rs`):
-//! implement both traits, register the instances in [`registry`], done. The
+//! Adding a transport: a module with a type that implements [`Transport`],
+//! an [`Endpoint`] for each side (`fdio::FdEndpoint` covers descriptors; the
+//! shared-memory ones have their own), and one line in [`registry`]. The
 //! runner, the CLI (`--transports`), `list`, the results and the summary pick
-//! them up by name. Sketch for one mempipe variant (names illustrative):
+//! it up by name. The smallest real one is `pipe.rs`, in short:
 //!
 //! ```text
-//! pub struct MempipeVariant { name: &'static str, wakeup: Wakeup, zero_copy_read: bool, reserve: bool }
+//! pub struct Pipe;
 //!
-//! impl Transport for MempipeVariant {
-//!     fn name(&self) -> &'static str { self.name }              // "mempipe-futex-zc-reserve"
-//!     fn description(&self) -> &'static str { "..." }
-//!     fn spins(&self) -> bool { self.wakeup == Wakeup::Spin }     // time estimate only
+//! impl Transport for Pipe {
+//!     fn name(&self) -> &'static str { "pipe" }
+//!     fn description(&self) -> &'static str { "two anonymous pipes (one per direction), ..." }
 //!     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-//!         // Two rings (parent->child, child->parent) sized from p.buffer_len()
-//!         // (= max(p.size, 24)): messages of exactly that size must fit.
-//!         let (region, fd) = /* memfd or shm named p.name_prefix */;
-//!         let ep = Box::new(MempipeEndpoint::new(region, Side::Parent, self)?);
-//!         Ok((ep, Handoff { fds: vec![fd /* + eventfds */], args: vec![] }))
+//!         let (to_child_r, to_child_w) = std::io::pipe()?;
+//!         let (to_parent_r, to_parent_w) = std::io::pipe()?;
+//!         // Buffers must hold p.buffer_len() bytes: the message or a control message.
+//!         let ep = FdEndpoint::stream_pair(to_parent_r.into(), to_child_w.into(), p.buffer_len());
+//!         let fds = vec![to_child_r.into(), to_parent_w.into()]; // the child's ends, in order
+//!         Ok((Box::new(ep), Handoff { fds, args: vec![] }))
 //!     }
 //!     fn attach(&self, p: &CellParams, h: Handoff) -> anyhow::Result<Box<dyn Endpoint>> {
-//!         let [fd] = take_fds::<1>(h, self.name)?;
-//!         Ok(Box::new(MempipeEndpoint::attach(fd, Side::Child, self)?))
-//!     }
-//! }
-//!
-//! impl Endpoint for MempipeEndpoint {
-//!     fn send(&mut self, msg: &[u8]) -> Result<(), XferError> {
-//!         // reserve: let mut slot = tx.reserve(msg.len())?; slot.copy_from_slice(msg); slot.commit();
-//!         // send:    tx.send(msg)?;
-//!     }
-//!     fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError> {
-//!         // zerocopy: let m = rx.recv_ref()?; consume(&m); drop(m) /* releases the slot */
-//!         // copy:     rx.recv_into(&mut self.buf[..len])?; consume(&self.buf[..len]);
+//!         let [rx, tx] = take_fds::<2>(h, "pipe")?;
+//!         Ok(Box::new(FdEndpoint::stream_pair(rx, tx, p.buffer_len())))
 //!     }
 //! }
 //! ```
+//!
+//! and `&pipe::Pipe` in [`registry`]. A spinning transport also overrides
+//! [`Transport::spins`] (for the time estimate), a lossy one
+//! [`Transport::flow_window`], one with a size limit [`Transport::max_size`];
+//! `mempipe.rs` shows a family of variants from one type.
 //!
 //! Rules: blocking waits must return [`XferError::Stopped`] on EINTR when
 //! `crate::stop::should_stop()` is true, and spinning waits must poll
@@ -80,9 +75,9 @@ pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// at least 1 MiB, at most 64 MiB.
 ///
 /// Why at least 1 MiB: a writer that refills lines the reader still holds
-/// must take each one back (~7 GB/s here, limits.md). Measured on the 2-vCPU
-/// EPYC, mempipe spin, 64 KiB messages, cores 0→1: 8.7 GB/s in a 256 KiB
-/// ring, 12.6 GB/s in 1 MiB, 12.4 GB/s in 4 MiB.
+/// must take each one back, several times slower than reading lines the other
+/// core wrote; a ring larger than the reader's private caches avoids that
+/// (figures in the README, "Ring size").
 pub fn ring_capacity(size: usize) -> usize {
     (2 * (size + 16))
         .next_power_of_two()
@@ -173,7 +168,7 @@ pub trait Transport: Sync {
         MAX_MESSAGE_SIZE
     }
     /// True if a waiting side spins instead of sleeping in the kernel: on a
-    /// shared core every hand-off then costs a scheduler tick (4 ms here).
+    /// shared core every hand-off then costs a scheduler tick (4 ms at HZ=250).
     fn spins(&self) -> bool {
         false
     }

@@ -1,8 +1,8 @@
 //! A single-producer single-consumer byte ring in shared memory, with a
 //! pluggable way to wait: spinning (`limit`), futex (`futex`) or eventfd
 //! (`eventfd`). It is a byte stream like a pipe: a message larger than the
-//! ring moves through in chunks. This is the "simple SPSC byte ring" of
-//! limits.md, not mempipe: no waiter flag on the data side, so the blocking
+//! ring moves through in chunks. This is a plain SPSC byte ring, not
+//! mempipe: no waiter flag on the data side, so the blocking
 //! variants make one wake syscall per published chunk, like the plain
 //! futex/eventfd baselines they stand for.
 //!

@@ -1,6 +1,6 @@
 //! Synthetic result files for tests and for the example report (docs/report-example.png).
 //!
-//! Numbers are modelled on /work/shared/reference/limits.md (a KVM guest on AMD EPYC) scaled by
+//! Numbers are modelled on figures measured on a 2-vCPU KVM guest on AMD EPYC scaled by
 //! core-pair relation, with deterministic jitter, so the example report looks like a real one.
 
 use std::path::Path;
