@@ -192,7 +192,10 @@ impl Consumer {
                 return self.ring.peek()?.ok_or(RecvError::Disconnected);
             }
             if let Deadline::NonBlocking = deadline {
-                return Err(RecvError::Empty);
+                return Err(match self.link.peer_died_while_idle() {
+                    Some(pid) => RecvError::PeerDied { pid },
+                    None => RecvError::Empty,
+                });
             }
             // A quick answer is caught here, in a tight loop, before the
             // general wait (closures, clock, liveness) is set up.
