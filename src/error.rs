@@ -219,13 +219,17 @@ pub enum OpenError {
 /// Errors from claiming an end of a ring.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
-    /// That end is already claimed (SPSC: one producer, one consumer, each once).
-    #[error("the {side} end is already claimed by pid {pid}; a ring has exactly one {side}")]
+    /// That end is already claimed (SPSC: one producer, one consumer, each
+    /// claimed once). If its holder is dead (`holder_alive == false`), the end
+    /// stays claimed for good: a restarted process uses a new region.
+    #[error("the {side} end is already claimed by pid {pid}{}", describe_holder(*.side, *.holder_alive))]
     AlreadyClaimed {
         /// Which end.
         side: Side,
         /// Who holds it.
         pid: u32,
+        /// Whether that process still runs (checked when the claim was refused).
+        holder_alive: bool,
     },
     /// That end was claimed and closed; a ring's ends are used once.
     #[error("the {side} end was already used and closed; create a new region")]
@@ -236,6 +240,19 @@ pub enum AttachError {
     /// The ring's shared state is inconsistent (a fresh end found a used ring).
     #[error(transparent)]
     Corrupted(#[from] Corruption),
+}
+
+fn describe_holder(side: Side, alive: bool) -> String {
+    if alive {
+        format!(", which is still running; a ring has exactly one {side}")
+    } else {
+        format!(
+            ", which is no longer running: it died without closing its end, and an end is \
+             claimed only once. To restart the {side}, create a new region and attach both \
+             sides to it (a named region's leftover goes with Region::remove_if_stale or \
+             Config::replace_existing)"
+        )
+    }
 }
 
 /// A write into a [`WriteGrant`](crate::WriteGrant) past its end.

@@ -373,7 +373,11 @@ fn claim(meta: &SideMeta, side: Side) -> Result<(), AttachError> {
         Err(_) if meta.state.load(Ordering::Acquire) == CLOSED => {
             Err(AttachError::AlreadyClosed { side })
         }
-        Err(pid) => Err(AttachError::AlreadyClaimed { side, pid }),
+        Err(pid) => Err(AttachError::AlreadyClaimed {
+            side,
+            pid,
+            holder_alive: crate::endpoint::liveness::process_alive(pid),
+        }),
     }
 }
 
