@@ -131,6 +131,17 @@ pub enum CreateError {
         /// Why it was refused.
         why: &'static str,
     },
+    /// The filesystem holding a named region cannot provide its memory. Nothing
+    /// is left behind: the half-made object has been removed.
+    #[error("no space for a {} region in {place}: {} free; free space there, ask for a smaller capacity, or create the region on another filesystem (Region::create_at_path)", human_bytes(*.needed), human_bytes(*.free))]
+    NoSpace {
+        /// The directory (or shared-memory filesystem) the region was to live in.
+        place: String,
+        /// Bytes the region needs.
+        needed: u64,
+        /// Bytes free there when creation was attempted.
+        free: u64,
+    },
     /// An operating-system call failed.
     #[error("{op} failed: {source}")]
     Os {
@@ -140,6 +151,22 @@ pub enum CreateError {
         #[source]
         source: io::Error,
     },
+}
+
+/// `n` bytes for a person: "16 MiB", "1.5 KiB", "300 bytes".
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            let value = n as f64 / size as f64;
+            return if n % size == 0 || value >= 10.0 {
+                format!("{value:.0} {unit}")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} bytes")
 }
 
 fn describe_owner(pid: Option<u32>, alive: Option<bool>) -> String {

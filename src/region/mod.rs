@@ -133,7 +133,7 @@ impl Region {
         };
         // From here on a failure must not leave the half-made object behind.
         let unlink_guard = UnlinkOnError(Some(name.clone()));
-        let file = os::size_named(fd, &geometry)?;
+        let file = os::size_named(fd, &name, &geometry)?;
         let region = Self::init(file, Some(name), geometry, config)?;
         std::mem::forget(unlink_guard);
         Ok(region)
