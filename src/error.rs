@@ -221,6 +221,16 @@ pub enum OpenError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A memory descriptor received from another process is not sealed the way
+    /// a mempipe memfd is. Without `F_SEAL_SHRINK` the sender could truncate it
+    /// under this side's mapping (every access would then raise SIGBUS), without
+    /// `F_SEAL_GROW` change its size, without `F_SEAL_SEAL` add seals later. It
+    /// is refused before anything is mapped.
+    #[error("the received memory descriptor lacks {missing}: a region passed between processes must be a memfd sealed against shrinking, growing and further seals (Region::create_anonymous makes one); a named region is opened by name instead")]
+    Unsealed {
+        /// The seals that are missing, by name.
+        missing: String,
+    },
     /// The region uses eventfd wakeups, whose descriptors cannot be opened by name.
     #[error("the region uses eventfd wakeups; its eventfds must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
     NeedsDescriptors,

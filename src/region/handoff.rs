@@ -100,6 +100,11 @@ impl Region {
 
     /// Opens a region from a [`Handoff::token`] inherited from the parent.
     ///
+    /// # Errors
+    /// [`OpenError::NotMempipe`] for a malformed token or descriptors that are
+    /// not a region's; the checks of [`Region::from_fds`] ([`OpenError::Unsealed`]
+    /// for memory the parent could still truncate), made before anything is mapped.
+    ///
     /// # Safety
     /// The descriptors named in `token` must have been inherited by this process
     /// for this purpose and be owned by nothing else in it: this call takes
@@ -157,7 +162,15 @@ impl Region {
         Ok(())
     }
 
-    /// Receives a region sent with [`Region::send_over`].
+    /// Receives a region sent with [`Region::send_over`]. Blocks until the
+    /// descriptors arrive if `socket` is blocking (give it a read timeout, or
+    /// make it non-blocking, to bound the wait).
+    ///
+    /// # Errors
+    /// [`OpenError::Os`] if `recvmsg` fails; [`OpenError::NotMempipe`] if the
+    /// socket closes first or the descriptors are not what `send_over` sends;
+    /// the checks of [`Region::from_fds`] ([`OpenError::Unsealed`] for memory
+    /// the sender could still truncate), made before anything is mapped.
     pub fn recv_from(socket: &UnixStream) -> Result<Region, OpenError> {
         use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
         let os = |e: rustix::io::Errno| OpenError::Os {

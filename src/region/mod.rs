@@ -237,10 +237,20 @@ impl Region {
         Ok(Self::assemble(map, file, None, Some(name), false, v))
     }
 
-    /// Builds a region from descriptors received from its creator: the memfd (or
-    /// shm/file descriptor) and, for eventfd wakeups, the two eventfds.
+    /// Builds a region from descriptors received from its creator: the memfd
+    /// and, for eventfd wakeups, the two wake descriptors (in
+    /// [`Handoff::into_fds`] order).
+    ///
+    /// # Errors
+    /// [`OpenError::Unsealed`] if the memory is not a memfd sealed against
+    /// shrinking, growing and further seals (checked before it is mapped, so a
+    /// sender cannot truncate it under this side); the header errors of
+    /// [`Region::open_named`]; [`OpenError::NeedsDescriptors`] for an eventfd
+    /// region without its wake descriptors, [`OpenError::NotMempipe`] if those
+    /// are not what a region's creator makes.
     pub fn from_fds(memory: OwnedFd, eventfds: Option<[OwnedFd; 2]>) -> Result<Region, OpenError> {
         let file = File::from(memory);
+        os::check_sealed(&file)?;
         let (map, v) = os::map_existing(&file)?;
         let eventfds = match (v.wakeup, eventfds) {
             (WakeupKind::EventFd, None) => return Err(OpenError::NeedsDescriptors),

@@ -226,6 +226,40 @@ pub(crate) fn write_header(map: &MmapRaw, geometry: &Geometry, config: &Config) 
     }
 }
 
+/// Refuses a memory descriptor from another process unless it carries the seals
+/// [`memfd`] sets: then its size is fixed for as long as anyone holds it, and the
+/// sender cannot truncate it under our mapping.
+pub(crate) fn check_sealed(file: &File) -> Result<(), OpenError> {
+    use rustix::fs::SealFlags;
+    const REQUIRED: [(SealFlags, &str); 3] = [
+        (SealFlags::SHRINK, "F_SEAL_SHRINK"),
+        (SealFlags::GROW, "F_SEAL_GROW"),
+        (SealFlags::SEAL, "F_SEAL_SEAL"),
+    ];
+    let names = |seals: SealFlags| {
+        REQUIRED
+            .iter()
+            .filter(|(flag, _)| !seals.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match rustix::fs::fcntl_get_seals(file) {
+        Ok(seals) if names(seals).is_empty() => Ok(()),
+        Ok(seals) => Err(OpenError::Unsealed {
+            missing: names(seals),
+        }),
+        // Not a memfd (or any file that can carry seals).
+        Err(Errno::INVAL) => Err(OpenError::Unsealed {
+            missing: format!(
+                "{} (it cannot carry seals: not a memfd)",
+                names(SealFlags::empty())
+            ),
+        }),
+        Err(e) => Err(os_open("fcntl(F_GET_SEALS)")(e)),
+    }
+}
+
 /// Checks what `file` is before mapping it, then maps it and validates the header.
 pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), OpenError> {
     let stat = rustix::fs::fstat(file).map_err(os_open("fstat"))?;
