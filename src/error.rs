@@ -59,7 +59,10 @@ pub enum SendError {
     /// The consumer closed its end (or never will read again).
     #[error("the consumer has disconnected")]
     Disconnected,
-    /// The consumer's process died without closing its end.
+    /// The consumer's process died without closing its end. Blocking and timed
+    /// calls report it within about a liveness interval of the death; so do
+    /// non-blocking calls that find the ring full (instead of
+    /// [`SendError::Full`]), and every call that would wait after it is known.
     #[error("the consumer process (pid {pid}) died without closing the ring")]
     PeerDied {
         /// The dead peer's pid.
@@ -85,7 +88,10 @@ pub enum RecvError {
     /// The producer closed its end and every committed message has been read.
     #[error("the producer has disconnected and every message was read")]
     Disconnected,
-    /// The producer's process died without closing its end; every committed message has been read.
+    /// The producer's process died without closing its end; every committed
+    /// message has been read. Blocking and timed calls report it within about a
+    /// liveness interval of the death; so do non-blocking calls that find the
+    /// ring empty (instead of [`RecvError::Empty`]), and every later call.
     #[error("the producer process (pid {pid}) died without closing the ring; every committed message was read")]
     PeerDied {
         /// The dead peer's pid.
@@ -232,7 +238,7 @@ pub enum OpenError {
         missing: String,
     },
     /// The region uses eventfd wakeups, whose descriptors cannot be opened by name.
-    #[error("the region uses eventfd wakeups; its eventfds must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
+    #[error("the region uses eventfd wakeups; its wake descriptors must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
     NeedsDescriptors,
     /// The name is not usable.
     #[error("invalid region name {name:?}: {why}")]

@@ -293,13 +293,13 @@ impl Link {
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
 
-    /// The eventfd this side sleeps on, if the strategy is eventfd.
+    /// The descriptor this side sleeps on, if the strategy is eventfd.
     #[cfg(not(loom))]
-    pub(crate) fn own_eventfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.channel(self.side).eventfd
+    pub(crate) fn own_doorbell(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.channel(self.side).doorbell.map(|bell| bell.sleeper)
     }
 
-    /// Arms this side's signal for an external wait (epoll on the eventfd).
+    /// Arms this side's signal for an external wait (epoll on its descriptor).
     #[cfg(not(loom))]
     pub(crate) fn arm_external(&self) -> u32 {
         self.channel(self.side).signal.arm()
@@ -348,16 +348,22 @@ fn channel_of<'a>(
     side: Side,
 ) -> Channel<'a> {
     let control = shared.control();
-    let (signal, _index) = match side {
+    // The socket pair's ends are [consumer's, producer's]: each side sleeps on
+    // its own and is rung from the other.
+    let (signal, _own) = match side {
         Side::Consumer => (&control.data, 0),
         Side::Producer => (&control.space, 1),
     };
     Channel {
         signal,
         #[cfg(not(loom))]
-        eventfd: region
-            .and_then(|r| r.eventfds.as_ref())
-            .map(|fds| std::os::fd::AsFd::as_fd(&fds[_index])),
+        doorbell: region.and_then(|r| r.doorbell.as_ref()).map(|ends| {
+            use std::os::fd::AsFd;
+            crate::wakeup::Doorbell {
+                sleeper: ends[_own].as_fd(),
+                ringer: ends[1 - _own].as_fd(),
+            }
+        }),
     }
 }
 

@@ -39,8 +39,8 @@ pub struct Region {
 pub(crate) struct RegionInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) file: File,
-    /// For eventfd wakeups: [data available, space available].
-    pub(crate) eventfds: Option<[OwnedFd; 2]>,
+    /// For eventfd wakeups: a socket pair, [consumer's end, producer's end].
+    pub(crate) doorbell: Option<[OwnedFd; 2]>,
     name: Option<Name>,
     unlink_on_drop: bool,
     pub(crate) wakeup: WakeupKind,
@@ -150,14 +150,13 @@ impl Region {
             source: e,
         })?;
         os::write_header(&map, &geometry, config);
-        let eventfds = if config.wakeup == WakeupKind::EventFd {
-            let mk = || {
-                crate::wakeup::sys::eventfd_new().map_err(|e| CreateError::Os {
-                    op: "eventfd",
+        let doorbell = if config.wakeup == WakeupKind::EventFd {
+            Some(
+                crate::wakeup::sys::doorbell_pair().map_err(|e| CreateError::Os {
+                    op: "socketpair",
                     source: e,
-                })
-            };
-            Some([mk()?, mk()?])
+                })?,
+            )
         } else {
             None
         };
@@ -171,7 +170,7 @@ impl Region {
         Ok(Self::assemble(
             map,
             file,
-            eventfds,
+            doorbell,
             name,
             config.unlink_on_drop,
             validated,
@@ -181,7 +180,7 @@ impl Region {
     fn assemble(
         map: MmapRaw,
         file: File,
-        eventfds: Option<[OwnedFd; 2]>,
+        doorbell: Option<[OwnedFd; 2]>,
         name: Option<Name>,
         unlink_on_drop: bool,
         v: Validated,
@@ -194,7 +193,7 @@ impl Region {
             inner: Arc::new(RegionInner {
                 shared: Arc::new(shared),
                 file,
-                eventfds,
+                doorbell,
                 name,
                 unlink_on_drop,
                 wakeup: v.wakeup,
@@ -252,17 +251,17 @@ impl Region {
         let file = File::from(memory);
         os::check_sealed(&file)?;
         let (map, v) = os::map_existing(&file)?;
-        let eventfds = match (v.wakeup, eventfds) {
+        let doorbell = match (v.wakeup, eventfds) {
             (WakeupKind::EventFd, None) => return Err(OpenError::NeedsDescriptors),
             (WakeupKind::EventFd, Some(fds)) => {
                 for fd in &fds {
-                    handoff::check_eventfd(fd.as_fd())?;
+                    handoff::check_doorbell(fd.as_fd())?;
                 }
                 Some(fds)
             }
             (_, _) => None,
         };
-        Ok(Self::assemble(map, file, eventfds, None, false, v))
+        Ok(Self::assemble(map, file, doorbell, None, false, v))
     }
 
     /// Removes a named region left behind (for example by a process that was

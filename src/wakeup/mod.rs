@@ -22,11 +22,22 @@ use crate::ring::control::Signal;
 use std::io;
 use std::time::{Duration, Instant};
 
-/// One direction's shared handshake and, for eventfd, its descriptor.
+/// One direction's shared handshake and, for eventfd wakeups, its descriptors.
 pub(crate) struct Channel<'a> {
     pub signal: &'a Signal,
     #[cfg(not(loom))]
-    pub eventfd: Option<std::os::fd::BorrowedFd<'a>>,
+    pub doorbell: Option<Doorbell<'a>>,
+}
+
+/// The two ends of a socket pair as one channel uses them (see
+/// [`sys::doorbell_pair`]).
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub(crate) struct Doorbell<'a> {
+    /// The end the waiting side sleeps on.
+    pub sleeper: std::os::fd::BorrowedFd<'a>,
+    /// The end the other side rings it from.
+    pub ringer: std::os::fd::BorrowedFd<'a>,
 }
 
 /// What the caller waits for and how long.
