@@ -134,20 +134,37 @@ fn main() {
             drain(kind, rx.as_fd());
         });
     }
-    println!("wake round trip, two threads sleeping in poll:");
-    for (name, kind) in kinds {
-        let [a_tx, b_rx] = channel(kind);
-        let [b_tx, a_rx] = channel(kind);
-        let echo = std::thread::spawn(move || {
-            for _ in 0..BATCHES as u32 * ROUND_TRIPS {
-                sleep_and_drain(kind, b_rx.as_fd());
-                ring(kind, b_tx.as_fd());
-            }
-        });
-        measure(name, ROUND_TRIPS, || {
-            ring(kind, a_tx.as_fd());
-            sleep_and_drain(kind, a_rx.as_fd());
-        });
-        echo.join().unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let placements: &[(&str, usize)] = if cpus > 1 {
+        &[("both threads on CPU 0", 0), ("threads on CPUs 0 and 1", 1)]
+    } else {
+        &[("both threads on CPU 0", 0)]
+    };
+    for &(placement, echo_cpu) in placements {
+        println!("wake round trip, two threads sleeping in poll, {placement}:");
+        for (name, kind) in kinds {
+            let [a_tx, b_rx] = channel(kind);
+            let [b_tx, a_rx] = channel(kind);
+            pin(0);
+            let echo = std::thread::spawn(move || {
+                pin(echo_cpu);
+                for _ in 0..BATCHES as u32 * ROUND_TRIPS {
+                    sleep_and_drain(kind, b_rx.as_fd());
+                    ring(kind, b_tx.as_fd());
+                }
+            });
+            measure(name, ROUND_TRIPS, || {
+                ring(kind, a_tx.as_fd());
+                sleep_and_drain(kind, a_rx.as_fd());
+            });
+            echo.join().unwrap();
+        }
     }
+}
+
+/// Pins the calling thread to `cpu` (ignored where that is not allowed).
+fn pin(cpu: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    let _ = rustix::thread::sched_setaffinity(None, &set);
 }
