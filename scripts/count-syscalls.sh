@@ -50,8 +50,9 @@
 # calls (a slowed waker lets the other side fall asleep more, or less). Where no
 # calls are made (the gated cases) neither tracer can change anything.
 #
-# Wakes and waits: the breakdown separates futex(FUTEX_WAKE) and eventfd writes
-# (wakes) from futex(FUTEX_WAIT) and ppoll (waits). "wakes w/o peer wait" is
+# Wakes and waits: the breakdown separates futex(FUTEX_WAKE) and the eventfd
+# strategy's socket sends (sendto; write in older builds) (wakes) from
+# futex(FUTEX_WAIT) and ppoll (waits). "wakes w/o peer wait" is
 # max(0, wakes by one side - waits by the other): a lower bound on wake calls
 # that found the other side not in a wait call (it had armed its flag and then
 # found work on its re-check, which the protocol allows).
@@ -245,7 +246,7 @@ count_windows() {
     function add(role, s) {
       n[role]++; c[role, s]++
       if (!((role, s) in seen)) { seen[role, s] = 1; order[role] = order[role] " " s }
-      if (s == "futex_wake" || s == "futex_wake_bitset" || s == "write") wakes[role]++
+      if (s == "futex_wake" || s == "futex_wake_bitset" || s == "sendto" || s == "write") wakes[role]++
       if (s == "futex_wait" || s == "futex_wait_bitset" || s == "ppoll" || s == "poll") waits[role]++
     }
     {

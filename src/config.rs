@@ -14,7 +14,14 @@ pub enum WakeupKind {
     Spin = 1,
     /// Sleep on a shared futex word inside the mapping.
     Futex = 2,
-    /// Sleep on eventfds, which a receiver can also put in epoll, mio or tokio.
+    /// Sleep on a descriptor per side, which a receiver can also put in epoll,
+    /// mio or tokio ([`Consumer::notify_fd`](crate::Consumer::notify_fd)).
+    /// Named for that role: the descriptors are the two ends of a UNIX datagram
+    /// socket pair, not eventfds, because the peer shares their open file
+    /// description and could make an eventfd write block (by clearing
+    /// `O_NONBLOCK` and filling the counter); a socket send and receive take
+    /// `MSG_DONTWAIT` per call, so no call here can block on what the peer does
+    /// to them. Anonymous regions only: the descriptors travel with the region.
     EventFd = 3,
     /// Spin for a bounded budget, then sleep on a futex; never spins when both
     /// ends share a CPU.
@@ -105,7 +112,7 @@ impl Default for Config {
 
 impl Config {
     /// Defaults: 1 MiB ring, messages up to a quarter of it, hybrid wakeup with a
-    /// 20 µs spin budget, peer liveness checked every 50 ms while blocked.
+    /// 20 µs spin budget, peer liveness checked at most every 50 ms.
     pub fn new() -> Self {
         Self::default()
     }
@@ -135,8 +142,10 @@ impl Config {
         self
     }
 
-    /// How often a blocked call checks that the peer process is still alive:
-    /// the bound on how long a dead peer goes unnoticed.
+    /// How often an endpoint checks that the peer process is still alive: about
+    /// the longest a dead peer goes unnoticed, by a blocking call, a loop of
+    /// timed calls (whatever their timeout) or a loop of `try_*` calls that find
+    /// the ring empty or full. A successful call never checks.
     pub fn liveness_interval(mut self, interval: Duration) -> Self {
         self.liveness_interval = interval;
         self

@@ -59,7 +59,10 @@ pub enum SendError {
     /// The consumer closed its end (or never will read again).
     #[error("the consumer has disconnected")]
     Disconnected,
-    /// The consumer's process died without closing its end.
+    /// The consumer's process died without closing its end. Blocking and timed
+    /// calls report it within about a liveness interval of the death; so do
+    /// non-blocking calls that find the ring full (instead of
+    /// [`SendError::Full`]), and every call that would wait after it is known.
     #[error("the consumer process (pid {pid}) died without closing the ring")]
     PeerDied {
         /// The dead peer's pid.
@@ -85,7 +88,10 @@ pub enum RecvError {
     /// The producer closed its end and every committed message has been read.
     #[error("the producer has disconnected and every message was read")]
     Disconnected,
-    /// The producer's process died without closing its end; every committed message has been read.
+    /// The producer's process died without closing its end; every committed
+    /// message has been read. Blocking and timed calls report it within about a
+    /// liveness interval of the death; so do non-blocking calls that find the
+    /// ring empty (instead of [`RecvError::Empty`]), and every later call.
     #[error("the producer process (pid {pid}) died without closing the ring; every committed message was read")]
     PeerDied {
         /// The dead peer's pid.
@@ -172,6 +178,17 @@ pub enum CreateError {
         /// Why it was refused.
         why: &'static str,
     },
+    /// The filesystem holding a named region cannot provide its memory. Nothing
+    /// is left behind: the half-made object has been removed.
+    #[error("no space for a {} region in {place}: {} free; free space there, ask for a smaller capacity, or create the region on another filesystem (Region::create_at_path)", human_bytes(*.needed), human_bytes(*.free))]
+    NoSpace {
+        /// The directory (or shared-memory filesystem) the region was to live in.
+        place: String,
+        /// Bytes the region needs.
+        needed: u64,
+        /// Bytes free there when creation was attempted.
+        free: u64,
+    },
     /// An operating-system call failed.
     #[error("{op} failed: {source}")]
     Os {
@@ -181,6 +198,22 @@ pub enum CreateError {
         #[source]
         source: io::Error,
     },
+}
+
+/// `n` bytes for a person: "16 MiB", "1.5 KiB", "300 bytes".
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            let value = n as f64 / size as f64;
+            return if n % size == 0 || value >= 10.0 {
+                format!("{value:.0} {unit}")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} bytes")
 }
 
 fn describe_owner(pid: Option<u32>, alive: Option<bool>) -> String {
@@ -235,8 +268,18 @@ pub enum OpenError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A memory descriptor received from another process is not sealed the way
+    /// a mempipe memfd is. Without `F_SEAL_SHRINK` the sender could truncate it
+    /// under this side's mapping (every access would then raise SIGBUS), without
+    /// `F_SEAL_GROW` change its size, without `F_SEAL_SEAL` add seals later. It
+    /// is refused before anything is mapped.
+    #[error("the received memory descriptor lacks {missing}: a region passed between processes must be a memfd sealed against shrinking, growing and further seals (Region::create_anonymous makes one); a named region is opened by name instead")]
+    Unsealed {
+        /// The seals that are missing, by name.
+        missing: String,
+    },
     /// The region uses eventfd wakeups, whose descriptors cannot be opened by name.
-    #[error("the region uses eventfd wakeups; its eventfds must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
+    #[error("the region uses eventfd wakeups; its wake descriptors must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
     NeedsDescriptors,
     /// The name is not usable.
     #[error("invalid region name {name:?}: {why}")]
@@ -260,13 +303,17 @@ pub enum OpenError {
 /// Errors from claiming an end of a ring.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
-    /// That end is already claimed (SPSC: one producer, one consumer, each once).
-    #[error("the {side} end is already claimed by pid {pid}; a ring has exactly one {side}")]
+    /// That end is already claimed (SPSC: one producer, one consumer, each
+    /// claimed once). If its holder is dead (`holder_alive == false`), the end
+    /// stays claimed for good: a restarted process uses a new region.
+    #[error("the {side} end is already claimed by pid {pid}{}", describe_holder(*.side, *.holder_alive))]
     AlreadyClaimed {
         /// Which end.
         side: Side,
         /// Who holds it.
         pid: u32,
+        /// Whether that process still runs (checked when the claim was refused).
+        holder_alive: bool,
     },
     /// That end was claimed and closed; a ring's ends are used once.
     #[error("the {side} end was already used and closed; create a new region")]
@@ -277,6 +324,19 @@ pub enum AttachError {
     /// The ring's shared state is inconsistent (a fresh end found a used ring).
     #[error(transparent)]
     Corrupted(#[from] Corruption),
+}
+
+fn describe_holder(side: Side, alive: bool) -> String {
+    if alive {
+        format!(", which is still running; a ring has exactly one {side}")
+    } else {
+        format!(
+            ", which is no longer running: it died without closing its end, and an end is \
+             claimed only once. To restart the {side}, create a new region and attach both \
+             sides to it (a named region's leftover goes with Region::remove_if_stale or \
+             Config::replace_existing)"
+        )
+    }
 }
 
 /// A write into a [`WriteGrant`](crate::WriteGrant) past its end.

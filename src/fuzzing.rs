@@ -425,7 +425,7 @@ pub fn open_header(data: &[u8]) {
 
 /// An operation sequence against a `VecDeque` model: `send`, `try_reserve` and
 /// `commit` / `commit_len` / `commit_written` / abandon, `try_recv`,
-/// `try_recv_into` (too small and large enough), zero-copy `try_read` then
+/// `try_recv_into` (too small and large enough), zero-copy `try_recv_grant` then
 /// release or drop, with sizes from the input. The model tracks positions
 /// exactly (record sizes, padding at the end of a lap, the consumer's batched
 /// publication of its position), so it also predicts `Full`, `Empty` and
@@ -586,8 +586,10 @@ pub fn ops_model(data: &[u8]) {
                         }
                     }
                     (Err(RecvError::Empty), None) => published = head,
-                    (Ok(grant), None) => panic!("try_read: {} bytes, model empty", grant.len()),
-                    (Err(e), want) => panic!("try_read: {e}, model: {want:?}"),
+                    (Ok(grant), None) => {
+                        panic!("try_recv_grant: {} bytes, model empty", grant.len())
+                    }
+                    (Err(e), want) => panic!("try_recv_grant: {e}, model: {want:?}"),
                 }
             }
             _ => {

@@ -15,7 +15,11 @@
 //!   not asleep makes no system call.
 //! * **Hardened**: every word read from shared memory is validated; a corrupt ring
 //!   is an error ([`Corruption`]), never a panic or an out-of-bounds access; a
-//!   blocked call notices a dead peer within [`Config::liveness_interval`].
+//!   dead peer is reported within about [`Config::liveness_interval`], to a
+//!   blocking call, a loop of short timed calls or a `try_*` loop alike;
+//!   descriptors shared with the peer cannot make a call block; memory received
+//!   from a peer must be sealed against truncation; a full filesystem is an
+//!   error at creation ([`CreateError::NoSpace`]), not SIGBUS later.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -186,7 +186,7 @@ fn spawn(region: &Region, role: &str, arg: &str) -> ChildProc {
 }
 
 /// A blocked receive after the producer's death: `PeerDied` with its pid, in
-/// bounded time; then non-blocking calls say `Empty`, never a stale message.
+/// bounded time; then non-blocking calls say `PeerDied` too, never a stale message.
 fn expect_recv_peer_died(consumer: &mut mempipe::Consumer, pid: u32) {
     let mut buf = Vec::new();
     let started = Instant::now();
@@ -196,8 +196,8 @@ fn expect_recv_peer_died(consumer: &mut mempipe::Consumer, pid: u32) {
     }
     let took = started.elapsed();
     assert!(took < NOTICE_BOUND, "death noticed after {took:?}");
-    assert!(matches!(consumer.try_recv(&mut buf), Err(RecvError::Empty)));
-    assert!(matches!(consumer.try_recv_grant(), Err(RecvError::Empty)));
+    assert!(matches!(consumer.try_recv(&mut buf), Err(RecvError::PeerDied { pid: p }) if p == pid));
+    assert!(matches!(consumer.try_recv_grant(), Err(RecvError::PeerDied { pid: p }) if p == pid));
 }
 
 /// The producer is killed holding a grant it reserved (and perhaps filled) but
@@ -324,10 +324,10 @@ fn consumer_killed_blocked_on_empty_ring(wakeup: WakeupKind) {
             other => panic!("expected PeerDied, got {other:?}"),
         }
         assert!(started.elapsed() < NOTICE_BOUND);
-        // A non-blocking call reports the full ring, not a phantom success.
+        // A non-blocking call reports the death, not a phantom success.
         assert!(matches!(
             producer.try_send(&msg),
-            Err(SendError::Full { .. })
+            Err(SendError::PeerDied { pid }) if pid == child.pid()
         ));
     }
     assert_no_fd_leak(fds);

@@ -47,6 +47,11 @@ fn child_entry() {
             common::signal_ready();
             common::park_forever();
         }
+        "claim_producer_then_park" => {
+            let _producer = region.producer().expect("claim the producer end");
+            common::signal_ready();
+            common::park_forever();
+        }
         "claim_consumer_then_park" => {
             let _consumer = region.consumer().expect("claim the consumer end");
             common::signal_ready();
@@ -111,8 +116,11 @@ fn committed_messages_survive_the_producer(wakeup: WakeupKind) {
         other => panic!("expected PeerDied after the drain, got {other:?}"),
     }
     assert!(started.elapsed() < NOTICE_BOUND);
-    // Non-blocking calls report an empty ring, never a stale message.
-    assert!(matches!(consumer.try_recv(&mut buf), Err(RecvError::Empty)));
+    // Non-blocking calls report the death too, never a stale message.
+    assert!(matches!(
+        consumer.try_recv(&mut buf),
+        Err(RecvError::PeerDied { pid }) if pid == child.pid()
+    ));
 }
 
 /// Producer blocked in `send()` on a full ring; the consumer is killed.
@@ -149,8 +157,106 @@ fn producer_blocked_consumer_killed(wakeup: WakeupKind) {
     child.reap_killed();
 }
 
+/// Calls `call` until it reports the peer's death (`Ok(pid)`), at most for
+/// [`NOTICE_BOUND`]; `Err` results (timeouts, empty or full) mean "again".
+fn until_peer_died<E: std::fmt::Debug>(
+    what: &str,
+    mut call: impl FnMut() -> Result<u32, E>,
+) -> u32 {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < NOTICE_BOUND {
+        match call() {
+            Ok(pid) => return pid,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{what} never reported the dead peer within {NOTICE_BOUND:?}; last: {last:?}")
+}
+
+/// The producer is killed and reaped; the consumer then polls in slices just
+/// shorter than the liveness interval (timed receives, `wait_for_message`) or
+/// with `try_recv`: each must report `PeerDied`, not time out (or find the ring
+/// empty) forever.
+fn short_timed_receives_learn_of_a_dead_producer(wakeup: WakeupKind) {
+    let _serial = common::serial();
+    let slice = LIVENESS - Duration::from_millis(1);
+    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
+    let mut consumer = region.consumer().expect("claim consumer");
+    let mut child = spawn(&region, "claim_producer_then_park", "");
+    child.kill();
+    child.reap_killed();
+    let mut buf = Vec::new();
+    let died = |r: Result<usize, RecvError>| match r {
+        Err(RecvError::PeerDied { pid }) => Ok(pid),
+        other => Err(other),
+    };
+    let pid = until_peer_died("recv_timeout", || {
+        died(consumer.recv_timeout(&mut buf, slice))
+    });
+    assert_eq!(pid, child.pid());
+    let pid = until_peer_died("wait_for_message", || {
+        died(consumer.wait_for_message(slice).map(|()| 0))
+    });
+    assert_eq!(pid, child.pid());
+    let pid = until_peer_died("try_recv", || {
+        std::thread::sleep(Duration::from_millis(1));
+        died(consumer.try_recv(&mut buf))
+    });
+    assert_eq!(pid, child.pid());
+}
+
+/// A fresh consumer that only ever calls `try_recv` (never a blocking call)
+/// after the producer died: it learns of the death too.
+fn a_try_recv_loop_learns_of_a_dead_producer(wakeup: WakeupKind) {
+    let _serial = common::serial();
+    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
+    let mut consumer = region.consumer().expect("claim consumer");
+    let mut child = spawn(&region, "claim_producer_then_park", "");
+    child.kill();
+    child.reap_killed();
+    let mut buf = Vec::new();
+    let pid = until_peer_died("try_recv", || match consumer.try_recv(&mut buf) {
+        Err(RecvError::PeerDied { pid }) => Ok(pid),
+        other => Err(other),
+    });
+    assert_eq!(pid, child.pid());
+}
+
+/// The consumer is killed and reaped while the ring is full; the producer then
+/// retries in slices just shorter than the liveness interval (`send_timeout`,
+/// `wait_for_room`) or with `try_send`: each must report `PeerDied`.
+fn short_timed_sends_learn_of_a_dead_consumer(wakeup: WakeupKind) {
+    let _serial = common::serial();
+    let slice = LIVENESS - Duration::from_millis(1);
+    let region = Region::create_anonymous(&config(wakeup, 4096, 1024)).expect("create");
+    let mut producer = region.producer().expect("claim producer");
+    let mut child = spawn(&region, "claim_consumer_then_park", "");
+    while producer.try_send(&[7u8; 100]).is_ok() {}
+    child.kill();
+    child.reap_killed();
+    let died = |r: Result<(), SendError>| match r {
+        Err(SendError::PeerDied { pid }) => Ok(pid),
+        other => Err(other),
+    };
+    let pid = until_peer_died("send_timeout", || {
+        died(producer.send_timeout(&[8u8; 100], slice))
+    });
+    assert_eq!(pid, child.pid());
+    let pid = until_peer_died("wait_for_room", || died(producer.wait_for_room(100, slice)));
+    assert_eq!(pid, child.pid());
+    let pid = until_peer_died("try_send", || {
+        std::thread::sleep(Duration::from_millis(1));
+        died(producer.try_send(&[9u8; 100]))
+    });
+    assert_eq!(pid, child.pid());
+}
+
 common::per_wakeup!(
     consumer_blocked_producer_killed,
     committed_messages_survive_the_producer,
     producer_blocked_consumer_killed,
+    short_timed_receives_learn_of_a_dead_producer,
+    a_try_recv_loop_learns_of_a_dead_producer,
+    short_timed_sends_learn_of_a_dead_consumer,
 );

@@ -409,7 +409,9 @@ fn claiming_an_end_twice_is_refused() {
         (region.clone().consumer().map(drop), Side::Consumer),
     ] {
         match result {
-            Err(AttachError::AlreadyClaimed { side, pid }) => assert_eq!((side, pid), (want, me)),
+            Err(AttachError::AlreadyClaimed { side, pid, .. }) => {
+                assert_eq!((side, pid), (want, me))
+            }
             other => panic!("expected AlreadyClaimed, got {other:?}"),
         }
     }
@@ -437,11 +439,22 @@ fn an_end_claimed_by_a_child_is_refused_to_the_parent() {
     drop(handoff);
     child.wait_for_line(READY, HANG_GUARD);
     match region.producer() {
-        Err(AttachError::AlreadyClaimed { side, pid }) => {
+        Err(e @ AttachError::AlreadyClaimed { side, pid, .. }) => {
             assert_eq!((side, pid), (Side::Producer, child.pid()));
+            assert!(e.to_string().contains("still running"), "{e}");
         }
         other => panic!("expected AlreadyClaimed, got {other:?}"),
     }
     child.kill();
     child.reap_killed();
+    // The holder is dead: the error says so, and what to do instead.
+    match region.producer() {
+        Err(e @ AttachError::AlreadyClaimed { side, pid, .. }) => {
+            assert_eq!((side, pid), (Side::Producer, child.pid()));
+            let text = e.to_string();
+            assert!(text.contains("no longer running"), "{text}");
+            assert!(text.contains("create a new region"), "{text}");
+        }
+        other => panic!("expected AlreadyClaimed, got {other:?}"),
+    }
 }

@@ -198,7 +198,10 @@ impl Consumer {
                 return self.ring.peek()?.ok_or(RecvError::Disconnected);
             }
             if let Deadline::NonBlocking = deadline {
-                return Err(RecvError::Empty);
+                return Err(match self.link.peer_died_while_idle() {
+                    Some(pid) => RecvError::PeerDied { pid },
+                    None => RecvError::Empty,
+                });
             }
             // A quick answer is caught here, in a tight loop, before the
             // general wait (closures, clock, liveness) is set up.
@@ -251,18 +254,25 @@ impl Consumer {
         }
     }
 
-    /// The eventfd that becomes readable when a message is committed while this
-    /// consumer is armed ([`arm_notify`](Self::arm_notify)); `None` unless the ring
-    /// uses [`WakeupKind::EventFd`]. Put it in epoll, mio or tokio.
+    /// The descriptor that becomes readable when a message is committed while
+    /// this consumer is armed ([`arm_notify`](Self::arm_notify)); `None` unless
+    /// the ring uses [`WakeupKind::EventFd`]. Put it in epoll, mio or tokio for
+    /// readability, and leave reading it to `arm_notify` (it is one end of a
+    /// UNIX datagram socket pair, not an eventfd: see [`WakeupKind::EventFd`]).
     #[cfg(not(loom))]
     pub fn notify_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.link.own_eventfd()
+        self.link.own_doorbell()
     }
 
     /// Prepares to wait on [`notify_fd`](Self::notify_fd) from an external event
-    /// loop: resets the eventfd and asks the producer to signal it on the next
-    /// commit. Returns `true` if a message (or a disconnect) is already there, in
-    /// which case read instead of waiting.
+    /// loop: drains the descriptor and asks the producer to signal it on the
+    /// next commit. Returns `true` if a message (or a disconnect) is already
+    /// there, in which case read instead of waiting. Never blocks, whatever the
+    /// producer's process does to the shared descriptor.
+    ///
+    /// # Errors
+    /// [`RecvError::Io`] if draining the descriptor fails;
+    /// [`RecvError::Corrupted`] if the ring's shared state is inconsistent.
     ///
     /// ```no_run
     /// # fn f(consumer: &mut mempipe::Consumer) -> Result<(), mempipe::RecvError> {
@@ -282,8 +292,8 @@ impl Consumer {
     /// ```
     #[cfg(not(loom))]
     pub fn arm_notify(&mut self) -> Result<bool, RecvError> {
-        if let Some(fd) = self.link.own_eventfd() {
-            crate::wakeup::sys::eventfd_drain(fd)?;
+        if let Some(fd) = self.link.own_doorbell() {
+            crate::wakeup::sys::doorbell_drain(fd)?;
         }
         let seq = self.link.arm_external();
         let ready = self.ring.peek()?.is_some() || self.link.peer_closed();

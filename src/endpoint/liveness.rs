@@ -1,12 +1,90 @@
-//! Is the peer process still alive? Checked while blocked, every liveness interval,
-//! so that a peer killed without closing its end turns into an error, not a hang.
+//! Is the peer process still alive? Checked at most once per liveness interval,
+//! on one clock per endpoint that every call shape shares (blocking calls, timed
+//! calls in short slices, `try_*` loops), so that a peer killed without closing
+//! its end turns into an error, not a hang or an endless run of timeouts.
 
 use crate::ring::control::{SideMeta, CLOSED};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags};
+use rustix::time::ClockId;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// One endpoint's view of its peer's liveness: when to look next, and what was
+/// found. A death, once seen, is remembered: a dead process never comes back.
+pub(crate) struct Liveness {
+    watch: PeerWatch,
+    interval_ns: u64,
+    /// On the monotonic clock.
+    next_check_ns: u64,
+    dead: Option<u32>,
+}
+
+/// Nanoseconds on a monotonic clock. The coarse one (the last tick's time, read
+/// from the vDSO without touching the time source, a few ns) lags the precise
+/// one by at most a tick, which only delays a check by as much.
+fn monotonic_ns(coarse: bool) -> u64 {
+    let clock = if coarse {
+        ClockId::MonotonicCoarse
+    } else {
+        ClockId::Monotonic
+    };
+    let t = rustix::time::clock_gettime(clock);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
+impl Liveness {
+    pub(crate) fn new(interval: Duration) -> Self {
+        let interval_ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        Liveness {
+            watch: PeerWatch::new(),
+            interval_ns,
+            next_check_ns: monotonic_ns(false).saturating_add(interval_ns),
+            dead: None,
+        }
+    }
+
+    /// For a blocking call about to sleep: checks the peer if a check is due.
+    /// `Err(pid)` once the peer is known dead, else how long until the next
+    /// check is due (the longest the caller may sleep).
+    pub(crate) fn check(&mut self, peer: &SideMeta) -> Result<Duration, u32> {
+        self.check_at(peer, monotonic_ns(false))
+    }
+
+    /// For a non-blocking call that found nothing to do (an empty or full
+    /// ring): `Some(pid)` once the peer is known dead. Reads the coarse clock;
+    /// makes a system call only when a check is due (once per interval).
+    #[inline]
+    pub(crate) fn check_idle(&mut self, peer: &SideMeta) -> Option<u32> {
+        if self.dead.is_some() {
+            return self.dead;
+        }
+        let now = monotonic_ns(true);
+        if now < self.next_check_ns {
+            return None;
+        }
+        self.check_at(peer, now).err()
+    }
+
+    #[cold]
+    fn check_at(&mut self, peer: &SideMeta, now: u64) -> Result<Duration, u32> {
+        if let Some(pid) = self.dead {
+            return Err(pid);
+        }
+        if now >= self.next_check_ns {
+            if let Some(pid) = self.watch.peer_dead(peer) {
+                self.dead = Some(pid);
+                return Err(pid);
+            }
+            self.next_check_ns = now.saturating_add(self.interval_ns);
+        }
+        Ok(Duration::from_nanos(self.next_check_ns - now))
+    }
+}
 
 /// Whether process `pid` runs (a zombie counts as dead: it will never close its end).
 pub(crate) fn process_alive(pid: u32) -> bool {
@@ -29,13 +107,13 @@ fn exited(pidfd: &OwnedFd) -> bool {
 
 /// Watches the process attached to the other end, holding a pidfd to it once it
 /// is known so a recycled pid cannot fool a later check.
-pub(crate) struct PeerWatch {
+struct PeerWatch {
     own_pid: u32,
     pidfd: Option<(u32, OwnedFd)>,
 }
 
 impl PeerWatch {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         PeerWatch {
             own_pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
             pidfd: None,
@@ -48,7 +126,7 @@ impl PeerWatch {
     /// for good: its pidfd stays the one watched even if the pid word changes
     /// later (only a buggy or hostile peer rewrites it, for example to name a
     /// process that never dies, so that its own death would go unnoticed).
-    pub(crate) fn peer_dead(&mut self, peer: &SideMeta) -> Option<u32> {
+    fn peer_dead(&mut self, peer: &SideMeta) -> Option<u32> {
         if peer.state.load(Ordering::Acquire) == CLOSED {
             return None;
         }

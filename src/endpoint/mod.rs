@@ -58,8 +58,7 @@ pub(crate) struct Link {
     wakeup: Wakeup,
     side: Side,
     liveness_interval: Duration,
-    #[cfg(not(loom))]
-    watch: liveness::PeerWatch,
+    liveness: Liveness,
     /// Publications since this side last recorded its CPU.
     since_cpu_record: u32,
 }
@@ -69,6 +68,28 @@ pub(crate) struct Link {
 /// fooled by where the endpoint was created. (Reading the CPU is a vDSO/rseq load,
 /// a few nanoseconds, so the refresh costs little even every 64 messages.)
 const CPU_RECORD_EVERY: u32 = 64;
+
+#[cfg(not(loom))]
+use liveness::Liveness;
+
+/// Under loom no process dies: liveness never reports anything.
+#[cfg(loom)]
+struct Liveness;
+
+#[cfg(loom)]
+impl Liveness {
+    fn new(_: Duration) -> Self {
+        Liveness
+    }
+
+    fn check(&mut self, _: &SideMeta) -> Result<Duration, u32> {
+        Ok(Duration::MAX)
+    }
+
+    fn check_idle(&mut self, _: &SideMeta) -> Option<u32> {
+        None
+    }
+}
 
 /// Everything needed to build a link.
 pub(crate) struct LinkParts {
@@ -89,8 +110,7 @@ impl Link {
             wakeup: Wakeup::new(parts.wakeup, parts.spin_budget),
             side,
             liveness_interval: parts.liveness_interval,
-            #[cfg(not(loom))]
-            watch: liveness::PeerWatch::new(),
+            liveness: Liveness::new(parts.liveness_interval),
             since_cpu_record: 0,
         };
         link.record_cpu();
@@ -205,16 +225,14 @@ impl Link {
         };
         self.record_cpu();
         let peer = self.peer();
-        // Split the borrows: the liveness watch is mutable, the rest is shared.
+        // Split the borrows: the liveness state is mutable, the rest is shared.
         let Link {
             shared,
             #[cfg(not(loom))]
             region,
             wakeup,
             side,
-            liveness_interval,
-            #[cfg(not(loom))]
-            watch,
+            liveness,
             ..
         } = self;
         let control = shared.control();
@@ -225,12 +243,7 @@ impl Link {
         let (peer_meta, own_meta) = (meta(peer), meta(*side));
         // A closed peer ends every wait: there is nothing more to wait for.
         let mut ready = || peer_meta.state.load(Ordering::Acquire) == CLOSED || ready();
-        let mut peer_dead = || {
-            #[cfg(not(loom))]
-            return watch.peer_dead(peer_meta);
-            #[cfg(loom)]
-            None
-        };
+        let mut liveness = || liveness.check(peer_meta);
         let mut same_cpu = || {
             let peer_cpu = peer_meta.cpu.load(Ordering::Relaxed);
             peer_cpu != 0 && peer_cpu == own_meta.cpu.load(Ordering::Relaxed)
@@ -244,11 +257,23 @@ impl Link {
             &mut WaitRequest {
                 ready: &mut ready,
                 deadline,
-                peer_dead: &mut peer_dead,
-                liveness_interval: *liveness_interval,
+                liveness: &mut liveness,
                 same_cpu: &mut same_cpu,
             },
         )
+    }
+
+    /// For a non-blocking call that found the ring empty (full): `Some(pid)`
+    /// once the peer process is known dead. No system call unless a liveness
+    /// check is due (at most once per interval).
+    #[inline]
+    pub(crate) fn peer_died_while_idle(&mut self) -> Option<u32> {
+        let control = self.shared.control();
+        let peer = match self.side {
+            Side::Producer => &control.consumer,
+            Side::Consumer => &control.producer,
+        };
+        self.liveness.check_idle(peer)
     }
 
     /// Records the CPU this side runs on (plus one), for the hybrid strategy's
@@ -271,13 +296,13 @@ impl Link {
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
 
-    /// The eventfd this side sleeps on, if the strategy is eventfd.
+    /// The descriptor this side sleeps on, if the strategy is eventfd.
     #[cfg(not(loom))]
-    pub(crate) fn own_eventfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.channel(self.side).eventfd
+    pub(crate) fn own_doorbell(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.channel(self.side).doorbell.map(|bell| bell.sleeper)
     }
 
-    /// Arms this side's signal for an external wait (epoll on the eventfd).
+    /// Arms this side's signal for an external wait (epoll on its descriptor).
     #[cfg(not(loom))]
     pub(crate) fn arm_external(&self) -> u32 {
         self.channel(self.side).signal.arm()
@@ -327,16 +352,22 @@ fn channel_of<'a>(
     side: Side,
 ) -> Channel<'a> {
     let control = shared.control();
-    let (signal, _index) = match side {
+    // The socket pair's ends are [consumer's, producer's]: each side sleeps on
+    // its own and is rung from the other.
+    let (signal, _own) = match side {
         Side::Consumer => (&control.data, 0),
         Side::Producer => (&control.space, 1),
     };
     Channel {
         signal,
         #[cfg(not(loom))]
-        eventfd: region
-            .and_then(|r| r.eventfds.as_ref())
-            .map(|fds| std::os::fd::AsFd::as_fd(&fds[_index])),
+        doorbell: region.and_then(|r| r.doorbell.as_ref()).map(|ends| {
+            use std::os::fd::AsFd;
+            crate::wakeup::Doorbell {
+                sleeper: ends[_own].as_fd(),
+                ringer: ends[1 - _own].as_fd(),
+            }
+        }),
     }
 }
 

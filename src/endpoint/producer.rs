@@ -123,8 +123,11 @@ impl Producer {
                 Err(ReserveError::Full { needed }) => needed,
             };
             if let Deadline::NonBlocking = deadline {
-                return Err(SendError::Full {
-                    needed: needed as usize,
+                return Err(match self.link.peer_died_while_idle() {
+                    Some(pid) => SendError::PeerDied { pid },
+                    None => SendError::Full {
+                        needed: needed as usize,
+                    },
                 });
             }
             deadline = deadline.resolve();

@@ -37,19 +37,20 @@ impl Handoff {
         format!("{PREFIX}{}", nums.join(","))
     }
 
-    /// The duplicated descriptors (memory first, then the data and space
-    /// eventfds for eventfd wakeups), for a harness that passes descriptors its
-    /// own way; the receiver rebuilds the region with [`Region::from_fds`].
+    /// The duplicated descriptors (memory first, then for eventfd wakeups the
+    /// consumer's and the producer's wake descriptor), for a harness that
+    /// passes descriptors its own way; the receiver rebuilds the region with
+    /// [`Region::from_fds`].
     pub fn into_fds(self) -> Vec<OwnedFd> {
         self.fds
     }
 }
 
-/// The descriptors that make up a region: memory, then the eventfds if any.
+/// The descriptors that make up a region: memory, then the wake descriptors if any.
 fn region_fds(region: &Region) -> Vec<BorrowedFd<'_>> {
     let mut fds = vec![region.inner.file.as_fd()];
-    if let Some(efds) = &region.inner.eventfds {
-        fds.extend(efds.iter().map(|f| f.as_fd()));
+    if let Some(ends) = &region.inner.doorbell {
+        fds.extend(ends.iter().map(|f| f.as_fd()));
     }
     fds
 }
@@ -67,18 +68,16 @@ fn assemble(mut fds: Vec<OwnedFd>) -> Result<Region, OpenError> {
     }
 }
 
-/// Refuses a descriptor that is not an eventfd (a wrong one could block forever).
-pub(crate) fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), OpenError> {
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-    match link {
-        Ok(target) if target.to_string_lossy() == "anon_inode:[eventfd]" => Ok(()),
-        Ok(target) => Err(OpenError::NotMempipe(format!(
-            "descriptor {} is {}, not an eventfd",
-            fd.as_raw_fd(),
-            target.display()
-        ))),
-        // Without /proc we cannot tell; the wakeup calls will report a wrong one.
-        Err(_) => Ok(()),
+/// Refuses a wake descriptor that is not what a region's creator makes (a
+/// UNIX datagram socket): a wrong kind could block, or never wake anyone.
+pub(crate) fn check_doorbell(fd: BorrowedFd<'_>) -> Result<(), OpenError> {
+    if crate::wakeup::sys::is_doorbell(fd) {
+        Ok(())
+    } else {
+        Err(OpenError::NotMempipe(format!(
+            "wake descriptor {} is not a UNIX datagram socket",
+            fd.as_raw_fd()
+        )))
     }
 }
 
@@ -99,6 +98,11 @@ impl Region {
     }
 
     /// Opens a region from a [`Handoff::token`] inherited from the parent.
+    ///
+    /// # Errors
+    /// [`OpenError::NotMempipe`] for a malformed token or descriptors that are
+    /// not a region's; the checks of [`Region::from_fds`] ([`OpenError::Unsealed`]
+    /// for memory the parent could still truncate), made before anything is mapped.
     ///
     /// # Safety
     /// The descriptors named in `token` must have been inherited by this process
@@ -157,7 +161,15 @@ impl Region {
         Ok(())
     }
 
-    /// Receives a region sent with [`Region::send_over`].
+    /// Receives a region sent with [`Region::send_over`]. Blocks until the
+    /// descriptors arrive if `socket` is blocking (give it a read timeout, or
+    /// make it non-blocking, to bound the wait).
+    ///
+    /// # Errors
+    /// [`OpenError::Os`] if `recvmsg` fails; [`OpenError::NotMempipe`] if the
+    /// socket closes first or the descriptors are not what `send_over` sends;
+    /// the checks of [`Region::from_fds`] ([`OpenError::Unsealed`] for memory
+    /// the sender could still truncate), made before anything is mapped.
     pub fn recv_from(socket: &UnixStream) -> Result<Region, OpenError> {
         use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
         let os = |e: rustix::io::Errno| OpenError::Os {

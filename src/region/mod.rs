@@ -39,8 +39,8 @@ pub struct Region {
 pub(crate) struct RegionInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) file: File,
-    /// For eventfd wakeups: [data available, space available].
-    pub(crate) eventfds: Option<[OwnedFd; 2]>,
+    /// For eventfd wakeups: a socket pair, [consumer's end, producer's end].
+    pub(crate) doorbell: Option<[OwnedFd; 2]>,
     name: Option<Name>,
     unlink_on_drop: bool,
     pub(crate) wakeup: WakeupKind,
@@ -129,7 +129,7 @@ impl Region {
         };
         // From here on a failure must not leave the half-made object behind.
         let unlink_guard = UnlinkOnError(Some(name.clone()));
-        let file = os::size_named(fd, &geometry)?;
+        let file = os::size_named(fd, &name, &geometry)?;
         let region = Self::init(file, Some(name), geometry, config)?;
         std::mem::forget(unlink_guard);
         Ok(region)
@@ -146,14 +146,13 @@ impl Region {
             source: e,
         })?;
         os::write_header(&map, &geometry, config);
-        let eventfds = if config.wakeup == WakeupKind::EventFd {
-            let mk = || {
-                crate::wakeup::sys::eventfd_new().map_err(|e| CreateError::Os {
-                    op: "eventfd",
+        let doorbell = if config.wakeup == WakeupKind::EventFd {
+            Some(
+                crate::wakeup::sys::doorbell_pair().map_err(|e| CreateError::Os {
+                    op: "socketpair",
                     source: e,
-                })
-            };
-            Some([mk()?, mk()?])
+                })?,
+            )
         } else {
             None
         };
@@ -167,7 +166,7 @@ impl Region {
         Ok(Self::assemble(
             map,
             file,
-            eventfds,
+            doorbell,
             name,
             config.unlink_on_drop,
             validated,
@@ -177,7 +176,7 @@ impl Region {
     fn assemble(
         map: MmapRaw,
         file: File,
-        eventfds: Option<[OwnedFd; 2]>,
+        doorbell: Option<[OwnedFd; 2]>,
         name: Option<Name>,
         unlink_on_drop: bool,
         v: Validated,
@@ -190,7 +189,7 @@ impl Region {
             inner: Arc::new(RegionInner {
                 shared: Arc::new(shared),
                 file,
-                eventfds,
+                doorbell,
                 name,
                 unlink_on_drop,
                 wakeup: v.wakeup,
@@ -233,22 +232,32 @@ impl Region {
         Ok(Self::assemble(map, file, None, Some(name), false, v))
     }
 
-    /// Builds a region from descriptors received from its creator: the memfd (or
-    /// shm/file descriptor) and, for eventfd wakeups, the two eventfds.
+    /// Builds a region from descriptors received from its creator: the memfd
+    /// and, for eventfd wakeups, the two wake descriptors (in
+    /// [`Handoff::into_fds`] order).
+    ///
+    /// # Errors
+    /// [`OpenError::Unsealed`] if the memory is not a memfd sealed against
+    /// shrinking, growing and further seals (checked before it is mapped, so a
+    /// sender cannot truncate it under this side); the header errors of
+    /// [`Region::open_named`]; [`OpenError::NeedsDescriptors`] for an eventfd
+    /// region without its wake descriptors, [`OpenError::NotMempipe`] if those
+    /// are not what a region's creator makes.
     pub fn from_fds(memory: OwnedFd, eventfds: Option<[OwnedFd; 2]>) -> Result<Region, OpenError> {
         let file = File::from(memory);
+        os::check_sealed(&file)?;
         let (map, v) = os::map_existing(&file)?;
-        let eventfds = match (v.wakeup, eventfds) {
+        let doorbell = match (v.wakeup, eventfds) {
             (WakeupKind::EventFd, None) => return Err(OpenError::NeedsDescriptors),
             (WakeupKind::EventFd, Some(fds)) => {
                 for fd in &fds {
-                    handoff::check_eventfd(fd.as_fd())?;
+                    handoff::check_doorbell(fd.as_fd())?;
                 }
                 Some(fds)
             }
             (_, _) => None,
         };
-        Ok(Self::assemble(map, file, eventfds, None, false, v))
+        Ok(Self::assemble(map, file, doorbell, None, false, v))
     }
 
     /// Removes a named region left behind (for example by a process that was
@@ -361,7 +370,11 @@ fn claim(meta: &SideMeta, side: Side) -> Result<(), AttachError> {
         Err(_) if meta.state.load(Ordering::Acquire) == CLOSED => {
             Err(AttachError::AlreadyClosed { side })
         }
-        Err(pid) => Err(AttachError::AlreadyClaimed { side, pid }),
+        Err(pid) => Err(AttachError::AlreadyClaimed {
+            side,
+            pid,
+            holder_alive: crate::endpoint::liveness::process_alive(pid),
+        }),
     }
 }
 

@@ -44,6 +44,18 @@ impl Name {
         }
     }
 
+    /// Where the object lives, for messages: the shared-memory filesystem, or
+    /// the file's directory.
+    pub(crate) fn place(&self) -> String {
+        match self {
+            Name::Shm(_) => "/dev/shm".to_owned(),
+            Name::Path(p) => match p.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
+                _ => ".".to_owned(),
+            },
+        }
+    }
+
     /// Creates the object exclusively, readable and writable by its owner only.
     pub(crate) fn create_exclusive(&self) -> Result<OwnedFd, Errno> {
         let mode = Mode::RUSR | Mode::WUSR;
@@ -137,10 +149,49 @@ pub(crate) fn memfd(geometry: &Geometry) -> Result<File, CreateError> {
     Ok(File::from(fd))
 }
 
-/// Sizes a freshly created named object.
-pub(crate) fn size_named(fd: OwnedFd, geometry: &Geometry) -> Result<File, CreateError> {
-    rustix::fs::ftruncate(&fd, geometry.total_len()).map_err(os("ftruncate"))?;
-    Ok(File::from(fd))
+/// Sizes a freshly created named object and reserves its memory, so that a full
+/// filesystem is an error now rather than SIGBUS at the first access to a page
+/// it could not provide (a tmpfs allocates on first touch). A memfd needs no
+/// reservation: the kernel's internal tmpfs has no size limit.
+pub(crate) fn size_named(
+    fd: OwnedFd,
+    name: &Name,
+    geometry: &Geometry,
+) -> Result<File, CreateError> {
+    let len = geometry.total_len();
+    let no_space = |fd: &OwnedFd| CreateError::NoSpace {
+        place: name.place(),
+        needed: len,
+        free: rustix::fs::fstatvfs(fd).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize)),
+    };
+    match rustix::fs::ftruncate(&fd, len) {
+        Ok(()) => {}
+        Err(Errno::NOSPC | Errno::FBIG) => return Err(no_space(&fd)),
+        Err(e) => return Err(os("ftruncate")(e)),
+    }
+    let reserve = |fd: &OwnedFd| loop {
+        use std::os::fd::AsRawFd;
+        // SAFETY: posix_fallocate reads no memory of ours; it acts on an open
+        // descriptor we own with a range inside `off_t` (total_len is at most
+        // DATA_OFFSET + MAX_CAPACITY).
+        let rc = unsafe { libc::posix_fallocate(fd.as_raw_fd(), 0, len as libc::off_t) };
+        if rc != libc::EINTR {
+            return rc;
+        }
+    };
+    match reserve(&fd) {
+        0 => Ok(File::from(fd)),
+        libc::ENOSPC | libc::EFBIG => {
+            // The blocks reserved before the failure count as used: report the
+            // space there was, with them released.
+            let _ = rustix::fs::ftruncate(&fd, 0);
+            Err(no_space(&fd))
+        }
+        rc => Err(CreateError::Os {
+            op: "posix_fallocate",
+            source: std::io::Error::from_raw_os_error(rc),
+        }),
+    }
 }
 
 /// Maps `len` bytes of `file` shared, read-write.
@@ -172,6 +223,40 @@ pub(crate) fn write_header(map: &MmapRaw, geometry: &Geometry, config: &Config) 
     unsafe {
         base.cast::<StaticHeader>().write(header);
         AtomicU64::from_ptr(base.cast::<u64>()).store(layout::MAGIC, Ordering::Release);
+    }
+}
+
+/// Refuses a memory descriptor from another process unless it carries the seals
+/// [`memfd`] sets: then its size is fixed for as long as anyone holds it, and the
+/// sender cannot truncate it under our mapping.
+pub(crate) fn check_sealed(file: &File) -> Result<(), OpenError> {
+    use rustix::fs::SealFlags;
+    const REQUIRED: [(SealFlags, &str); 3] = [
+        (SealFlags::SHRINK, "F_SEAL_SHRINK"),
+        (SealFlags::GROW, "F_SEAL_GROW"),
+        (SealFlags::SEAL, "F_SEAL_SEAL"),
+    ];
+    let names = |seals: SealFlags| {
+        REQUIRED
+            .iter()
+            .filter(|(flag, _)| !seals.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match rustix::fs::fcntl_get_seals(file) {
+        Ok(seals) if names(seals).is_empty() => Ok(()),
+        Ok(seals) => Err(OpenError::Unsealed {
+            missing: names(seals),
+        }),
+        // Not a memfd (or any file that can carry seals).
+        Err(Errno::INVAL) => Err(OpenError::Unsealed {
+            missing: format!(
+                "{} (it cannot carry seals: not a memfd)",
+                names(SealFlags::empty())
+            ),
+        }),
+        Err(e) => Err(os_open("fcntl(F_GET_SEALS)")(e)),
     }
 }
 

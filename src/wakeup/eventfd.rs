@@ -1,8 +1,10 @@
-//! `eventfd`: sleep on an eventfd per direction.
+//! `eventfd`: sleep on a descriptor per direction, which a receiver can also put
+//! in epoll, mio or tokio ([`crate::Consumer::notify_fd`]).
 //!
-//! The consumer's eventfd is exposed ([`crate::Consumer::notify_fd`]) so a
-//! receiver can sit in epoll, mio or tokio next to its other descriptors. The
-//! descriptors travel with the region (inherited, or sent over a UNIX socket).
+//! The descriptors are the two ends of a UNIX datagram socket pair (see
+//! [`super::sys::doorbell_pair`] for why not an eventfd): a side sleeps until
+//! its end is readable, and is woken by a datagram sent from the other end.
+//! They travel with the region (inherited, or sent over a UNIX socket).
 
 use super::{sleep_until, Channel, Strategy, WaitEnd, WaitRequest};
 use std::io;
@@ -10,11 +12,11 @@ use std::io;
 pub(crate) struct EventFd;
 
 #[cfg(not(loom))]
-fn fd<'a>(ch: &Channel<'a>) -> io::Result<std::os::fd::BorrowedFd<'a>> {
-    ch.eventfd.ok_or_else(|| {
+fn doorbell<'a>(ch: &Channel<'a>) -> io::Result<super::Doorbell<'a>> {
+    ch.doorbell.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
-            "eventfd wakeup without an eventfd: the region's descriptors were not passed",
+            "eventfd wakeup without its descriptors: the region's descriptors were not passed",
         )
     })
 }
@@ -24,25 +26,25 @@ impl Strategy for EventFd {
     fn notify(&self, ch: &Channel<'_>) -> io::Result<()> {
         if ch.signal.should_wake() {
             #[cfg(not(loom))]
-            return super::sys::eventfd_signal(fd(ch)?);
+            return super::sys::doorbell_ring(doorbell(ch)?.ringer);
             #[cfg(loom)]
-            ch.signal.park.eventfd_signal();
+            ch.signal.park.doorbell_ring();
         }
         Ok(())
     }
 
     fn wait(&self, ch: &Channel<'_>, req: &mut WaitRequest<'_>) -> WaitEnd {
         #[cfg(not(loom))]
-        let efd = match fd(ch) {
-            Ok(fd) => fd,
+        let own_end = match doorbell(ch) {
+            Ok(bell) => bell.sleeper,
             Err(e) => return WaitEnd::Failed(e),
         };
         sleep_until(ch, req, |_seq, _slice| {
             #[cfg(not(loom))]
-            return super::sys::eventfd_wait(efd, _slice);
+            return super::sys::doorbell_wait(own_end, _slice);
             #[cfg(loom)]
             {
-                ch.signal.park.eventfd_wait();
+                ch.signal.park.doorbell_wait();
                 Ok(())
             }
         })

@@ -22,11 +22,22 @@ use crate::ring::control::Signal;
 use std::io;
 use std::time::{Duration, Instant};
 
-/// One direction's shared handshake and, for eventfd, its descriptor.
+/// One direction's shared handshake and, for eventfd wakeups, its descriptors.
 pub(crate) struct Channel<'a> {
     pub signal: &'a Signal,
     #[cfg(not(loom))]
-    pub eventfd: Option<std::os::fd::BorrowedFd<'a>>,
+    pub doorbell: Option<Doorbell<'a>>,
+}
+
+/// The two ends of a socket pair as one channel uses them (see
+/// [`sys::doorbell_pair`]).
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub(crate) struct Doorbell<'a> {
+    /// The end the waiting side sleeps on.
+    pub sleeper: std::os::fd::BorrowedFd<'a>,
+    /// The end the other side rings it from.
+    pub ringer: std::os::fd::BorrowedFd<'a>,
 }
 
 /// What the caller waits for and how long.
@@ -36,10 +47,10 @@ pub(crate) struct WaitRequest<'a> {
     pub ready: &'a mut dyn FnMut() -> bool,
     /// Give up at this instant.
     pub deadline: Option<Instant>,
-    /// `Some(pid)` once the peer process is known dead.
-    pub peer_dead: &'a mut dyn FnMut() -> Option<u32>,
-    /// How often to call `peer_dead`.
-    pub liveness_interval: Duration,
+    /// Checks the peer process if a check is due on the endpoint's liveness
+    /// clock (which outlives this wait): `Err(pid)` once it is known dead, else
+    /// how long until the next check is due. Cheap when none is due.
+    pub liveness: &'a mut dyn FnMut() -> Result<Duration, u32>,
     /// Whether the peer last ran on this CPU (spinning would then only delay it).
     pub same_cpu: &'a mut dyn FnMut() -> bool,
 }
@@ -123,7 +134,6 @@ pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) ->
         // The clock is read only once the peer has not answered within the
         // first 64 polls: a quick answer costs no clock read at all.
         let mut start: Option<Instant> = None;
-        let mut next_check = None;
         let mut spins = 0u32;
         loop {
             if (req.ready)() {
@@ -133,20 +143,16 @@ pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) ->
             spins = spins.wrapping_add(1);
             // A clock read costs about as much as a pause; do it every 64 pauses.
             if spins % 64 == 0 {
+                if let Err(pid) = (req.liveness)() {
+                    return Some(WaitEnd::PeerDied(pid));
+                }
                 let now = Instant::now();
                 let started = *start.get_or_insert(now);
-                let check_at = *next_check.get_or_insert(now + req.liveness_interval);
                 if req.deadline.is_some_and(|d| now >= d) {
                     return Some(WaitEnd::TimedOut);
                 }
                 if budget.is_some_and(|b| now - started >= b) {
                     return None;
-                }
-                if now >= check_at {
-                    if let Some(pid) = (req.peer_dead)() {
-                        return Some(WaitEnd::PeerDied(pid));
-                    }
-                    next_check = Some(now + req.liveness_interval);
                 }
             }
         }
@@ -154,14 +160,12 @@ pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) ->
 }
 
 /// The blocking protocol shared by futex and eventfd: arm, re-check, sleep in
-/// slices no longer than the liveness interval.
+/// slices that end when the next liveness check is due.
 pub(crate) fn sleep_until(
     ch: &Channel<'_>,
     req: &mut WaitRequest<'_>,
     mut sleep: impl FnMut(u32, Duration) -> io::Result<()>,
 ) -> WaitEnd {
-    #[cfg(not(loom))]
-    let mut next_check = Instant::now() + req.liveness_interval;
     loop {
         if (req.ready)() {
             return WaitEnd::Ready;
@@ -175,23 +179,23 @@ pub(crate) fn sleep_until(
         let slice = Duration::MAX;
         #[cfg(not(loom))]
         let slice = {
+            // A dead peer is reported even when the deadline has passed too.
+            let until_check = match (req.liveness)() {
+                Ok(left) => left,
+                Err(pid) => {
+                    ch.signal.disarm(seq);
+                    return WaitEnd::PeerDied(pid);
+                }
+            };
             let now = Instant::now();
             if req.deadline.is_some_and(|d| now >= d) {
                 ch.signal.disarm(seq);
                 return WaitEnd::TimedOut;
             }
-            if now >= next_check {
-                if let Some(pid) = (req.peer_dead)() {
-                    ch.signal.disarm(seq);
-                    return WaitEnd::PeerDied(pid);
-                }
-                next_check = now + req.liveness_interval;
+            match req.deadline {
+                Some(d) => until_check.min(d - now),
+                None => until_check,
             }
-            let mut slice = next_check - now;
-            if let Some(d) = req.deadline {
-                slice = slice.min(d - now);
-            }
-            slice
         };
         if let Err(e) = sleep(seq, slice) {
             ch.signal.disarm(seq);

@@ -12,7 +12,7 @@ mod real {
     use rustix::thread::futex;
     use rustix::time::Timespec;
     use std::io;
-    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::fd::{BorrowedFd, OwnedFd};
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
@@ -44,38 +44,72 @@ mod real {
         Ok(())
     }
 
-    /// A non-blocking, close-on-exec eventfd.
-    pub(crate) fn eventfd_new() -> io::Result<OwnedFd> {
-        use rustix::event::EventfdFlags;
-        Ok(rustix::event::eventfd(
-            0,
-            EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK,
-        )?)
+    /// The wake descriptors of eventfd wakeups: a connected pair of UNIX
+    /// datagram sockets, `[consumer's end, producer's end]`. Each side sleeps
+    /// until its own end is readable; the other side rings it by sending a
+    /// datagram from its end.
+    ///
+    /// Not an eventfd: both processes share each descriptor's open file
+    /// description, so the peer can clear `O_NONBLOCK` on it, and an eventfd
+    /// write then blocks for good once the peer has filled the counter (no
+    /// per-call flag exists for an eventfd write). A socket takes
+    /// `MSG_DONTWAIT` on every call, whatever the file's flags, and a full
+    /// queue is refused, never waited on.
+    pub(crate) fn doorbell_pair() -> io::Result<[OwnedFd; 2]> {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let (consumer, producer) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        Ok([consumer, producer])
     }
 
-    /// Waits until the eventfd is readable, at most `timeout`, then resets it.
-    pub(crate) fn eventfd_wait(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    /// Whether `fd` can be a wake descriptor: a UNIX datagram socket. (Which
+    /// one it is connected to is the peer's to decide: a wrong pairing loses
+    /// wakeups, which costs at most a liveness interval per wait.)
+    pub(crate) fn is_doorbell(fd: BorrowedFd<'_>) -> bool {
+        use rustix::net::{sockopt, AddressFamily, SocketType};
+        sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
+            && sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::DGRAM)
+    }
+
+    /// At most this many datagrams are read per drain: a peer that keeps
+    /// sending costs this side spurious wakeups, never an endless loop.
+    const DRAIN_MAX: usize = 64;
+
+    /// Waits until `own_end` is readable, at most `timeout`, then drains it.
+    pub(crate) fn doorbell_wait(own_end: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
+        let mut fds = [PollFd::new(&own_end, PollFlags::IN)];
         match rustix::event::poll(&mut fds, Some(&timespec(timeout))) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
-        eventfd_drain(fd)
+        doorbell_drain(own_end)
     }
 
-    /// Resets the eventfd's counter (it is non-blocking: nothing to read is fine).
-    pub(crate) fn eventfd_drain(fd: BorrowedFd<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 8];
-        match rustix::io::read(fd, &mut buf) {
-            Ok(_) | Err(Errno::AGAIN | Errno::INTR) => Ok(()),
-            Err(e) => Err(e.into()),
+    /// Reads what is queued on `own_end`, never waiting for more.
+    pub(crate) fn doorbell_drain(own_end: BorrowedFd<'_>) -> io::Result<()> {
+        use rustix::net::RecvFlags;
+        let mut buf = [0u8; 1];
+        for _ in 0..DRAIN_MAX {
+            match rustix::net::recv(own_end, &mut buf, RecvFlags::DONTWAIT) {
+                // A datagram (longer ones are cut to the buffer), or an empty
+                // one; after a peer's shutdown, 0 for ever: the bound ends it.
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
         }
+        Ok(())
     }
 
-    /// Makes the eventfd readable.
-    pub(crate) fn eventfd_signal(fd: BorrowedFd<'_>) -> io::Result<()> {
-        match rustix::io::write(fd.as_fd(), &1u64.to_ne_bytes()) {
-            // A saturated counter is already readable.
+    /// Rings the peer's end by sending a datagram from `own_end`.
+    pub(crate) fn doorbell_ring(own_end: BorrowedFd<'_>) -> io::Result<()> {
+        use rustix::net::SendFlags;
+        match rustix::net::send(own_end, &[1], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            // A full queue is already readable: the peer has been rung.
             Ok(_) | Err(Errno::AGAIN) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -88,8 +122,10 @@ mod model {
     use std::sync::atomic::Ordering;
 
     /// A mutex and condvar standing in for the kernel: futex semantics (sleep only
-    /// while the word holds the expected value) and eventfd semantics (a counter
-    /// that a signal sets and a wait consumes) over the same pair.
+    /// while the word holds the expected value) and doorbell semantics (a queue
+    /// of datagrams that a ring adds to, and a wait sleeps on until it is not
+    /// empty, then drains; a full queue refuses a ring but stays readable, so
+    /// a count is all the model needs) over the same pair.
     pub(crate) struct Park {
         count: Mutex<u64>,
         cond: Condvar,
@@ -115,7 +151,7 @@ mod model {
             self.cond.notify_all();
         }
 
-        pub(crate) fn eventfd_wait(&self) {
+        pub(crate) fn doorbell_wait(&self) {
             let mut count = self.count.lock().unwrap();
             while *count == 0 {
                 count = self.cond.wait(count).unwrap();
@@ -123,7 +159,7 @@ mod model {
             *count = 0;
         }
 
-        pub(crate) fn eventfd_signal(&self) {
+        pub(crate) fn doorbell_ring(&self) {
             *self.count.lock().unwrap() += 1;
             self.cond.notify_all();
         }

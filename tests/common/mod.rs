@@ -121,7 +121,27 @@ pub struct ChildProc {
 
 /// Re-executes this test binary to run `entry` (a test function name) as `role`.
 pub fn spawn_child(entry: &str, role: &str, token: Option<&str>, arg: &str) -> ChildProc {
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    spawn_child_under(&[], entry, role, token, arg)
+}
+
+/// [`spawn_child`], with the test binary run by `wrapper` (a command and its
+/// arguments, to which the binary and its arguments are appended).
+pub fn spawn_child_under(
+    wrapper: &[&str],
+    entry: &str,
+    role: &str,
+    token: Option<&str>,
+    arg: &str,
+) -> ChildProc {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = match wrapper.split_first() {
+        None => Command::new(exe),
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(exe);
+            cmd
+        }
+    };
     cmd.args([
         "--exact",
         entry,
@@ -170,6 +190,23 @@ impl ChildProc {
                 Err(e) => {
                     let status = self.child.try_wait().ok().flatten();
                     panic!("child never printed {marker:?} ({e}); exit status so far: {status:?}")
+                }
+            }
+        }
+    }
+
+    /// The next line the child prints that starts with one of `prefixes`
+    /// (skipping the test harness's own), waiting at most `timeout`.
+    pub fn line_starting_with(&mut self, prefixes: &[&str], timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if prefixes.iter().any(|p| line.starts_with(p)) => return line,
+                Ok(_) => {}
+                Err(e) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!("child printed no line starting with {prefixes:?} ({e}); exit status so far: {status:?}")
                 }
             }
         }
@@ -396,8 +433,8 @@ pub fn send_stream(producer: &mut Producer, s: Stream) {
 }
 
 /// Receives and verifies the stream, cycling through `recv` (into a Vec),
-/// `recv_into` (into a slice), and zero-copy reads (`try_read`, falling back
-/// on `read_timeout`) checked in place or copied out.
+/// `recv_into` (into a slice), and zero-copy reads (`try_recv_grant`, falling back
+/// on `recv_grant_timeout`) checked in place or copied out.
 pub fn recv_stream(consumer: &mut Consumer, s: Stream) {
     let mut lengths = Lengths::new(s.seed, s.max);
     let mut vec = Vec::new();
@@ -436,7 +473,7 @@ pub fn recv_stream(consumer: &mut Consumer, s: Stream) {
                 let without_waiting = match consumer.try_recv_grant() {
                     Ok(grant) => Some(verify(grant, &mut slice)),
                     Err(RecvError::Empty) => None,
-                    Err(e) => panic!("try_read {seq}: {e}"),
+                    Err(e) => panic!("try_recv_grant {seq}: {e}"),
                 };
                 match without_waiting {
                     Some(result) => result,
