@@ -58,6 +58,8 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 mod config;
+#[cfg(not(loom))]
+pub mod conn;
 mod endpoint;
 mod error;
 #[cfg(not(loom))]
@@ -76,6 +78,8 @@ mod loom_models;
 mod tests;
 
 pub use config::{Config, ParseWakeupError, WakeupKind};
+#[cfg(not(loom))]
+pub use conn::{connect, ConnConfig, Connection, Listener};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
     AttachError, Corruption, CreateError, GrantBoundsError, OpenError, RecvError, SendError, Side,
