@@ -172,8 +172,14 @@ fn connect_local(
             .into());
         }
     }
-    super::io::write_all(&stream, &hello(choice, wire::VIA_UNIX, 0).encode())?;
-    let reply = read_reply(&stream, timeout)?;
+    // A listener that refuses this user answers without reading the hello and
+    // closes: the write may fail while the refusal waits to be read.
+    let sent = super::io::write_all(&stream, &hello(choice, wire::VIA_UNIX, 0).encode());
+    let reply = match (read_reply(&stream, timeout), sent) {
+        (Ok(reply), _) => reply,
+        (Err(_), Err(write_error)) => return Err(write_error.into()),
+        (Err(e), Ok(())) => return Err(e.into()),
+    };
     if let Some(e) = refused_or_rejected(&reply) {
         return Err(e);
     }

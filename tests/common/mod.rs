@@ -121,6 +121,19 @@ pub struct ChildProc {
 
 /// Re-executes this test binary to run `entry` (a test function name) as `role`.
 pub fn spawn_child(entry: &str, role: &str, token: Option<&str>, arg: &str) -> ChildProc {
+    spawn_child_with(entry, role, token, arg, |_| {})
+        .unwrap_or_else(|e| panic!("spawn the child test process: {e}"))
+}
+
+/// [`spawn_child`] with a hook to adjust the command first (for example to run
+/// the child as another user); spawn errors are returned.
+pub fn spawn_child_with(
+    entry: &str,
+    role: &str,
+    token: Option<&str>,
+    arg: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> std::io::Result<ChildProc> {
     let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
     cmd.args([
         "--exact",
@@ -140,7 +153,8 @@ pub fn spawn_child(entry: &str, role: &str, token: Option<&str>, arg: &str) -> C
     if let Some(token) = token {
         cmd.env(TOKEN_ENV, token);
     }
-    let mut child = cmd.spawn().expect("spawn the child test process");
+    adjust(&mut cmd);
+    let mut child = cmd.spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
@@ -151,7 +165,7 @@ pub fn spawn_child(entry: &str, role: &str, token: Option<&str>, arg: &str) -> C
             }
         }
     });
-    ChildProc { child, lines }
+    Ok(ChildProc { child, lines })
 }
 
 impl ChildProc {
@@ -170,6 +184,25 @@ impl ChildProc {
                 Err(e) => {
                     let status = self.child.try_wait().ok().flatten();
                     panic!("child never printed {marker:?} ({e}); exit status so far: {status:?}")
+                }
+            }
+        }
+    }
+
+    /// Waits until the child prints a line starting with `prefix`; returns the rest.
+    pub fn wait_for_prefix(&mut self, prefix: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.trim().strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(e) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!("child never printed {prefix:?} ({e}); exit status so far: {status:?}")
                 }
             }
         }
