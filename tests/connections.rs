@@ -375,3 +375,66 @@ impl Drop for RemoveDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Names in /dev/shm that this test's processes could have made: all of them
+/// except other test binaries' named regions (which carry their pid).
+fn shm_entries(own: &[u32]) -> std::collections::BTreeSet<String> {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return Default::default();
+    };
+    dir.filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !n.starts_with("mempipe-test-")
+                || n.split('-').any(|t| own.iter().any(|p| t == p.to_string()))
+        })
+        .collect()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[test]
+fn a_thousand_connect_kill_cycles_leak_nothing() {
+    let _serial = common::serial();
+    let name = unique("cycles");
+    // A short liveness interval: each dead peer is noticed within it, one after another.
+    let config = listener_config().liveness_interval(Duration::from_millis(5));
+    let listener = Listener::bind(&name, &config).expect("bind");
+    let me = std::process::id();
+    let shm_before = shm_entries(&[me]);
+    let fds_before = open_fds();
+    let mut pids = vec![me];
+    const BATCH: usize = 10;
+    for _round in 0..1000 / BATCH {
+        let mut children: Vec<ChildProc> = (0..BATCH)
+            .map(|_| spawn_child("child_entry", "connect_and_park", None, &name))
+            .collect();
+        let mut conns: Vec<Connection> = (0..BATCH)
+            .map(|_| listener.accept().expect("accept"))
+            .collect();
+        for child in &mut children {
+            child.wait_for_line(READY, HANG_GUARD);
+            pids.push(child.pid());
+            child.kill();
+        }
+        for child in &mut children {
+            child.reap_killed();
+        }
+        let mut buf = Vec::new();
+        for conn in &mut conns {
+            match conn.recv_timeout(&mut buf, HANG_GUARD) {
+                Err(RecvError::PeerDied { .. }) => {}
+                other => panic!("expected PeerDied, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(shm_entries(&pids), shm_before, "new entries in /dev/shm");
+    // The children's output pipes close when their reader threads see EOF.
+    let settle = std::time::Instant::now() + HANG_GUARD;
+    while open_fds() != fds_before && std::time::Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(open_fds(), fds_before, "descriptors leaked");
+}
