@@ -132,7 +132,12 @@ fn child_entry() {
 }
 
 fn client(address: &str, count: u64, seed: u64) -> ChildProc {
-    spawn_child("child_entry", "client", None, &format!("{address}|{count}|{seed}"))
+    spawn_child(
+        "child_entry",
+        "client",
+        None,
+        &format!("{address}|{count}|{seed}"),
+    )
 }
 
 fn listener_child(name: &str, tcp: bool) -> (ChildProc, Option<u16>) {
@@ -349,7 +354,10 @@ fn another_user_is_refused_and_the_listener_keeps_serving() {
         Err(AcceptError::Refused { uid, .. }) => assert_eq!(uid, NOBODY),
         other => panic!("expected Refused, got {other:?}"),
     }
-    assert_eq!(child.wait_for_prefix("REFUSED uid", HANG_GUARD), NOBODY.to_string());
+    assert_eq!(
+        child.wait_for_prefix("REFUSED uid", HANG_GUARD),
+        NOBODY.to_string()
+    );
     child.assert_success(HANG_GUARD);
     // Still serving its own user.
     let client = std::thread::spawn({

@@ -84,7 +84,11 @@ fn still_serving(listener: &Listener, address: &str) {
     client.join().unwrap();
 }
 
-fn expect_handshake_error(listener: &Listener, what: &str, check: impl Fn(&HandshakeError) -> bool) {
+fn expect_handshake_error(
+    listener: &Listener,
+    what: &str,
+    check: impl Fn(&HandshakeError) -> bool,
+) {
     match listener.accept() {
         Err(AcceptError::Handshake { source, .. }) if check(&source) => {}
         other => panic!("{what}: unexpected accept result {other:?}"),
@@ -109,19 +113,33 @@ fn hostile_clients_on_the_rendezvous_socket() {
     };
 
     let t = attack(vec![0xAB; 60]);
-    expect_handshake_error(&listener, "garbage", |e| matches!(e, HandshakeError::BadMagic));
+    expect_handshake_error(&listener, "garbage", |e| {
+        matches!(e, HandshakeError::BadMagic)
+    });
     t.join().unwrap();
     still_serving(&listener, &name);
 
     let t = attack(client_hello(1, 4096, 1 << 16)[..10].to_vec());
     expect_handshake_error(&listener, "half hello", |e| {
-        matches!(e, HandshakeError::Truncated { got: 10, expected: 60 })
+        matches!(
+            e,
+            HandshakeError::Truncated {
+                got: 10,
+                expected: 60
+            }
+        )
     });
     t.join().unwrap();
 
     let t = attack(client_hello(1, u64::MAX, u64::MAX));
     expect_handshake_error(&listener, "huge ring", |e| {
-        matches!(e, HandshakeError::BadField { field: "capacity", .. })
+        matches!(
+            e,
+            HandshakeError::BadField {
+                field: "capacity",
+                ..
+            }
+        )
     });
     t.join().unwrap();
 
@@ -142,7 +160,9 @@ fn hostile_clients_on_the_rendezvous_socket() {
 
     // Silence: the handshake times out, the listener moves on.
     let silent = UnixStream::connect(&path).unwrap();
-    expect_handshake_error(&listener, "silence", |e| matches!(e, HandshakeError::Timeout(_)));
+    expect_handshake_error(&listener, "silence", |e| {
+        matches!(e, HandshakeError::Timeout(_))
+    });
     drop(silent);
 
     // Descriptors with the hello.
@@ -158,7 +178,13 @@ fn hostile_clients_on_the_rendezvous_socket() {
             let mut control = SendAncillaryBuffer::new(&mut space);
             assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
             let hello = client_hello(1, 4096, 1 << 16);
-            sendmsg(&s, &[std::io::IoSlice::new(&hello)], &mut control, SendFlags::empty()).unwrap();
+            sendmsg(
+                &s,
+                &[std::io::IoSlice::new(&hello)],
+                &mut control,
+                SendFlags::empty(),
+            )
+            .unwrap();
             let mut sink = Vec::new();
             let _ = (&s).read_to_end(&mut sink);
         }
@@ -220,7 +246,9 @@ fn hostile_clients_on_tcp() {
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
     });
-    expect_handshake_error(&listener, "HTTP on the TCP port", |e| matches!(e, HandshakeError::BadMagic));
+    expect_handshake_error(&listener, "HTTP on the TCP port", |e| {
+        matches!(e, HandshakeError::BadMagic)
+    });
     t.join().unwrap();
     still_serving(&listener, &tcp);
 
@@ -294,7 +322,10 @@ fn hostile_tcp_servers() {
     });
     let _s = serve(accepting_server_hello(1 << 20), vec![]);
     match client.join().unwrap() {
-        Err(ConnectError::Handshake(HandshakeError::BadField { field: "max_message", .. })) => {}
+        Err(ConnectError::Handshake(HandshakeError::BadField {
+            field: "max_message",
+            ..
+        })) => {}
         other => panic!("inflated maximum: {other:?}"),
     }
 }
@@ -325,7 +356,13 @@ fn hostile_rendezvous_server_sends_a_socket_for_memory() {
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
-        sendmsg(&s, &[std::io::IoSlice::new(&[1])], &mut control, SendFlags::empty()).unwrap();
+        sendmsg(
+            &s,
+            &[std::io::IoSlice::new(&[1])],
+            &mut control,
+            SendFlags::empty(),
+        )
+        .unwrap();
     }
     match client.join().unwrap() {
         Err(ConnectError::Handshake(HandshakeError::Region(e))) => eprintln!("refused: {e}"),

@@ -151,4 +151,3 @@ impl IntoAddress for String {
         self.parse()
     }
 }
-

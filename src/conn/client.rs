@@ -250,7 +250,11 @@ fn connect_tcp(
     let io = |e: std::io::Error| ConnectError::Handshake(e.into());
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let flags = if may_upgrade { wire::FLAG_MAY_UPGRADE } else { 0 };
+    let flags = if may_upgrade {
+        wire::FLAG_MAY_UPGRADE
+    } else {
+        0
+    };
     super::io::write_all(&stream, &hello(choice, wire::VIA_TCP, flags).encode())?;
     let reply = read_reply(&stream, timeout)?;
     if let Some(e) = refused_or_rejected(&reply) {

@@ -234,7 +234,10 @@ impl ConnConfig {
                         format!("defaults (profile {} unusable: {e})", path.display()),
                     ),
                 },
-                _ => (MachineProfile::default(), "defaults, no machine profile".into()),
+                _ => (
+                    MachineProfile::default(),
+                    "defaults, no machine profile".into(),
+                ),
             },
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -315,10 +318,19 @@ mod tests {
     #[test]
     fn intents_map_to_wakeups_and_profile_sets_the_budget() {
         let base = ConnConfig::new().without_machine_profile();
-        assert_eq!(base.clone().intent(Intent::Pollable).choose().wakeup, WakeupKind::EventFd);
-        assert_eq!(base.clone().intent(Intent::IdleFriendly).choose().wakeup, WakeupKind::Futex);
+        assert_eq!(
+            base.clone().intent(Intent::Pollable).choose().wakeup,
+            WakeupKind::EventFd
+        );
+        assert_eq!(
+            base.clone().intent(Intent::IdleFriendly).choose().wakeup,
+            WakeupKind::Futex
+        );
         let c = base.choose();
-        assert_eq!((c.wakeup, c.spin_budget, c.capacity), (WakeupKind::Hybrid, DEFAULT_SPIN, 1 << 20));
+        assert_eq!(
+            (c.wakeup, c.spin_budget, c.capacity),
+            (WakeupKind::Hybrid, DEFAULT_SPIN, 1 << 20)
+        );
         let profile = MachineProfile {
             wake_cost: Some(Duration::from_micros(7)),
             stream_peak_ring: Some(256 << 10),
@@ -327,9 +339,18 @@ mod tests {
         };
         let p = ConnConfig::new().machine_profile(profile);
         let c = p.clone().choose();
-        assert_eq!((c.spin_budget, c.capacity), (Duration::from_micros(14), 256 << 10));
-        assert_eq!(p.intent(Intent::LowestLatency).choose().wakeup, WakeupKind::Hybrid);
-        let big = ConnConfig::new().without_machine_profile().max_message(1 << 20).choose();
+        assert_eq!(
+            (c.spin_budget, c.capacity),
+            (Duration::from_micros(14), 256 << 10)
+        );
+        assert_eq!(
+            p.intent(Intent::LowestLatency).choose().wakeup,
+            WakeupKind::Hybrid
+        );
+        let big = ConnConfig::new()
+            .without_machine_profile()
+            .max_message(1 << 20)
+            .choose();
         assert!(big.capacity >= 2 * ((1 << 20) + 8));
     }
 }

@@ -291,7 +291,11 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
-    pub fn recv_timeout(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize, RecvError> {
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
         self.rx.recv_timeout(buf, timeout)
     }
 
@@ -458,7 +462,11 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
-    pub fn recv_timeout(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize, RecvError> {
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
         self.recv_wait(buf, Wait::Within(timeout))
     }
 
@@ -482,7 +490,11 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
-    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+    pub fn recv_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
         self.recv_into_wait(buf, Wait::Within(timeout))
     }
 
@@ -537,7 +549,9 @@ pub struct SendGrant<'a> {
 
 impl fmt::Debug for SendGrant<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendGrant").field("len", &self.len()).finish()
+        f.debug_struct("SendGrant")
+            .field("len", &self.len())
+            .finish()
     }
 }
 

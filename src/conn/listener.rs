@@ -101,15 +101,30 @@ impl Listener {
             }
             None => None,
         };
-        let os = |op| move |e: rustix::io::Errno| BindError::Os { op, source: e.into() };
+        let os = |op| {
+            move |e: rustix::io::Errno| BindError::Os {
+                op,
+                source: e.into(),
+            }
+        };
         let epoll = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC)
             .map_err(os("epoll_create"))?;
         let flags = rustix::event::epoll::EventFlags::IN;
-        rustix::event::epoll::add(&epoll, &bound.socket, rustix::event::epoll::EventData::new_u64(0), flags)
-            .map_err(os("epoll_ctl"))?;
+        rustix::event::epoll::add(
+            &epoll,
+            &bound.socket,
+            rustix::event::epoll::EventData::new_u64(0),
+            flags,
+        )
+        .map_err(os("epoll_ctl"))?;
         if let Some(t) = &tcp {
-            rustix::event::epoll::add(&epoll, t, rustix::event::epoll::EventData::new_u64(1), flags)
-                .map_err(os("epoll_ctl"))?;
+            rustix::event::epoll::add(
+                &epoll,
+                t,
+                rustix::event::epoll::EventData::new_u64(1),
+                flags,
+            )
+            .map_err(os("epoll_ctl"))?;
         }
         Ok(Listener {
             name: name.to_owned(),
@@ -224,8 +239,12 @@ impl Listener {
         let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
         let timeout = self.config.handshake_timeout;
         stream.set_nonblocking(false).map_err(os("fcntl"))?;
-        stream.set_read_timeout(Some(timeout)).map_err(os("SO_RCVTIMEO"))?;
-        stream.set_write_timeout(Some(timeout)).map_err(os("SO_SNDTIMEO"))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(os("SO_RCVTIMEO"))?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(os("SO_SNDTIMEO"))?;
         let cred = rustix::net::sockopt::socket_peercred(&stream)
             .map_err(|e| os("SO_PEERCRED")(e.into()))?;
         let (pid, uid, gid) = (
@@ -248,7 +267,10 @@ impl Listener {
         let max = (hello.max_message as usize).min(self.config.max_message);
         let (wakeup, spin) = match (self.config.wakeup, hello.wakeup) {
             (Some(forced), _) => (forced, self.choice.spin_budget),
-            (None, Some(asked)) => (asked, Duration::from_nanos(hello.spin_budget_ns.min(1_000_000_000))),
+            (None, Some(asked)) => (
+                asked,
+                Duration::from_nanos(hello.spin_budget_ns.min(1_000_000_000)),
+            ),
             (None, None) => (self.choice.wakeup, self.choice.spin_budget),
         };
         let capacity = (hello.capacity as usize)
@@ -337,8 +359,12 @@ impl Listener {
         let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
         let timeout = self.config.handshake_timeout;
         stream.set_nonblocking(false).map_err(os("fcntl"))?;
-        stream.set_read_timeout(Some(timeout)).map_err(os("SO_RCVTIMEO"))?;
-        stream.set_write_timeout(Some(timeout)).map_err(os("SO_SNDTIMEO"))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(os("SO_RCVTIMEO"))?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(os("SO_SNDTIMEO"))?;
         let fail = |source| AcceptError::Handshake {
             peer: format!("TCP {addr}"),
             source,
@@ -370,7 +396,13 @@ impl Listener {
         super::io::write_all(&stream, &reply.encode()).map_err(fail)?;
         stream.set_read_timeout(None).map_err(os("SO_RCVTIMEO"))?;
         stream.set_write_timeout(None).map_err(os("SO_SNDTIMEO"))?;
-        let shared = TcpShared::new(stream, hello.pid, same_host, max, self.config.liveness_interval);
+        let shared = TcpShared::new(
+            stream,
+            hello.pid,
+            same_host,
+            max,
+            self.config.liveness_interval,
+        );
         Ok(Some(Connection::tcp(
             shared,
             Transport {

@@ -30,6 +30,8 @@ pub use address::{Address, IntoAddress};
 pub use client::connect;
 pub use config::{ConnConfig, Intent};
 pub use connection::{Connection, RecvHalf, SendGrant, SendHalf, Transport, TransportKind};
-pub use error::{AcceptError, AddressError, BindError, ConnectError, HandshakeError, ADDRESS_FORMS};
+pub use error::{
+    AcceptError, AddressError, BindError, ConnectError, HandshakeError, ADDRESS_FORMS,
+};
 pub use listener::Listener;
 pub use profile::{MachineProfile, ProfileError};

@@ -146,7 +146,10 @@ mod tests {
             measured: Some("a run".into()),
         };
         assert_eq!(MachineProfile::parse(&p.to_text()).unwrap(), p);
-        assert_eq!(MachineProfile::parse("future_key = 3\n").unwrap(), MachineProfile::default());
+        assert_eq!(
+            MachineProfile::parse("future_key = 3\n").unwrap(),
+            MachineProfile::default()
+        );
         assert_eq!(MachineProfile::parse("x\n").unwrap_err().line, 1);
         assert!(MachineProfile::parse("stream_peak_ring_bytes = 1000").is_err());
         assert!(MachineProfile::parse("spin_viable = maybe").is_err());

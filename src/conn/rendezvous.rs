@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 pub(crate) fn default_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("mempipe"),
-        _ => PathBuf::from(format!("/tmp/mempipe-{}", rustix::process::getuid().as_raw())),
+        _ => PathBuf::from(format!(
+            "/tmp/mempipe-{}",
+            rustix::process::getuid().as_raw()
+        )),
     }
 }
 
@@ -47,15 +50,24 @@ pub(crate) fn prepare_dir(explicit: Option<&Path>) -> Result<PathBuf, (PathBuf, 
     let meta = std::fs::symlink_metadata(&dir).map_err(|e| (dir.clone(), e.to_string()))?;
     let me = rustix::process::getuid().as_raw();
     if !meta.file_type().is_dir() {
-        return Err((dir, "not a directory (a symlink or file is in its place)".into()));
+        return Err((
+            dir,
+            "not a directory (a symlink or file is in its place)".into(),
+        ));
     }
     if meta.uid() != me {
-        return Err((dir, format!("owned by uid {}, not by this user ({me})", meta.uid())));
+        return Err((
+            dir,
+            format!("owned by uid {}, not by this user ({me})", meta.uid()),
+        ));
     }
     if meta.mode() & 0o077 != 0 {
         return Err((
             dir,
-            format!("mode {:o} lets other users in; it must be 0700", meta.mode() & 0o777),
+            format!(
+                "mode {:o} lets other users in; it must be 0700",
+                meta.mode() & 0o777
+            ),
         ));
     }
     Ok(dir)
@@ -89,7 +101,10 @@ pub(crate) fn bind(dir: &Path, name: &str, world_connectable: bool) -> Result<Bo
     if path.as_os_str().len() > super::wire::MAX_PATH {
         return Err(BindError::InvalidName {
             name: name.to_owned(),
-            why: format!("the socket path {} is longer than a UNIX socket allows", path.display()),
+            why: format!(
+                "the socket path {} is longer than a UNIX socket allows",
+                path.display()
+            ),
         });
     }
     let lock_path = dir.join(format!("{name}.lock"));
@@ -138,7 +153,9 @@ pub(crate) fn bind(dir: &Path, name: &str, world_connectable: bool) -> Result<Bo
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
             .map_err(os("chmod the rendezvous socket"))?;
     }
-    socket.set_nonblocking(true).map_err(os("set the socket non-blocking"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(os("set the socket non-blocking"))?;
     Ok(Bound {
         socket,
         path,
