@@ -23,7 +23,7 @@ mod io;
 mod listener;
 mod profile;
 mod rendezvous;
-mod tcp;
+pub(crate) mod tcp;
 pub(crate) mod wire;
 
 pub use address::{Address, IntoAddress};
