@@ -702,11 +702,15 @@ pub fn tcp_frames(data: &[u8]) {
             }
             Err(RecvError::Empty) => break,
             Err(RecvError::Timeout) => panic!("a whole frame or the end was never delivered"),
-            Err(
-                RecvError::Disconnected | RecvError::PeerDied { .. } | RecvError::Corrupted(_),
-            ) => break,
+            Err(RecvError::Disconnected | RecvError::PeerDied { .. } | RecvError::Corrupted(_)) => {
+                break
+            }
             Err(e) => panic!("unexpected error {e}"),
         }
     }
-    assert_eq!(got, expected.len(), "every whole frame before the end is delivered");
+    assert_eq!(
+        got,
+        expected.len(),
+        "every whole frame before the end is delivered"
+    );
 }
