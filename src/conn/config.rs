@@ -180,7 +180,7 @@ impl ConnConfig {
     }
 
     /// The directory holding the rendezvous sockets, instead of the per-user
-    /// one. Both sides must name the same directory. A listener that admits
+    /// one. Both sides must name the same directory, which must exist. A listener that admits
     /// other users needs one they can search (for example `/run/myservice`,
     /// mode 0755); its socket is then made connectable by everyone and the
     /// peer-credential check decides who stays.

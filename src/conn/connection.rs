@@ -132,6 +132,13 @@ pub struct RecvHalf {
 /// (killed, crashed) gives [`RecvError::PeerDied`] within the liveness
 /// interval. Reconnecting gives a fresh connection: that is the whole restart
 /// story (nothing to clean up; see [`connect`](crate::connect)).
+///
+/// On TCP, a peer that closed cleanly sent a close frame first; a stream that
+/// ends without one means the peer went away without closing and reads as
+/// `PeerDied` (with the pid from its handshake). A peer on another host that
+/// vanishes without a FIN is noticed by TCP keepalive (about 5 s). Dropping
+/// only the receiving half of a TCP connection tells the peer nothing until
+/// the sending half is dropped too.
 pub struct Connection {
     tx: SendHalf,
     rx: RecvHalf,
@@ -299,12 +306,32 @@ impl Connection {
         self.rx.recv_timeout(buf, timeout)
     }
 
+    /// Receives the next message into the front of `buf` without waiting.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.rx.try_recv_into(buf)
+    }
+
     /// Receives the next message into the front of `buf`, waiting for one.
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.rx.recv_into(buf)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    pub fn recv_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.rx.recv_into_timeout(buf, timeout)
     }
 }
 

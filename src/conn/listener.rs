@@ -23,8 +23,17 @@ use std::time::{Duration, Instant};
 /// over, a live listener's name is refused ([`BindError::InUse`]). Optionally
 /// also listens on TCP ([`ConnConfig::tcp`]). Each [`accept`](Self::accept)
 /// is independent: a client that fails the handshake or is refused yields an
-/// error for that call only. The listener is pollable ([`AsFd`]: readable
-/// while a client waits), for event loops.
+/// error for that call only. Handshakes run one at a time in the calling
+/// thread, each bounded by [`ConnConfig::handshake_timeout`]; after it a
+/// connection is independent of the listener (dropping the listener closes no
+/// connection). The listener is pollable ([`AsFd`]: readable while a client
+/// waits), for event loops.
+///
+/// On TCP no peer credentials exist: a listener given a TCP address serves
+/// whoever reaches it (bind it to an address only trusted peers can reach).
+/// A TCP client on this host is offered the rendezvous socket instead; it
+/// switches only if that socket's owner (by peer credentials) is the same
+/// process it reached over TCP.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
