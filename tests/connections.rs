@@ -271,7 +271,7 @@ fn listener_killed_then_replaced(tcp: bool) {
         }
     }
     // The restart story: a new listener takes over the name, clients reconnect.
-    let (_server2, port2) = listener_child(&name, tcp);
+    let (mut server2, port2) = listener_child(&name, tcp);
     let address = match port2 {
         Some(p) => format!("tcp://127.0.0.1:{p}"),
         None => name.clone(),
@@ -280,6 +280,10 @@ fn listener_killed_then_replaced(tcp: bool) {
         let mut conn = connect(address.as_str(), &client_config()).expect("reconnect");
         echo_once(&mut conn, b"after");
     }
+    // Leave nothing behind: the killed listener's files go with the next bind's drop.
+    server2.kill();
+    server2.reap_killed();
+    drop(Listener::bind(&name, &listener_config()).expect("take over the name"));
 }
 
 #[test]

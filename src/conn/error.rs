@@ -63,23 +63,43 @@ pub enum HandshakeError {
         count: usize,
     },
     /// The peer did not complete the handshake in time.
-    #[error("the peer did not complete the handshake within {0:?}")]
+    #[error("the peer did not complete the mempipe handshake within {0:?}")]
     Timeout(Duration),
     /// The rings the listener sent are unusable.
     #[error("the rings received from the listener are unusable: {0}")]
-    Region(#[from] OpenError),
+    Region(OpenError),
     /// A ring's end could not be claimed.
     #[error("could not claim a ring's end: {0}")]
-    Attach(#[from] AttachError),
+    Attach(AttachError),
     /// The listener's rings differ from what its hello announced.
-    #[error("the listener's rings do not match its hello: {0}")]
+    #[error("the listener's handshake does not match what it sent: {0}")]
     Mismatch(String),
     /// The listener answered that the hello was unacceptable.
-    #[error("the listener rejected this side's hello")]
+    #[error("the listener rejected this side's handshake (incompatible or invalid hello)")]
     Rejected,
     /// Reading or writing the socket failed.
     #[error("handshake I/O failed: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+// Conversions without `#[from]`: the inner error is part of the message, so
+// it is not also reported as a source (error chains would print it twice).
+impl From<OpenError> for HandshakeError {
+    fn from(e: OpenError) -> Self {
+        HandshakeError::Region(e)
+    }
+}
+
+impl From<AttachError> for HandshakeError {
+    fn from(e: AttachError) -> Self {
+        HandshakeError::Attach(e)
+    }
+}
+
+impl From<io::Error> for HandshakeError {
+    fn from(e: io::Error) -> Self {
+        HandshakeError::Io(e)
+    }
 }
 
 /// [`Listener::bind`](crate::Listener::bind) failed.
@@ -163,7 +183,7 @@ pub enum ConnectError {
         uid: u32,
     },
     /// The handshake failed.
-    #[error("handshake failed: {0}")]
+    #[error(transparent)]
     Handshake(#[from] HandshakeError),
     /// The requested configuration is not usable.
     #[error("invalid connection configuration: {0}")]

@@ -55,10 +55,14 @@ pub(super) fn config(len: usize) -> ConnConfig {
         .connect_timeout(Duration::from_secs(30))
 }
 
-/// A parent's listener until the child connects, then the connection.
-pub(super) enum ConnEndpoint {
-    Pending { listener: Listener, buf: Vec<u8> },
-    Open { conn: Connection, buf: Vec<u8> },
+/// A connection, or (parent side, until the child connects) the thread
+/// accepting it. The accept runs on a thread of its own: the runner may wait
+/// for the child to finish `attach` (whose handshake needs the accept) before
+/// it uses the parent's endpoint.
+pub(super) struct ConnEndpoint {
+    conn: Option<Connection>,
+    accepting: Option<std::thread::JoinHandle<Result<Connection, XferError>>>,
+    buf: Vec<u8>,
 }
 
 fn send_err(e: SendError) -> XferError {
@@ -79,38 +83,44 @@ fn recv_err(e: RecvError) -> XferError {
 
 impl ConnEndpoint {
     pub(super) fn listening(listener: Listener, len: usize) -> Self {
-        ConnEndpoint::Pending {
-            listener,
+        let accepting = std::thread::spawn(move || loop {
+            match listener.accept_timeout(SLICE) {
+                Ok(conn) => return Ok(conn),
+                Err(AcceptError::Timeout) if should_stop() => return Err(XferError::Stopped),
+                Err(AcceptError::Timeout) => {}
+                Err(e) => return Err(XferError::Protocol(e.to_string())),
+            }
+        });
+        ConnEndpoint {
+            conn: None,
+            accepting: Some(accepting),
             buf: Vec::with_capacity(len),
         }
     }
 
     pub(super) fn connected(conn: Connection, len: usize) -> Self {
-        ConnEndpoint::Open {
-            conn,
+        ConnEndpoint {
+            conn: Some(conn),
+            accepting: None,
             buf: Vec::with_capacity(len),
         }
     }
 
-    /// The connection, accepting it first if the child has not been accepted yet.
+    /// The connection, once the accepting thread has it.
     fn open(&mut self) -> Result<(&mut Connection, &mut Vec<u8>), XferError> {
-        if let ConnEndpoint::Pending { listener, buf } = self {
-            let conn = loop {
-                match listener.accept_timeout(SLICE) {
-                    Ok(conn) => break conn,
-                    Err(AcceptError::Timeout) if should_stop() => return Err(XferError::Stopped),
-                    Err(AcceptError::Timeout) => {}
-                    Err(e) => return Err(XferError::Protocol(e.to_string())),
-                }
-            };
-            *self = ConnEndpoint::Open {
-                conn,
-                buf: std::mem::take(buf),
-            };
+        if self.conn.is_none() {
+            let accepting = self
+                .accepting
+                .take()
+                .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
+            let conn = accepting
+                .join()
+                .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))??;
+            self.conn = Some(conn);
         }
-        match self {
-            ConnEndpoint::Open { conn, buf } => Ok((conn, buf)),
-            ConnEndpoint::Pending { .. } => unreachable!("accepted above"),
+        match &mut self.conn {
+            Some(conn) => Ok((conn, &mut self.buf)),
+            None => unreachable!("set above"),
         }
     }
 }
