@@ -2,10 +2,11 @@
 
 use super::address::{Address, IntoAddress};
 use super::config::{Choice, ConnConfig};
-use super::connection::{Connection, Transport, TransportKind};
+use super::connection::Connection;
 use super::error::{ConnectError, HandshakeError};
 use super::rendezvous;
 use super::tcp::TcpShared;
+use super::transport::{Transport, TransportKind};
 use super::wire::{self, ClientHello, ServerHello, Status, SERVER_HELLO_LEN};
 use crate::region::Region;
 use std::net::{TcpStream, ToSocketAddrs};

@@ -2,10 +2,11 @@
 //! every accepted client gets its own connection.
 
 use super::config::{ring_for, Choice, ConnConfig};
-use super::connection::{Connection, Transport, TransportKind};
+use super::connection::Connection;
 use super::error::{AcceptError, BindError, HandshakeError};
 use super::rendezvous::{self, Bound};
 use super::tcp::TcpShared;
+use super::transport::{Transport, TransportKind};
 use super::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
 use crate::config::Config;
 use crate::region::Region;

@@ -19,19 +19,23 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod grant;
 mod io;
 mod listener;
 mod profile;
 mod rendezvous;
 pub(crate) mod tcp;
+mod transport;
 pub(crate) mod wire;
 
 pub use address::{Address, IntoAddress};
 pub use client::connect;
 pub use config::{ConnConfig, Intent};
-pub use connection::{Connection, RecvHalf, SendGrant, SendHalf, Transport, TransportKind};
+pub use connection::{Connection, RecvHalf, SendHalf};
 pub use error::{
     AcceptError, AddressError, BindError, ConnectError, HandshakeError, ADDRESS_FORMS,
 };
+pub use grant::SendGrant;
 pub use listener::Listener;
 pub use profile::{MachineProfile, ProfileError};
+pub use transport::{Transport, TransportKind};
