@@ -444,7 +444,7 @@ impl RecvHalf {
 
     /// A descriptor an event loop can wait on for this half, after
     /// [`arm_notify`](Self::arm_notify): the eventfd on a shared-memory
-    /// connection with [`WakeupKind::EventFd`] (see
+    /// connection with [`WakeupKind::EventFd`](crate::WakeupKind::EventFd) (see
     /// [`Intent::Pollable`](crate::conn::Intent::Pollable)), the socket on
     /// TCP; `None` for other wakeups.
     pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
