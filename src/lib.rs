@@ -1,5 +1,11 @@
 //! # mempipe
 //!
+//! Most programs want [`conn`]: a [`Listener`] bound to a name and clients that
+//! [`connect`] to it, with a message stream each way over shared memory on one
+//! host (TCP otherwise), the transport chosen from what the program declares
+//! and from this machine's measured profile. The ring below is what a
+//! shared-memory connection carries, for those who wire it by hand.
+//!
 //! A single-producer single-consumer ring of variable-length messages in memory
 //! shared between two processes, built to cross cores at the cost of one
 //! cache-line transfer per small message.
