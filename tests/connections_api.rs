@@ -88,6 +88,18 @@ fn invalid_names_are_refused() {
 }
 
 #[test]
+fn unusable_sizes_are_refused_before_anything_is_bound() {
+    match Listener::bind(&unique("zero"), &ConnConfig::new().max_message(0)) {
+        Err(BindError::Config(_)) => {}
+        other => panic!("expected Config, got {other:?}"),
+    }
+    match connect(unique("zero").as_str(), &ConnConfig::new().max_message(0)) {
+        Err(ConnectError::Config(_)) => {}
+        other => panic!("expected Config, got {other:?}"),
+    }
+}
+
+#[test]
 fn nobody_listening_is_not_found_after_the_timeout() {
     let config = ConnConfig::new().connect_timeout(Duration::from_millis(50));
     match connect(unique("absent").as_str(), &config) {

@@ -72,12 +72,22 @@ pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connect
     let deadline = Instant::now() + config.connect_timeout;
     match &address {
         Address::Auto(name) | Address::Shm(name) => {
-            let dir = match &config.rendezvous_dir {
-                Some(dir) => dir.clone(),
-                None => rendezvous::default_dir(),
+            // In the per-user directory the listener must be this user: a
+            // socket planted by someone else is refused. An explicit directory
+            // may hold another user's service.
+            let (dir, owner) = match &config.rendezvous_dir {
+                Some(dir) => (dir.clone(), None),
+                None => (
+                    rendezvous::default_dir(),
+                    Some(rustix::process::getuid().as_raw()),
+                ),
             };
             let path = rendezvous::socket_path(&dir, name);
-            connect_local(&path, name, config, &choice, deadline, None)
+            let expect = Expect {
+                pid: None,
+                uid: owner,
+            };
+            connect_local(&path, name, config, &choice, deadline, expect)
         }
         Address::Tcp(addr) => connect_tcp(addr, config, &choice, deadline, false),
         Address::AutoTcp(addr) => connect_tcp(addr, config, &choice, deadline, true),
@@ -119,15 +129,22 @@ fn refused_or_rejected(reply: &ServerHello) -> Option<ConnectError> {
     }
 }
 
+/// Who the listener must be (by its socket's peer credentials).
+#[derive(Clone, Copy)]
+struct Expect {
+    pid: Option<u32>,
+    uid: Option<u32>,
+}
+
 /// Connects on the rendezvous socket at `path`, retrying until `deadline`
-/// while nobody listens there. `expect_pid`: the listener must be this process.
+/// while nobody listens there.
 fn connect_local(
     path: &Path,
     name: &str,
     config: &ConnConfig,
     choice: &Choice,
     deadline: Instant,
-    expect_pid: Option<u32>,
+    expect: Expect,
 ) -> Result<Connection, ConnectError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
@@ -163,12 +180,20 @@ fn connect_local(
     let io = |e: std::io::Error| ConnectError::Handshake(e.into());
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    if let Some(pid) = expect_pid {
+    if expect.pid.is_some() || expect.uid.is_some() {
         let cred = rustix::net::sockopt::socket_peercred(&stream).map_err(|e| io(e.into()))?;
-        if cred.pid.as_raw_nonzero().get() as u32 != pid {
+        let (pid, uid) = (cred.pid.as_raw_nonzero().get() as u32, cred.uid.as_raw());
+        if expect.pid.is_some_and(|want| want != pid) {
             return Err(HandshakeError::Mismatch(format!(
-                "the rendezvous socket belongs to pid {}, the TCP listener is pid {pid}",
-                cred.pid.as_raw_nonzero()
+                "the rendezvous socket belongs to pid {pid}, the TCP listener is pid {}",
+                expect.pid.unwrap_or_default()
+            ))
+            .into());
+        }
+        if expect.uid.is_some_and(|want| want != uid) {
+            return Err(HandshakeError::Mismatch(format!(
+                "the listener runs as uid {uid}, not as this user: refusing a socket in the \
+                 per-user directory that another user put there"
             ))
             .into());
         }
@@ -270,7 +295,11 @@ fn connect_tcp(
                 why: "not UTF-8",
             })?,
         ));
-        return match connect_local(&path, addr, config, choice, deadline, Some(reply.pid)) {
+        let expect = Expect {
+            pid: Some(reply.pid),
+            uid: None,
+        };
+        return match connect_local(&path, addr, config, choice, deadline, expect) {
             Ok(conn) => Ok(conn),
             // Same kernel, but the socket is out of reach (another mount
             // namespace, another user's directory): stay on TCP.

@@ -113,6 +113,9 @@ pub enum BindError {
         /// Why it was refused.
         why: String,
     },
+    /// The configuration is not usable (for example a zero maximum message).
+    #[error("invalid listener configuration: {0}")]
+    Config(String),
     /// A live listener holds the name.
     #[error("connection name {name:?} is in use by a running listener{}; stop it or pick another name", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     InUse {

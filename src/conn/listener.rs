@@ -17,6 +17,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Largest ring a client may ask for beyond the listener's own choice.
+const MAX_CLIENT_RING: usize = 64 << 20;
+
 /// A named service that clients [`connect`](crate::connect) to.
 ///
 /// Bound to a name in the rendezvous directory (see
@@ -85,7 +88,8 @@ impl Listener {
     /// and the TCP address if the configuration names one.
     ///
     /// # Errors
-    /// [`BindError::InvalidName`]; [`BindError::InUse`] when a live listener
+    /// [`BindError::InvalidName`]; [`BindError::Config`] for a maximum message
+    /// no ring can carry; [`BindError::InUse`] when a live listener
     /// holds the name; [`BindError::Directory`] when the rendezvous directory
     /// is unsafe or missing; [`BindError::Tcp`]; [`BindError::Os`].
     pub fn bind(name: &str, config: &ConnConfig) -> Result<Listener, BindError> {
@@ -93,6 +97,9 @@ impl Listener {
             name: name.to_owned(),
             why,
         })?;
+        let choice = config.choose();
+        wire::check_geometry(choice.capacity as u64, choice.max_message as u64)
+            .map_err(|e| BindError::Config(e.to_string()))?;
         let dir = rendezvous::prepare_dir(config.rendezvous_dir.as_deref())
             .map_err(|(path, why)| BindError::Directory { path, why })?;
         let others = config.allow_any_user
@@ -140,7 +147,7 @@ impl Listener {
             name: name.to_owned(),
             bound,
             tcp,
-            choice: config.choose(),
+            choice,
             config: config.clone(),
             epoll,
             boot_id: wire::boot_id(),
@@ -283,7 +290,10 @@ impl Listener {
             ),
             (None, None) => (self.choice.wakeup, self.choice.spin_budget),
         };
+        // A client may ask for a larger ring than this listener would pick,
+        // within reason: each connection's rings are real memory.
         let capacity = (hello.capacity as usize)
+            .min(self.choice.capacity.max(MAX_CLIENT_RING))
             .max(ring_for(max))
             .next_power_of_two();
         let ring = Config::new()
