@@ -662,9 +662,15 @@ pub fn tcp_frames(data: &[u8]) {
     let max = usize::from(u16::from_le_bytes([data[0], data[1]])) + 1;
     let close = data[2] & 1 == 1;
     let stream = &data[3..data.len().min(3 + (64 << 10))];
-    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback listener");
+    // One listener for the process, and connections closed with a reset (no
+    // TIME_WAIT): a campaign opens millions, more than there are ports.
+    static LISTENER: std::sync::OnceLock<TcpListener> = std::sync::OnceLock::new();
+    let listener =
+        LISTENER.get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("loopback listener"));
     let mut peer = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
     let (ours, _) = listener.accept().expect("accept");
+    rustix::net::sockopt::set_socket_linger(&ours, Some(Duration::ZERO)).expect("SO_LINGER");
+    rustix::net::sockopt::set_socket_linger(&peer, Some(Duration::ZERO)).expect("SO_LINGER");
     peer.write_all(stream).expect("write the input");
     if close {
         peer.shutdown(std::net::Shutdown::Write).expect("shutdown");
