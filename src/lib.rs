@@ -1,5 +1,11 @@
 //! # mempipe
 //!
+//! Most programs want [`conn`]: a [`Listener`] bound to a name and clients that
+//! [`connect`] to it, with a message stream each way over shared memory on one
+//! host (TCP otherwise), the transport chosen from what the program declares
+//! and from this machine's measured profile. The ring below is what a
+//! shared-memory connection carries, for those who wire it by hand.
+//!
 //! A single-producer single-consumer ring of variable-length messages in memory
 //! shared between two processes, built to cross cores at the cost of one
 //! cache-line transfer per small message.
@@ -62,6 +68,8 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 mod config;
+#[cfg(not(loom))]
+pub mod conn;
 mod endpoint;
 mod error;
 /// Entry points for the fuzz targets and the corpus replay test, behind the
@@ -82,6 +90,8 @@ mod loom_models;
 mod tests;
 
 pub use config::{Config, ParseWakeupError, WakeupKind};
+#[cfg(not(loom))]
+pub use conn::{connect, ConnConfig, Connection, Listener};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
     AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, OpenError, RecvError,

@@ -48,6 +48,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the machine profile a result file implies (wake cost, streaming ring size,
+    /// whether spinning pays off), which mempipe connections use to choose their transport.
+    Profile {
+        /// A result file (.json) written by `ipcbench run`.
+        file: PathBuf,
+        /// Also write it to the per-user location connections read
+        /// ($XDG_CONFIG_HOME/mempipe/machine-profile, else ~/.config/mempipe/machine-profile).
+        #[arg(long)]
+        install: bool,
+    },
     /// Remove leftovers of killed runs (shared-memory names, orphaned children).
     Clean,
     /// Internal: the child side of one measurement.

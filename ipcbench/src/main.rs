@@ -17,6 +17,7 @@ mod cli;
 mod machine;
 mod measure;
 mod paired;
+mod profile;
 mod report;
 mod results;
 mod runner;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
             .map(|()| println!("wrote {}", out.display()))
             .map_err(Into::into),
         Some(Command::Check { files, json }) => check::run(&files, json),
+        Some(Command::Profile { file, install }) => profile::run(&file, install),
         Some(Command::Clean) => clean::run(),
         Some(Command::Child { spec }) => return ExitCode::from(child::main(&spec) as u8),
     };
@@ -138,8 +140,17 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     print!("{}", summary::render(&file));
     let paths = write_outputs(&file, &args.out)?;
     println!("took {:.1} s; wrote:", started.elapsed().as_secs_f64());
-    for p in paths {
+    for p in &paths {
         println!("  {}", p.display());
+    }
+    if let Some(json) = paths
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        println!(
+            "machine profile for mempipe connections: ipcbench profile {} [--install]",
+            json.display()
+        );
     }
     Ok(())
 }

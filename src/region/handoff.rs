@@ -156,7 +156,8 @@ impl Region {
             socket,
             &[io::IoSlice::new(&tag)],
             &mut control,
-            SendFlags::empty(),
+            // A receiver that is gone is an error here, never a SIGPIPE.
+            SendFlags::NOSIGNAL,
         )?;
         Ok(())
     }

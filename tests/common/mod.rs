@@ -121,7 +121,8 @@ pub struct ChildProc {
 
 /// Re-executes this test binary to run `entry` (a test function name) as `role`.
 pub fn spawn_child(entry: &str, role: &str, token: Option<&str>, arg: &str) -> ChildProc {
-    spawn_child_under(&[], entry, role, token, arg)
+    spawn_child_with(entry, role, token, arg, |_| {})
+        .unwrap_or_else(|e| panic!("spawn the child test process: {e}"))
 }
 
 /// [`spawn_child`], with the test binary run by `wrapper` (a command and its
@@ -133,6 +134,30 @@ pub fn spawn_child_under(
     token: Option<&str>,
     arg: &str,
 ) -> ChildProc {
+    spawn(wrapper, entry, role, token, arg, |_| {})
+        .unwrap_or_else(|e| panic!("spawn the child test process: {e}"))
+}
+
+/// [`spawn_child`] with a hook to adjust the command first (for example to run
+/// the child as another user); spawn errors are returned.
+pub fn spawn_child_with(
+    entry: &str,
+    role: &str,
+    token: Option<&str>,
+    arg: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> std::io::Result<ChildProc> {
+    spawn(&[], entry, role, token, arg, adjust)
+}
+
+fn spawn(
+    wrapper: &[&str],
+    entry: &str,
+    role: &str,
+    token: Option<&str>,
+    arg: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> std::io::Result<ChildProc> {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = match wrapper.split_first() {
         None => Command::new(exe),
@@ -160,7 +185,8 @@ pub fn spawn_child_under(
     if let Some(token) = token {
         cmd.env(TOKEN_ENV, token);
     }
-    let mut child = cmd.spawn().expect("spawn the child test process");
+    adjust(&mut cmd);
+    let mut child = cmd.spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
@@ -171,7 +197,7 @@ pub fn spawn_child_under(
             }
         }
     });
-    ChildProc { child, lines }
+    Ok(ChildProc { child, lines })
 }
 
 impl ChildProc {
@@ -210,6 +236,16 @@ impl ChildProc {
                 }
             }
         }
+    }
+
+    /// Waits until the child prints a line starting with `prefix`; returns the rest.
+    pub fn wait_for_prefix(&mut self, prefix: &str, timeout: Duration) -> String {
+        let line = self.line_starting_with(&[prefix], timeout);
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
     }
 
     /// Waits for the child to exit, at most `timeout` (then kills it and panics).

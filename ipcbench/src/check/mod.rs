@@ -7,12 +7,12 @@
 //! Targets live in one table ([`targets::TARGETS`]); [`rules`] computes each kind of row,
 //! [`figures`] reads the cells; [`render`] prints the text table.
 
-mod figures;
+pub(crate) mod figures;
 mod render;
 mod rules;
 mod targets;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::{Path, PathBuf};
 

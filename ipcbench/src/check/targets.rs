@@ -33,6 +33,12 @@ static MP_EVENTFD: Subject = subject!("mempipe-eventfd");
 static FUTEX: Subject = subject!("futex");
 static EVENTFD: Subject = subject!("eventfd");
 static UNIX: Subject = subject!("unix-stream");
+static CONN_SPIN: Subject = subject!("conn-shm-spin");
+static CONN_HYBRID: Subject = subject!("conn-shm-hybrid");
+static CONN_FUTEX: Subject = subject!("conn-shm-futex");
+static CONN_EVENTFD: Subject = subject!("conn-shm-eventfd");
+static CONN_TCP: Subject = subject!("conn-tcp");
+static TCP_NODELAY: Subject = subject!("tcp-nodelay");
 /// Only in builds with the `peers` feature.
 static IOX2: Subject = Subject {
     name: "iceoryx2-poll",
@@ -130,4 +136,14 @@ pub static TARGETS: &[Target] = &[
             subject: &HYBRID, metric: BytesPerSec, size: 4096, goal: AtLeast(0.5),
         },
     },
+    // Connections cost next to nothing over the ring they carry (same wakeup, same ring
+    // size), and a TCP connection next to nothing over a plain TCP_NODELAY socket. Streaming
+    // "within 1.05x" reads as at least 0.95 of the ring's bytes per second.
+    ratio("c1", (&CONN_SPIN, &SPIN), OneWayP50, Bytes(8), Cross, AtMost(1.05)),
+    ratio("c1", (&CONN_HYBRID, &HYBRID), OneWayP50, Bytes(8), Cross, AtMost(1.05)),
+    ratio("c1", (&CONN_FUTEX, &MP_FUTEX), OneWayP50, Bytes(8), Cross, AtMost(1.05)),
+    ratio("c1", (&CONN_EVENTFD, &MP_EVENTFD), OneWayP50, Bytes(8), Cross, AtMost(1.05)),
+    ratio("c2", (&CONN_SPIN, &SPIN), BytesPerSec, Bytes(65536), Cross, AtLeast(0.95)),
+    ratio("c2", (&CONN_HYBRID, &HYBRID), BytesPerSec, Bytes(65536), Cross, AtLeast(0.95)),
+    ratio("c3", (&CONN_TCP, &TCP_NODELAY), OneWayP50, Bytes(8), Cross, AtMost(1.1)),
 ];

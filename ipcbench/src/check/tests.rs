@@ -1,4 +1,4 @@
-//! Verdicts on small result files built in code.
+//! Verdicts on small result files built in code (the builders serve the profile tests too).
 
 use super::{evaluate, render, Goal, Line, Verdict};
 use crate::results::{
@@ -7,7 +7,7 @@ use crate::results::{
 };
 use crate::topology::Topology;
 
-fn file(cpus: &[usize], cells: Vec<Cell>) -> ResultFile {
+pub(crate) fn file(cpus: &[usize], cells: Vec<Cell>) -> ResultFile {
     let mut pairs: Vec<CorePair> = cells.iter().map(|c| c.pair).collect();
     pairs.sort_unstable();
     pairs.dedup();
@@ -46,7 +46,7 @@ fn file(cpus: &[usize], cells: Vec<Cell>) -> ResultFile {
 }
 
 /// An OK latency cell: RTT p50 = 2 x one-way, p99.9 = 3 x RTT p50.
-fn lat(transport: &str, size: u64, (a, b): (usize, usize), one_way_ns: f64) -> Cell {
+pub(crate) fn lat(transport: &str, size: u64, (a, b): (usize, usize), one_way_ns: f64) -> Cell {
     let rtt = (2.0 * one_way_ns) as u64;
     Cell {
         transport: transport.into(),
@@ -68,7 +68,7 @@ fn lat(transport: &str, size: u64, (a, b): (usize, usize), one_way_ns: f64) -> C
     }
 }
 
-fn thr(transport: &str, size: u64, (a, b): (usize, usize), bytes_per_sec: f64) -> Cell {
+pub(crate) fn thr(transport: &str, size: u64, (a, b): (usize, usize), bytes_per_sec: f64) -> Cell {
     Cell {
         transport: transport.into(),
         kind: Kind::Throughput,

@@ -48,6 +48,8 @@
 //! must start with `p.name_prefix` and be unlinked in `Drop` of the parent's
 //! endpoint (`ipcbench clean` removes those of killed runs).
 
+pub mod conn_shm;
+pub mod conn_tcp;
 pub mod eventfd;
 pub mod fdio;
 pub mod futex;
@@ -199,6 +201,8 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &limit::Limit,
     ];
     out.extend(mempipe::VARIANTS.iter().map(|v| v as &dyn Transport));
+    out.extend(conn_shm::VARIANTS.iter().map(|v| v as &dyn Transport));
+    out.push(&conn_tcp::ConnTcp);
     #[cfg(feature = "peers")]
     out.extend(peers::TRANSPORTS.iter().copied());
     out

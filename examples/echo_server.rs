@@ -1,0 +1,72 @@
+//! An echo service found by name: every client gets its own connection and
+//! thread, and each message comes back unchanged. Pair it with
+//! `examples/echo_client.rs`.
+//!
+//! ```text
+//! # terminal 1: listen on the name "echo" (and on TCP, for other hosts)
+//! cargo run --example echo_server -- echo --tcp 0.0.0.0:7000
+//! # terminal 2: by name (shared memory), or by TCP address
+//! cargo run --example echo_client -- echo
+//! cargo run --example echo_client -- tcp://127.0.0.1:7000
+//! cargo run --example echo_client -- 127.0.0.1:7000   # same host: shared memory
+//! ```
+//!
+//! Killing the server and starting it again is the restart story: it takes
+//! over the name, and clients simply connect again.
+
+use mempipe::{ConnConfig, Listener, RecvError};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: echo_server NAME [--tcp HOST:PORT]";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().ok_or(USAGE)?;
+    let mut config = ConnConfig::default();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tcp" => config = config.tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
+            other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
+        }
+    }
+    let listener = Listener::bind(&name, &config)?;
+    match listener.tcp_addr() {
+        Some(addr) => println!("listening as {name:?} and on TCP {addr}"),
+        None => println!("listening as {name:?}"),
+    }
+    loop {
+        let mut conn = match listener.accept() {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("a client failed: {e}"); // the listener keeps serving
+                continue;
+            }
+        };
+        println!("client connected: {}", conn.transport());
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            loop {
+                match conn.recv(&mut buf) {
+                    Ok(_) => {
+                        if let Err(e) = conn.send(&buf) {
+                            println!("client gone: {e}");
+                            return;
+                        }
+                    }
+                    Err(RecvError::Disconnected) => return println!("client closed"),
+                    Err(e) => return println!("client gone: {e}"),
+                }
+            }
+        });
+    }
+}

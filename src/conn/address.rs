@@ -1,0 +1,153 @@
+//! Connection addresses: a name on this host, or a TCP address, with the
+//! transport forced or left to the library.
+
+use super::error::AddressError;
+use std::fmt;
+use std::str::FromStr;
+
+/// Where to connect, and whether the transport is forced.
+///
+/// | Form | Meaning |
+/// |---|---|
+/// | `NAME`, `xio://NAME` | the listener named NAME on this host; shared memory |
+/// | `shm://NAME` | the same, stated explicitly |
+/// | `tcp://HOST:PORT` | TCP, always |
+/// | `xio://HOST:PORT`, `HOST:PORT` | TCP, switched to shared memory when the listener is on this host |
+///
+/// ```
+/// use mempipe::conn::Address;
+/// assert_eq!("orders".parse::<Address>()?, Address::Auto("orders".into()));
+/// assert_eq!("tcp://10.0.0.1:7000".parse::<Address>()?, Address::Tcp("10.0.0.1:7000".into()));
+/// assert!("udp://x".parse::<Address>().is_err());
+/// # Ok::<(), mempipe::conn::AddressError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// A listener's name on this host; the library picks the transport.
+    Auto(String),
+    /// A listener's name on this host, shared memory required.
+    Shm(String),
+    /// A TCP address (`host:port`), TCP required.
+    Tcp(String),
+    /// A TCP address; shared memory when the listener turns out to share this host.
+    AutoTcp(String),
+}
+
+/// Checks a connection name: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("a name is 1 to 64 bytes, not {}", name.len()));
+    }
+    if name.starts_with('.') {
+        return Err("a name does not start with '.'".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("character {c:?} is not allowed in a name"));
+    }
+    Ok(())
+}
+
+fn check_host_port(address: &str, hp: &str) -> Result<(), AddressError> {
+    let bad = |why: &str| AddressError {
+        address: address.to_owned(),
+        why: why.to_owned(),
+    };
+    let (host, port) = hp
+        .rsplit_once(':')
+        .ok_or_else(|| bad("a TCP address is HOST:PORT"))?;
+    if host.is_empty() {
+        return Err(bad("the host is empty"));
+    }
+    port.parse::<u16>()
+        .map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    Ok(())
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: String| AddressError {
+            address: s.to_owned(),
+            why,
+        };
+        let (scheme, rest) = match s.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, s),
+        };
+        let looks_tcp = rest.contains(':');
+        match scheme {
+            Some("tcp") => {
+                check_host_port(s, rest)?;
+                Ok(Address::Tcp(rest.to_owned()))
+            }
+            Some("shm") => {
+                check_name(rest).map_err(bad)?;
+                Ok(Address::Shm(rest.to_owned()))
+            }
+            Some("xio") | None if looks_tcp => {
+                check_host_port(s, rest)?;
+                Ok(Address::AutoTcp(rest.to_owned()))
+            }
+            Some("xio") | None => {
+                check_name(rest).map_err(bad)?;
+                Ok(Address::Auto(rest.to_owned()))
+            }
+            Some(other) => Err(bad(format!("unknown scheme {other:?}"))),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Auto(n) => write!(f, "xio://{n}"),
+            Address::Shm(n) => write!(f, "shm://{n}"),
+            Address::Tcp(a) => write!(f, "tcp://{a}"),
+            Address::AutoTcp(a) => write!(f, "xio://{a}"),
+        }
+    }
+}
+
+/// Anything [`connect`](crate::connect) accepts as an address: a string in one
+/// of the [`Address`] forms, or an [`Address`].
+pub trait IntoAddress {
+    /// Parses or passes on the address.
+    ///
+    /// # Errors
+    /// [`AddressError`] naming the accepted forms.
+    fn into_address(self) -> Result<Address, AddressError>;
+}
+
+impl IntoAddress for Address {
+    fn into_address(self) -> Result<Address, AddressError> {
+        Ok(self)
+    }
+}
+
+impl IntoAddress for &Address {
+    fn into_address(self) -> Result<Address, AddressError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoAddress for &str {
+    fn into_address(self) -> Result<Address, AddressError> {
+        self.parse()
+    }
+}
+
+impl IntoAddress for &String {
+    fn into_address(self) -> Result<Address, AddressError> {
+        self.parse()
+    }
+}
+
+impl IntoAddress for String {
+    fn into_address(self) -> Result<Address, AddressError> {
+        self.parse()
+    }
+}

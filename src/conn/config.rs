@@ -1,0 +1,346 @@
+//! What a connection's user declares, and how that becomes a wakeup, a spin
+//! budget and a ring size.
+
+use super::profile::MachineProfile;
+use crate::config::WakeupKind;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What matters to the program, rather than the mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Intent {
+    /// Lowest latency; a waiting side may burn a core (spin when the machine
+    /// allows it, else hybrid with a long spin).
+    LowestLatency,
+    /// Low latency without burning a core for long: hybrid, spinning about
+    /// twice a blocking wake's cost before sleeping.
+    #[default]
+    Balanced,
+    /// Mostly idle connections: sleep at once (futex), smaller rings.
+    IdleFriendly,
+    /// The receiving side waits in an event loop (epoll, mio, tokio): eventfd.
+    Pollable,
+}
+
+impl Intent {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Intent::LowestLatency => "lowest-latency",
+            Intent::Balanced => "balanced",
+            Intent::IdleFriendly => "idle-friendly",
+            Intent::Pollable => "pollable",
+        }
+    }
+}
+
+/// Where the machine profile comes from.
+#[derive(Debug, Clone)]
+enum ProfileSource {
+    /// [`MachineProfile::default_path`], when the file exists.
+    Default,
+    /// None: the documented defaults.
+    Disabled,
+    /// This one.
+    Given(MachineProfile),
+}
+
+/// Configuration of a listener or a connecting side.
+///
+/// Defaults: [`Intent::Balanced`], messages up to 64 KiB, a 5 s connect and
+/// handshake timeout, peer liveness checked every 50 ms while blocked, the
+/// per-user rendezvous directory, only this user may connect, the machine
+/// profile from its default location when present.
+///
+/// ```
+/// use mempipe::conn::{ConnConfig, Intent};
+/// use std::time::Duration;
+/// let config = ConnConfig::new()
+///     .intent(Intent::LowestLatency)
+///     .max_message(1 << 20)
+///     .connect_timeout(Duration::from_secs(10));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    pub(crate) intent: Intent,
+    pub(crate) wakeup: Option<WakeupKind>,
+    pub(crate) spin_budget: Option<Duration>,
+    pub(crate) ring_capacity: Option<usize>,
+    pub(crate) max_message: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) liveness_interval: Duration,
+    pub(crate) allowed_uids: Vec<u32>,
+    pub(crate) allowed_gid: Option<u32>,
+    pub(crate) allow_any_user: bool,
+    pub(crate) rendezvous_dir: Option<PathBuf>,
+    pub(crate) tcp: Option<String>,
+    profile: ProfileSource,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            intent: Intent::Balanced,
+            wakeup: None,
+            spin_budget: None,
+            ring_capacity: None,
+            max_message: 64 << 10,
+            connect_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(5),
+            liveness_interval: Duration::from_millis(50),
+            allowed_uids: Vec::new(),
+            allowed_gid: None,
+            allow_any_user: false,
+            rendezvous_dir: None,
+            tcp: None,
+            profile: ProfileSource::Default,
+        }
+    }
+}
+
+impl ConnConfig {
+    /// The defaults (see the type's documentation).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What matters to this side; on a connecting side it decides the
+    /// connection's wakeup and ring size.
+    pub fn intent(mut self, intent: Intent) -> Self {
+        self.intent = intent;
+        self
+    }
+
+    /// Forces a wakeup strategy instead of deriving it from the intent. On a
+    /// listener it overrides what connecting sides ask for.
+    pub fn wakeup(mut self, kind: WakeupKind) -> Self {
+        self.wakeup = Some(kind);
+        self
+    }
+
+    /// Forces the hybrid spin budget instead of deriving it from the profile.
+    pub fn spin_budget(mut self, budget: Duration) -> Self {
+        self.spin_budget = Some(budget);
+        self
+    }
+
+    /// Forces the ring capacity (each direction; rounded up to a power of two
+    /// and to what `max_message` needs).
+    pub fn ring_capacity(mut self, bytes: usize) -> Self {
+        self.ring_capacity = Some(bytes);
+        self
+    }
+
+    /// Largest message either side may send (the smaller of the two sides'
+    /// values applies), on every transport.
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// How long [`connect`](crate::connect) waits for the listener to appear.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long either side waits for the other's handshake messages.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How often a blocked call checks that the peer process is alive: the
+    /// bound on how long a dead peer goes unnoticed. The listener's value applies.
+    pub fn liveness_interval(mut self, interval: Duration) -> Self {
+        self.liveness_interval = interval;
+        self
+    }
+
+    /// Listener: also admits clients running as `uid` (checked with the
+    /// kernel's peer credentials). Other users must reach the socket too: see
+    /// [`rendezvous_dir`](Self::rendezvous_dir).
+    pub fn allow_uid(mut self, uid: u32) -> Self {
+        self.allowed_uids.push(uid);
+        self
+    }
+
+    /// Listener: also admits clients whose primary group is `gid`.
+    pub fn allow_gid(mut self, gid: u32) -> Self {
+        self.allowed_gid = Some(gid);
+        self
+    }
+
+    /// Listener: admits clients of any user.
+    pub fn allow_any_user(mut self) -> Self {
+        self.allow_any_user = true;
+        self
+    }
+
+    /// The directory holding the rendezvous sockets, instead of the per-user
+    /// one. Both sides must name the same directory, which must exist. A listener that admits
+    /// other users needs one they can search (for example `/run/myservice`,
+    /// mode 0755); its socket is then made connectable by everyone and the
+    /// peer-credential check decides who stays.
+    pub fn rendezvous_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.rendezvous_dir = Some(dir.into());
+        self
+    }
+
+    /// Listener: also accepts TCP connections on `addr` (`host:port`, port 0
+    /// for any free port).
+    pub fn tcp(mut self, addr: impl Into<String>) -> Self {
+        self.tcp = Some(addr.into());
+        self
+    }
+
+    /// Uses `profile` instead of the one in the per-user location.
+    pub fn machine_profile(mut self, profile: MachineProfile) -> Self {
+        self.profile = ProfileSource::Given(profile);
+        self
+    }
+
+    /// Ignores any machine profile: the documented defaults apply.
+    pub fn without_machine_profile(mut self) -> Self {
+        self.profile = ProfileSource::Disabled;
+        self
+    }
+
+    /// Resolves the intent (and overrides, and the profile) into a choice.
+    pub(crate) fn choose(&self) -> Choice {
+        let (profile, source) = match &self.profile {
+            ProfileSource::Disabled => (MachineProfile::default(), "defaults".to_owned()),
+            ProfileSource::Given(p) => (p.clone(), profile_label(p, "given profile")),
+            ProfileSource::Default => match MachineProfile::default_path() {
+                Some(path) if path.exists() => match MachineProfile::load(&path) {
+                    Ok(p) => {
+                        let label = profile_label(&p, &format!("profile {}", path.display()));
+                        (p, label)
+                    }
+                    Err(e) => (
+                        MachineProfile::default(),
+                        format!("defaults (profile {} unusable: {e})", path.display()),
+                    ),
+                },
+                _ => (
+                    MachineProfile::default(),
+                    "defaults, no machine profile".into(),
+                ),
+            },
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let spin_viable = profile.spin_viable.unwrap_or(cores >= 2);
+        let budget = self.spin_budget.unwrap_or_else(|| {
+            profile.wake_cost.map_or(DEFAULT_SPIN, |c| {
+                (c * 2).clamp(Duration::from_micros(2), Duration::from_micros(200))
+            })
+        });
+        let (mut wakeup, mut spin) = match self.intent {
+            Intent::LowestLatency if spin_viable => (WakeupKind::Spin, Duration::ZERO),
+            Intent::LowestLatency => (WakeupKind::Hybrid, budget * 4),
+            Intent::Balanced => (WakeupKind::Hybrid, budget),
+            Intent::IdleFriendly => (WakeupKind::Futex, Duration::ZERO),
+            Intent::Pollable => (WakeupKind::EventFd, Duration::ZERO),
+        };
+        if let Some(forced) = self.wakeup {
+            wakeup = forced;
+            spin = budget;
+        }
+        let base_ring = match self.intent {
+            Intent::IdleFriendly => 256 << 10,
+            _ => profile.stream_peak_ring.unwrap_or(1 << 20),
+        };
+        let capacity = self
+            .ring_capacity
+            .unwrap_or(base_ring)
+            .max(ring_for(self.max_message))
+            .next_power_of_two();
+        let why = format!(
+            "intent {}{}; {source}",
+            self.intent.name(),
+            if self.wakeup.is_some() {
+                ", wakeup forced"
+            } else {
+                ""
+            }
+        );
+        Choice {
+            wakeup,
+            spin_budget: spin,
+            capacity,
+            max_message: self.max_message,
+            why,
+        }
+    }
+}
+
+/// Hybrid spin budget without a measured wake cost.
+const DEFAULT_SPIN: Duration = Duration::from_micros(20);
+
+fn profile_label(p: &MachineProfile, what: &str) -> String {
+    match &p.measured {
+        Some(m) => format!("{what} ({m})"),
+        None => what.to_owned(),
+    }
+}
+
+/// The smallest ring that carries `max_message`.
+pub(crate) fn ring_for(max_message: usize) -> usize {
+    (max_message.saturating_add(8).saturating_mul(2)).max(64)
+}
+
+/// A resolved transport choice.
+#[derive(Debug, Clone)]
+pub(crate) struct Choice {
+    pub wakeup: WakeupKind,
+    pub spin_budget: Duration,
+    pub capacity: usize,
+    pub max_message: usize,
+    pub why: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_map_to_wakeups_and_profile_sets_the_budget() {
+        let base = ConnConfig::new().without_machine_profile();
+        assert_eq!(
+            base.clone().intent(Intent::Pollable).choose().wakeup,
+            WakeupKind::EventFd
+        );
+        assert_eq!(
+            base.clone().intent(Intent::IdleFriendly).choose().wakeup,
+            WakeupKind::Futex
+        );
+        let c = base.choose();
+        assert_eq!(
+            (c.wakeup, c.spin_budget, c.capacity),
+            (WakeupKind::Hybrid, DEFAULT_SPIN, 1 << 20)
+        );
+        let profile = MachineProfile {
+            wake_cost: Some(Duration::from_micros(7)),
+            stream_peak_ring: Some(256 << 10),
+            spin_viable: Some(false),
+            measured: None,
+        };
+        let p = ConnConfig::new().machine_profile(profile);
+        let c = p.clone().choose();
+        assert_eq!(
+            (c.spin_budget, c.capacity),
+            (Duration::from_micros(14), 256 << 10)
+        );
+        assert_eq!(
+            p.intent(Intent::LowestLatency).choose().wakeup,
+            WakeupKind::Hybrid
+        );
+        let big = ConnConfig::new()
+            .without_machine_profile()
+            .max_message(1 << 20)
+            .choose();
+        assert!(big.capacity >= 2 * ((1 << 20) + 8));
+    }
+}

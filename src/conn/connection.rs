@@ -1,0 +1,468 @@
+//! A connection: one message stream each way, over shared memory or TCP, with
+//! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
+
+use super::grant::{GrantInner, SendGrant};
+use super::tcp::{TcpReceiver, TcpSender, Wait};
+use super::transport::Transport;
+use crate::endpoint::{Consumer, Producer};
+use crate::error::{RecvError, SendError};
+use std::fmt;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+enum SendInner {
+    Shm(Producer),
+    Tcp(TcpSender),
+}
+
+enum RecvInner {
+    Shm(Consumer),
+    Tcp(TcpReceiver),
+}
+
+/// The sending half of a [`Connection`] (see [`Connection::split`]).
+/// Dropping it closes this direction: the peer reads what was sent, then gets
+/// [`RecvError::Disconnected`].
+pub struct SendHalf {
+    inner: SendInner,
+    transport: Arc<Transport>,
+}
+
+/// The receiving half of a [`Connection`] (see [`Connection::split`]).
+pub struct RecvHalf {
+    inner: RecvInner,
+    transport: Arc<Transport>,
+}
+
+/// A connection to one peer: a message stream each way.
+///
+/// Sends and receives have the ring's forms: `try_` never waits, the plain
+/// form waits as long as it takes (or until the peer disconnects or dies),
+/// `_timeout` waits at most the given time. Errors are the ring's
+/// [`SendError`] and [`RecvError`] on every transport; on TCP a broken stream
+/// (a length above the maximum, garbage, a stream cut inside a message) is
+/// [`RecvError::Corrupted`].
+///
+/// Dropping it closes both directions: the peer first reads what was sent,
+/// then gets [`RecvError::Disconnected`]. A peer that dies without closing
+/// (killed, crashed) gives [`RecvError::PeerDied`] within the liveness
+/// interval. Reconnecting gives a fresh connection: that is the whole restart
+/// story (nothing to clean up; see [`connect`](crate::connect)).
+///
+/// On TCP, a peer that closed cleanly sent a close frame first; a stream that
+/// ends without one means the peer went away without closing and reads as
+/// `PeerDied` (with the pid from its handshake). A peer on another host that
+/// vanishes without a FIN is noticed by TCP keepalive (about 5 s). Dropping
+/// only the receiving half of a TCP connection tells the peer nothing until
+/// the sending half is dropped too.
+pub struct Connection {
+    tx: SendHalf,
+    rx: RecvHalf,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("transport", &self.tx.transport.to_string())
+            .finish()
+    }
+}
+
+impl fmt::Debug for SendHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendHalf")
+            .field("transport", &self.transport.to_string())
+            .finish()
+    }
+}
+
+impl fmt::Debug for RecvHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvHalf")
+            .field("transport", &self.transport.to_string())
+            .finish()
+    }
+}
+
+impl Connection {
+    pub(crate) fn shm(producer: Producer, consumer: Consumer, transport: Transport) -> Self {
+        let transport = Arc::new(transport);
+        Connection {
+            tx: SendHalf {
+                inner: SendInner::Shm(producer),
+                transport: transport.clone(),
+            },
+            rx: RecvHalf {
+                inner: RecvInner::Shm(consumer),
+                transport,
+            },
+        }
+    }
+
+    pub(crate) fn tcp(shared: Arc<super::tcp::TcpShared>, transport: Transport) -> Self {
+        let transport = Arc::new(transport);
+        Connection {
+            tx: SendHalf {
+                inner: SendInner::Tcp(TcpSender::new(shared.clone())),
+                transport: transport.clone(),
+            },
+            rx: RecvHalf {
+                inner: RecvInner::Tcp(TcpReceiver::new(shared)),
+                transport,
+            },
+        }
+    }
+
+    /// What this connection runs on, and why.
+    pub fn transport(&self) -> &Transport {
+        &self.tx.transport
+    }
+
+    /// Largest message either side may send.
+    pub fn max_message(&self) -> usize {
+        self.tx.max_message()
+    }
+
+    /// Splits into a sending and a receiving half, for two threads.
+    pub fn split(self) -> (SendHalf, RecvHalf) {
+        (self.tx, self.rx)
+    }
+
+    /// The sending half, borrowed.
+    pub fn sender(&mut self) -> &mut SendHalf {
+        &mut self.tx
+    }
+
+    /// The receiving half, borrowed.
+    pub fn receiver(&mut self) -> &mut RecvHalf {
+        &mut self.rx
+    }
+
+    /// Sends `msg` without waiting. See [`SendHalf::try_send`].
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when there is no room now; otherwise as [`send`](Self::send).
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.tx.try_send(msg)
+    }
+
+    /// Sends `msg`, waiting for room.
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] above the maximum message; [`SendError::Disconnected`]
+    /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
+    /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.tx.send(msg)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.tx.send_timeout(msg, timeout)
+    }
+
+    /// Reserves room for a `len`-byte message to fill in place, without waiting.
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send).
+    pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
+        self.tx.try_reserve(len)
+    }
+
+    /// Reserves room for a `len`-byte message, waiting for it.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
+        self.tx.reserve(len)
+    }
+
+    /// Reserves room for a `len`-byte message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<SendGrant<'_>, SendError> {
+        self.tx.reserve_timeout(len, timeout)
+    }
+
+    /// Receives the next message into `buf` (replacing its contents) without waiting.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
+    pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.rx.try_recv(buf)
+    }
+
+    /// Receives the next message into `buf`, waiting for one. Returns its length.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the peer closed and everything it sent
+    /// was read; [`RecvError::PeerDied`] when it died without closing;
+    /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
+    pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.rx.recv(buf)
+    }
+
+    /// Receives the next message into `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.rx.recv_timeout(buf, timeout)
+    }
+
+    /// Receives the next message into the front of `buf` without waiting.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.rx.try_recv_into(buf)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting for one.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.rx.recv_into(buf)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    pub fn recv_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.rx.recv_into_timeout(buf, timeout)
+    }
+}
+
+impl SendHalf {
+    /// What the connection runs on.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Largest message this half may send.
+    pub fn max_message(&self) -> usize {
+        match &self.inner {
+            SendInner::Shm(p) => p.max_message(),
+            SendInner::Tcp(t) => t.max_message(),
+        }
+    }
+
+    fn send_wait(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError> {
+        match &mut self.inner {
+            SendInner::Shm(p) => match wait {
+                Wait::NonBlocking => p.try_send(msg),
+                Wait::Forever => p.send(msg),
+                Wait::Within(t) => p.send_timeout(msg, t),
+            },
+            SendInner::Tcp(t) => t.send(msg, wait),
+        }
+    }
+
+    fn reserve_wait(&mut self, len: usize, wait: Wait) -> Result<SendGrant<'_>, SendError> {
+        let inner = match &mut self.inner {
+            SendInner::Shm(p) => GrantInner::Shm(match wait {
+                Wait::NonBlocking => p.try_reserve(len)?,
+                Wait::Forever => p.reserve(len)?,
+                Wait::Within(t) => p.reserve_timeout(len, t)?,
+            }),
+            SendInner::Tcp(t) => {
+                t.reserve(len, wait)?;
+                GrantInner::Tcp {
+                    sender: t,
+                    len,
+                    cursor: 0,
+                }
+            }
+        };
+        Ok(SendGrant { inner })
+    }
+
+    /// Sends `msg` without waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when the ring (or the socket's buffer) has no room
+    /// now; otherwise as [`send`](Self::send).
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::NonBlocking)
+    }
+
+    /// Sends `msg`, waiting for room. On TCP, a message once started on the
+    /// socket is always finished.
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] above the maximum message; [`SendError::Disconnected`]
+    /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
+    /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::Forever)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::Within(timeout))
+    }
+
+    /// Reserves room for a `len`-byte message without waiting: on shared
+    /// memory the grant is the ring's memory itself (zero-copy); on TCP it is
+    /// the frame buffer that is written to the socket as is.
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send).
+    pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
+        self.reserve_wait(len, Wait::NonBlocking)
+    }
+
+    /// Reserves room for a `len`-byte message, waiting for it.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
+        self.reserve_wait(len, Wait::Forever)
+    }
+
+    /// Reserves room for a `len`-byte message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<SendGrant<'_>, SendError> {
+        self.reserve_wait(len, Wait::Within(timeout))
+    }
+}
+
+impl RecvHalf {
+    /// What the connection runs on.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<usize, RecvError> {
+        match &mut self.inner {
+            RecvInner::Shm(c) => match wait {
+                Wait::NonBlocking => c.try_recv(buf),
+                Wait::Forever => c.recv(buf),
+                Wait::Within(t) => c.recv_timeout(buf, t),
+            },
+            RecvInner::Tcp(t) => t.recv(buf, wait),
+        }
+    }
+
+    fn recv_into_wait(&mut self, buf: &mut [u8], wait: Wait) -> Result<usize, RecvError> {
+        match &mut self.inner {
+            RecvInner::Shm(c) => match wait {
+                Wait::NonBlocking => c.try_recv_into(buf),
+                Wait::Forever => c.recv_into(buf),
+                Wait::Within(t) => c.recv_into_timeout(buf, t),
+            },
+            RecvInner::Tcp(t) => t.recv_into(buf, wait),
+        }
+    }
+
+    /// Receives the next message into `buf` (replacing its contents) without waiting.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
+    pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.recv_wait(buf, Wait::NonBlocking)
+    }
+
+    /// Receives the next message into `buf`, waiting for one. Returns its
+    /// length. The bytes are copied out, so the peer cannot change them later.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the peer closed and everything it sent
+    /// was read; [`RecvError::PeerDied`] when it died without closing;
+    /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
+    pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.recv_wait(buf, Wait::Forever)
+    }
+
+    /// Receives the next message into `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.recv_wait(buf, Wait::Within(timeout))
+    }
+
+    /// Receives the next message into the front of `buf` without waiting.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.recv_into_wait(buf, Wait::NonBlocking)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting for one.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.recv_into_wait(buf, Wait::Forever)
+    }
+
+    /// Receives the next message into the front of `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    pub fn recv_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.recv_into_wait(buf, Wait::Within(timeout))
+    }
+
+    /// A descriptor an event loop can wait on for this half, after
+    /// [`arm_notify`](Self::arm_notify): the eventfd on a shared-memory
+    /// connection with [`WakeupKind::EventFd`](crate::WakeupKind::EventFd) (see
+    /// [`Intent::Pollable`](crate::conn::Intent::Pollable)), the socket on
+    /// TCP; `None` for other wakeups.
+    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.inner {
+            RecvInner::Shm(c) => c.notify_fd(),
+            RecvInner::Tcp(t) => Some(t.fd()),
+        }
+    }
+
+    /// Prepares to wait on [`notify_fd`](Self::notify_fd). Returns `true`
+    /// when a message (or the end) is already there: receive instead of waiting.
+    ///
+    /// # Errors
+    /// [`RecvError::Corrupted`] for a broken ring or stream; [`RecvError::Io`].
+    pub fn arm_notify(&mut self) -> Result<bool, RecvError> {
+        match &mut self.inner {
+            RecvInner::Shm(c) => c.arm_notify(),
+            RecvInner::Tcp(t) => t.has_frame(),
+        }
+    }
+}

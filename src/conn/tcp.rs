@@ -1,0 +1,436 @@
+//! The TCP transport: length-prefixed frames on a TCP_NODELAY socket, with the
+//! ring's contract (maximum message, copy-out receive, `Disconnected` after a
+//! close, `PeerDied` when the peer went away without closing).
+//!
+//! A frame is an 8-byte header (length, kind) and the payload. A length above
+//! the connection's maximum message, an unknown kind, or a stream that ends
+//! inside a frame is [`Corruption`]: nothing is allocated from a length before
+//! it is checked, and the receive buffer never exceeds header + maximum message.
+
+use super::wire::{decode_frame, encode_frame, Frame, FRAME_HEADER};
+use crate::endpoint::liveness::process_alive;
+use crate::error::{Corruption, RecvError, SendError};
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What both halves of a TCP connection share.
+pub(crate) struct TcpShared {
+    pub stream: TcpStream,
+    /// The peer's pid, from its hello.
+    pub peer_pid: u32,
+    /// Whether the peer runs on this host (then its pid can be watched).
+    pub peer_local: bool,
+    pub max_message: usize,
+    pub liveness: Duration,
+    /// The peer's close frame was read.
+    goodbye: AtomicBool,
+}
+
+impl TcpShared {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer_pid: u32,
+        peer_local: bool,
+        max_message: usize,
+        liveness: Duration,
+    ) -> Arc<Self> {
+        let _ = stream.set_nodelay(true);
+        let _ = rustix::net::sockopt::set_socket_keepalive(&stream, true);
+        let _ = rustix::net::sockopt::set_tcp_keepidle(&stream, Duration::from_secs(2));
+        let _ = rustix::net::sockopt::set_tcp_keepintvl(&stream, Duration::from_secs(1));
+        let _ = rustix::net::sockopt::set_tcp_keepcnt(&stream, 3);
+        Arc::new(TcpShared {
+            stream,
+            peer_pid,
+            peer_local,
+            max_message,
+            liveness,
+            goodbye: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a local peer process has died (waiting up to the liveness
+    /// interval for a process that is exiting right now).
+    fn local_peer_dead(&self, wait: bool) -> bool {
+        if !self.peer_local {
+            return false;
+        }
+        let end = Instant::now() + if wait { self.liveness } else { Duration::ZERO };
+        loop {
+            if !process_alive(self.peer_pid) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The error for a peer that is gone: closed (its close frame was seen, or
+    /// a local peer still runs) or died.
+    fn gone(&self) -> Gone {
+        if self.goodbye.load(Ordering::Acquire) {
+            return Gone::Closed;
+        }
+        if self.peer_local && !self.local_peer_dead(true) {
+            return Gone::Closed;
+        }
+        Gone::Died(self.peer_pid)
+    }
+
+    /// Waits until the socket is ready for `flags` or `until`; returns `Err`
+    /// with the peer's pid when a local peer died meanwhile.
+    fn wait(&self, flags: PollFlags, until: Option<Instant>) -> Result<bool, u32> {
+        loop {
+            let mut slice = self.liveness;
+            if let Some(at) = until {
+                slice = slice.min(at.saturating_duration_since(Instant::now()));
+            }
+            let ts = rustix::time::Timespec {
+                tv_sec: slice.as_secs() as i64,
+                tv_nsec: i64::from(slice.subsec_nanos()),
+            };
+            let mut fds = [PollFd::new(&self.stream, flags)];
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(n) if n > 0 => return Ok(true),
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(_) => return Ok(true), // the next call reports it
+            }
+            if until.is_some_and(|at| Instant::now() >= at) {
+                return Ok(false);
+            }
+            if self.local_peer_dead(false) {
+                return Err(self.peer_pid);
+            }
+        }
+    }
+}
+
+enum Gone {
+    Closed,
+    Died(u32),
+}
+
+/// A deadline as the connection calls take it.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    NonBlocking,
+    Forever,
+    Within(Duration),
+}
+
+impl Wait {
+    fn until(self) -> Option<Instant> {
+        match self {
+            Wait::Within(d) => Instant::now().checked_add(d),
+            _ => None,
+        }
+    }
+}
+
+/// The sending half.
+pub(crate) struct TcpSender {
+    shared: Arc<TcpShared>,
+    /// Header and payload of the frame being built.
+    frame: Vec<u8>,
+    /// An error found while committing, reported by the next call.
+    failed: Option<SendError>,
+}
+
+impl TcpSender {
+    pub(crate) fn new(shared: Arc<TcpShared>) -> Self {
+        TcpSender {
+            shared,
+            frame: Vec::new(),
+            failed: None,
+        }
+    }
+
+    pub(crate) fn max_message(&self) -> usize {
+        self.shared.max_message
+    }
+
+    fn gone_error(&self) -> SendError {
+        match self.shared.gone() {
+            Gone::Closed => SendError::Disconnected,
+            Gone::Died(pid) => SendError::PeerDied { pid },
+        }
+    }
+
+    /// Checks `len` and waits (as `wait` allows) until the socket takes data;
+    /// then the frame buffer holds a header's room and `len` zero bytes.
+    pub(crate) fn reserve(&mut self, len: usize, wait: Wait) -> Result<(), SendError> {
+        if let Some(e) = self.failed.take() {
+            self.failed = Some(match &e {
+                SendError::PeerDied { pid } => SendError::PeerDied { pid: *pid },
+                _ => SendError::Disconnected,
+            });
+            return Err(e);
+        }
+        if len > self.shared.max_message {
+            return Err(SendError::TooLarge {
+                len,
+                max: self.shared.max_message,
+            });
+        }
+        let until = wait.until();
+        let ready = match wait {
+            Wait::NonBlocking => self.shared.wait(PollFlags::OUT, Some(Instant::now())),
+            _ => self.shared.wait(PollFlags::OUT, until),
+        };
+        match ready {
+            Ok(true) => {}
+            Ok(false) if matches!(wait, Wait::NonBlocking) => {
+                return Err(SendError::Full {
+                    needed: len + FRAME_HEADER,
+                })
+            }
+            Ok(false) => return Err(SendError::Timeout),
+            Err(pid) => return Err(SendError::PeerDied { pid }),
+        }
+        self.frame.clear();
+        self.frame.resize(FRAME_HEADER + len, 0);
+        Ok(())
+    }
+
+    /// The payload part of the frame buffer.
+    pub(crate) fn payload(&mut self) -> &mut [u8] {
+        &mut self.frame[FRAME_HEADER..]
+    }
+
+    /// Writes the frame with its first `len` payload bytes. A frame once
+    /// started is always finished (waiting for the peer to read); an error is
+    /// kept for the next call, as a ring's commit to a dead peer is.
+    pub(crate) fn commit(&mut self, len: usize) {
+        let header = encode_frame(Frame::Data(len));
+        self.frame[..FRAME_HEADER].copy_from_slice(&header);
+        if let Err(e) = self.write_all(FRAME_HEADER + len) {
+            self.failed = Some(e);
+        }
+    }
+
+    fn write_all(&mut self, total: usize) -> Result<(), SendError> {
+        let mut off = 0;
+        while off < total {
+            match rustix::net::send(
+                &self.shared.stream,
+                &self.frame[off..total],
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            ) {
+                Ok(n) => off += n,
+                Err(Errno::AGAIN) => {
+                    if let Err(pid) = self.shared.wait(PollFlags::OUT, None) {
+                        return Err(SendError::PeerDied { pid });
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => {
+                    return Err(self.gone_error())
+                }
+                Err(e) => return Err(SendError::Io(e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `msg` into a frame and writes it.
+    pub(crate) fn send(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError> {
+        self.reserve(msg.len(), wait)?;
+        self.frame[FRAME_HEADER..].copy_from_slice(msg);
+        let header = encode_frame(Frame::Data(msg.len()));
+        self.frame[..FRAME_HEADER].copy_from_slice(&header);
+        self.write_all(FRAME_HEADER + msg.len())
+    }
+}
+
+impl Drop for TcpSender {
+    fn drop(&mut self) {
+        // Tell the peer this is a close, not a crash; bounded so a peer that
+        // stopped reading cannot hold us here.
+        let close = encode_frame(Frame::Close);
+        let until = Instant::now() + Duration::from_secs(1);
+        let mut off = 0;
+        while off < close.len() {
+            match rustix::net::send(
+                &self.shared.stream,
+                &close[off..],
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            ) {
+                Ok(n) => off += n,
+                Err(Errno::AGAIN) if self.shared.wait(PollFlags::OUT, Some(until)) == Ok(true) => {}
+                Err(Errno::INTR) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = self.shared.stream.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// The receiving half.
+pub(crate) struct TcpReceiver {
+    shared: Arc<TcpShared>,
+    /// Bytes read and not yet consumed are `buf[start..filled]`.
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    /// The peer's close frame arrived.
+    closed: bool,
+}
+
+/// Initial receive buffer; it grows up to a frame header plus the maximum
+/// message (this side's limit, never a size the peer chose beyond it).
+const INITIAL_BUF: usize = 64 << 10;
+
+impl TcpReceiver {
+    pub(crate) fn new(shared: Arc<TcpShared>) -> Self {
+        TcpReceiver {
+            buf: vec![0; INITIAL_BUF.min(FRAME_HEADER + shared.max_message)],
+            shared,
+            start: 0,
+            filled: 0,
+            closed: false,
+        }
+    }
+
+    /// The fd an event loop can wait on.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.shared.stream)
+    }
+
+    /// Whether a whole frame is buffered.
+    pub(crate) fn has_frame(&self) -> Result<bool, RecvError> {
+        Ok(self.parse()?.is_some() || self.closed)
+    }
+
+    /// The buffered frame at `start`: (payload length), if complete.
+    fn parse(&self) -> Result<Option<Frame>, RecvError> {
+        let avail = self.filled - self.start;
+        if avail < FRAME_HEADER {
+            return Ok(None);
+        }
+        let mut header = [0u8; FRAME_HEADER];
+        header.copy_from_slice(&self.buf[self.start..self.start + FRAME_HEADER]);
+        let frame = decode_frame(&header, self.shared.max_message)
+            .map_err(|what| Corruption::new(format!("TCP stream: {what}")))?;
+        match frame {
+            Frame::Data(len) if avail < FRAME_HEADER + len => Ok(None),
+            f => Ok(Some(f)),
+        }
+    }
+
+    /// Waits for the next message; returns its payload range in `buf`.
+    fn next(&mut self, wait: Wait) -> Result<std::ops::Range<usize>, RecvError> {
+        let until = wait.until();
+        loop {
+            if self.closed {
+                return Err(RecvError::Disconnected);
+            }
+            match self.parse()? {
+                Some(Frame::Data(len)) => {
+                    let at = self.start + FRAME_HEADER;
+                    return Ok(at..at + len);
+                }
+                Some(Frame::Close) => {
+                    self.start += FRAME_HEADER;
+                    self.closed = true;
+                    self.shared.goodbye.store(true, Ordering::Release);
+                    return Err(RecvError::Disconnected);
+                }
+                None => {}
+            }
+            self.make_room();
+            match rustix::net::recv(
+                &self.shared.stream,
+                &mut self.buf[self.filled..],
+                RecvFlags::DONTWAIT,
+            ) {
+                Ok((0, _)) => return Err(self.eof()),
+                Ok((n, _)) => self.filled += n,
+                Err(Errno::AGAIN) => {
+                    let ready = match wait {
+                        Wait::NonBlocking => return Err(RecvError::Empty),
+                        _ => self.shared.wait(PollFlags::IN, until),
+                    };
+                    match ready {
+                        Ok(true) => {}
+                        Ok(false) => return Err(RecvError::Timeout),
+                        Err(pid) => return Err(RecvError::PeerDied { pid }),
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::CONNRESET) => {
+                    return Err(RecvError::PeerDied {
+                        pid: self.shared.peer_pid,
+                    })
+                }
+                Err(e) => return Err(RecvError::Io(e.into())),
+            }
+        }
+    }
+
+    /// The stream ended: after a close frame that is handled above; inside a
+    /// frame it is corruption; between frames the peer went away without closing.
+    fn eof(&self) -> RecvError {
+        let avail = self.filled - self.start;
+        if avail > 0 {
+            return RecvError::Corrupted(Corruption::new(format!(
+                "TCP stream ended inside a frame ({avail} bytes of it arrived)"
+            )));
+        }
+        RecvError::PeerDied {
+            pid: self.shared.peer_pid,
+        }
+    }
+
+    /// Compacts the buffer and grows it to hold the frame being read.
+    fn make_room(&mut self) {
+        let avail = self.filled - self.start;
+        let need = if avail >= FRAME_HEADER {
+            let len = u32::from_le_bytes(
+                self.buf[self.start..self.start + 4]
+                    .try_into()
+                    .unwrap_or_default(),
+            ) as usize;
+            // parse() already refused a length above the maximum.
+            FRAME_HEADER + len.min(self.shared.max_message)
+        } else {
+            FRAME_HEADER
+        };
+        if self.start > 0 && (self.start + need > self.buf.len() || avail == 0) {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled = avail;
+            self.start = 0;
+        }
+        if need > self.buf.len() {
+            self.buf.resize(need, 0);
+        }
+    }
+
+    pub(crate) fn recv(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, RecvError> {
+        let range = self.next(wait)?;
+        out.clear();
+        out.extend_from_slice(&self.buf[range.clone()]);
+        self.start = range.end;
+        Ok(range.len())
+    }
+
+    pub(crate) fn recv_into(&mut self, out: &mut [u8], wait: Wait) -> Result<usize, RecvError> {
+        let range = self.next(wait)?;
+        let len = range.len();
+        let Some(dst) = out.get_mut(..len) else {
+            return Err(RecvError::BufferTooSmall {
+                needed: len,
+                buf_len: out.len(),
+            });
+        };
+        dst.copy_from_slice(&self.buf[range.clone()]);
+        self.start = range.end;
+        Ok(len)
+    }
+}
