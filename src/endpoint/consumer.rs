@@ -50,6 +50,13 @@ impl Consumer {
 
     /// Receives the next message into `buf` (replacing its contents) without
     /// waiting. Returns the message length.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if no message is there now;
+    /// [`RecvError::Disconnected`] once the producer closed its end and every
+    /// message was read; [`RecvError::PeerDied`] if the producer's process is
+    /// known dead (instead of `Empty`); [`RecvError::Corrupted`] if the shared
+    /// state is inconsistent.
     #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
@@ -57,13 +64,38 @@ impl Consumer {
     }
 
     /// Receives the next message into `buf`, waiting as long as it takes (or until
-    /// the producer disconnects or dies).
+    /// the producer disconnects or dies). Returns the message length.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// std::thread::spawn(move || tx.send(b"from another thread"));
+    /// let mut buf = Vec::new();
+    /// let len = rx.recv(&mut buf)?; // waits for the message
+    /// assert_eq!(&buf[..len], b"from another thread");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         Ok(self.take_into_vec(rec, buf))
     }
 
     /// Receives the next message into `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -76,6 +108,15 @@ impl Consumer {
     /// Receives the next message into the front of `buf` without waiting. A
     /// message longer than `buf` stays in the ring
     /// ([`RecvError::BufferTooSmall`]).
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if no message is there now;
+    /// [`RecvError::BufferTooSmall`] if the message is longer than `buf` (it
+    /// stays in the ring);
+    /// [`RecvError::Disconnected`] once the producer closed its end and every
+    /// message was read; [`RecvError::PeerDied`] if the producer's process is
+    /// known dead (instead of `Empty`); [`RecvError::Corrupted`] if the shared
+    /// state is inconsistent.
     #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
@@ -83,12 +124,29 @@ impl Consumer {
     }
 
     /// Receives the next message into the front of `buf`, waiting for one.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] if the message is longer than
+    /// `buf` (it stays in the ring); [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         self.take_into_slice(rec, buf)
     }
 
     /// Receives the next message into the front of `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] if the message is longer than
+    /// `buf` (it stays in the ring); [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn recv_into_timeout(
         &mut self,
         buf: &mut [u8],
@@ -100,6 +158,13 @@ impl Consumer {
 
     /// Lends the next message in place without waiting (zero-copy read). The
     /// message's space is freed when the grant is dropped.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if no message is there now;
+    /// [`RecvError::Disconnected`] once the producer closed its end and every
+    /// message was read; [`RecvError::PeerDied`] if the producer's process is
+    /// known dead (instead of `Empty`); [`RecvError::Corrupted`] if the shared
+    /// state is inconsistent.
     #[inline]
     pub fn try_recv_grant(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
@@ -107,12 +172,39 @@ impl Consumer {
     }
 
     /// Lends the next message in place, waiting for one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// tx.send(b"in place")?;
+    /// let grant = rx.recv_grant()?;
+    /// let mut head = [0u8; 2];
+    /// grant.copy_to_slice(&mut head); // copy out only what is needed
+    /// assert_eq!((grant.len(), &head), (8, b"in"));
+    /// drop(grant); // frees the message's space
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv_grant(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         Ok(ReadGrant::new(self, rec))
     }
 
     /// Lends the next message in place, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn recv_grant_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::after(timeout))?;
         Ok(ReadGrant::new(self, rec))
@@ -121,6 +213,14 @@ impl Consumer {
     /// Waits at most `timeout` until a message can be read without blocking
     /// (it stays in the ring). Lets a caller wait in slices, for example to poll
     /// a stop flag between them, before a zero-copy [`try_recv_grant`](Self::try_recv_grant).
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn wait_for_message(&mut self, timeout: Duration) -> Result<(), RecvError> {
         self.next(Deadline::after(timeout)).map(|_| ())
     }

@@ -60,6 +60,10 @@ impl<'a> WriteGrant<'a> {
     }
 
     /// Copies `bytes` into the grant at `offset`.
+    ///
+    /// # Errors
+    /// [`GrantBoundsError`] if `offset + bytes.len()` exceeds [`len`](Self::len);
+    /// nothing is written.
     #[inline]
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), GrantBoundsError> {
         let fits = offset
@@ -113,8 +117,11 @@ impl<'a> WriteGrant<'a> {
     }
 
     /// Publishes only the first `len` bytes (`len <= self.len()`); the rest of the
-    /// reservation is returned to the ring. A longer `len` publishes nothing and
-    /// returns the error.
+    /// reservation is returned to the ring.
+    ///
+    /// # Errors
+    /// [`GrantBoundsError`] if `len` exceeds [`len`](Self::len); nothing is
+    /// published (the grant is dropped, as if uncommitted).
     #[inline]
     pub fn commit_len(self, len: usize) -> Result<(), GrantBoundsError> {
         if len > self.len() {
