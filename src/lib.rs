@@ -73,10 +73,10 @@ mod error;
 #[allow(clippy::missing_errors_doc)]
 pub mod fuzzing;
 mod layout;
+mod platform;
 #[cfg(not(loom))]
 mod region;
 pub(crate) mod ring;
-mod sync;
 pub(crate) mod wakeup;
 
 #[cfg(all(test, loom))]

@@ -12,7 +12,6 @@ use std::time::Duration;
 const FAST_POLLS: u32 = 64;
 
 /// How far past a record a consumer that is behind reads ahead.
-#[cfg(not(loom))]
 const READ_AHEAD: u64 = 128;
 
 /// The reading end of a ring.
@@ -229,20 +228,12 @@ impl Consumer {
     fn take_into_vec(&mut self, rec: RecordRef, buf: &mut Vec<u8>) -> usize {
         let len = rec.len as usize;
         buf.clear();
-        #[cfg(not(loom))]
-        {
-            buf.reserve(len);
-            // SAFETY: `buf` has room for `len` bytes (reserved above); the copy
-            // initialises exactly those bytes before the length is set.
-            unsafe {
-                self.ring.copy_out_raw(&rec, buf.as_mut_ptr());
-                buf.set_len(len);
-            }
-        }
-        #[cfg(loom)]
-        {
-            buf.resize(len, 0);
-            self.ring.copy_out(&rec, buf);
+        buf.reserve(len);
+        // SAFETY: `buf` has room for `len` bytes (reserved above); the copy
+        // initialises exactly those bytes before the length is set.
+        unsafe {
+            self.ring.copy_out_raw(&rec, buf.as_mut_ptr());
+            buf.set_len(len);
         }
         self.release(rec);
         len
@@ -284,7 +275,6 @@ impl Consumer {
             if let Some(rec) = self.ring.peek()? {
                 // Found at the first look: this side is behind the producer,
                 // and the records after this one are probably finished too.
-                #[cfg(not(loom))]
                 self.ring.read_ahead(&rec, READ_AHEAD);
                 return Ok(rec);
             }
@@ -307,7 +297,7 @@ impl Consumer {
             // general wait (closures, clock, liveness) is set up.
             if self.link.spins_first() {
                 for _ in 0..FAST_POLLS {
-                    crate::sync::spin_hint();
+                    crate::platform::spin_hint();
                     if let Some(rec) = self.ring.peek()? {
                         return Ok(rec);
                     }
@@ -359,9 +349,8 @@ impl Consumer {
     /// the ring uses [`WakeupKind::EventFd`]. Put it in epoll, mio or tokio for
     /// readability, and leave reading it to `arm_notify` (it is one end of a
     /// UNIX datagram socket pair, not an eventfd: see [`WakeupKind::EventFd`]).
-    #[cfg(not(loom))]
     pub fn notify_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.link.own_doorbell()
+        self.link.own_doorbell().and_then(|bell| bell.fd())
     }
 
     /// Prepares to wait on [`notify_fd`](Self::notify_fd) from an external event
@@ -390,10 +379,9 @@ impl Consumer {
     /// }
     /// # }
     /// ```
-    #[cfg(not(loom))]
     pub fn arm_notify(&mut self) -> Result<bool, RecvError> {
-        if let Some(fd) = self.link.own_doorbell() {
-            crate::wakeup::sys::doorbell_drain(fd)?;
+        if let Some(bell) = self.link.own_doorbell() {
+            bell.drain()?;
         }
         let seq = self.link.arm_external();
         let ready = self.ring.peek()?.is_some() || self.link.peer_closed();

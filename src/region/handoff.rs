@@ -49,8 +49,8 @@ impl Handoff {
 /// The descriptors that make up a region: memory, then the wake descriptors if any.
 fn region_fds(region: &Region) -> Vec<BorrowedFd<'_>> {
     let mut fds = vec![region.inner.file.as_fd()];
-    if let Some(ends) = &region.inner.doorbell {
-        fds.extend(ends.iter().map(|f| f.as_fd()));
+    if let Some(bells) = &region.inner.shared.doorbells {
+        fds.extend(bells.fds());
     }
     fds
 }
@@ -71,7 +71,7 @@ fn assemble(mut fds: Vec<OwnedFd>) -> Result<Region, OpenError> {
 /// Refuses a wake descriptor that is not what a region's creator makes (a
 /// UNIX datagram socket): a wrong kind could block, or never wake anyone.
 pub(crate) fn check_doorbell(fd: BorrowedFd<'_>) -> Result<(), OpenError> {
-    if crate::wakeup::sys::is_doorbell(fd) {
+    if crate::platform::is_doorbell(fd) {
         Ok(())
     } else {
         Err(OpenError::NotMempipe(format!(

@@ -14,9 +14,10 @@ pub(crate) mod os;
 pub use handoff::Handoff;
 
 use crate::config::{Config, WakeupKind};
-use crate::endpoint::{Consumer, Link, Producer};
+use crate::endpoint::{Consumer, Link, LinkParts, Producer};
 use crate::error::{AttachError, CreateError, OpenError, RemoveError, Side};
 use crate::layout::{Geometry, Validated};
+use crate::platform::{process_alive, Doorbells};
 use crate::ring::control::{SideMeta, ATTACHED, CLOSED, FREE};
 use crate::ring::Shared;
 use memmap2::MmapRaw;
@@ -39,8 +40,6 @@ pub struct Region {
 pub(crate) struct RegionInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) file: File,
-    /// For eventfd wakeups: a socket pair, [consumer's end, producer's end].
-    pub(crate) doorbell: Option<[OwnedFd; 2]>,
     name: Option<Name>,
     unlink_on_drop: bool,
     pub(crate) wakeup: WakeupKind,
@@ -155,7 +154,7 @@ impl Region {
                 return Err(CreateError::AlreadyExists {
                     name: name.display(),
                     creator_pid,
-                    creator_alive: creator_pid.map(crate::endpoint::liveness::process_alive),
+                    creator_alive: creator_pid.map(process_alive),
                 });
             }
             Err(e) => return Err(os::os("create")(e).into()),
@@ -177,10 +176,7 @@ impl Region {
         let map = os::map(&file, geometry.total_len())?;
         os::write_header(&map, &geometry, config);
         let doorbell = if config.wakeup == WakeupKind::EventFd {
-            Some(
-                crate::wakeup::sys::doorbell_pair()
-                    .map_err(|e| crate::error::OsError::new("socketpair", e))?,
-            )
+            Some(Doorbells::new().map_err(|e| crate::error::OsError::new("socketpair", e))?)
         } else {
             None
         };
@@ -204,7 +200,7 @@ impl Region {
     fn assemble(
         map: MmapRaw,
         file: File,
-        doorbell: Option<[OwnedFd; 2]>,
+        doorbells: Option<Doorbells>,
         name: Option<Name>,
         unlink_on_drop: bool,
         v: Validated,
@@ -212,12 +208,11 @@ impl Region {
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
         // SAFETY: the mapping is page aligned, `total_len` bytes long (created so, or
         // checked against the file's size by `validate`), and moved into the owner.
-        let shared = unsafe { Shared::from_mapping(base, v.geometry, Box::new(map)) };
+        let shared = unsafe { Shared::from_mapping(base, v.geometry, doorbells, Box::new(map)) };
         Region {
             inner: Arc::new(RegionInner {
                 shared: Arc::new(shared),
                 file,
-                doorbell,
                 name,
                 unlink_on_drop,
                 wakeup: v.wakeup,
@@ -296,7 +291,7 @@ impl Region {
                 for fd in &fds {
                     handoff::check_doorbell(fd.as_fd())?;
                 }
-                Some(fds)
+                Some(Doorbells::from_fds(fds))
             }
             (_, _) => None,
         };
@@ -344,7 +339,7 @@ impl Region {
         let Some(creator) = os::peek_header(&file).and_then(|h| h.creator()) else {
             return Ok(false);
         };
-        if crate::endpoint::liveness::process_alive(creator) || !parsed.refers_to(&file) {
+        if process_alive(creator) || !parsed.refers_to(&file) {
             return Ok(false);
         }
         match parsed.unlink() {
@@ -364,8 +359,7 @@ impl Region {
     /// state is not that of a fresh ring.
     pub fn producer(&self) -> Result<Producer, AttachError> {
         claim(&self.inner.shared.control().producer, Side::Producer)?;
-        Producer::new(Link::from_region(self.inner.clone(), Side::Producer))
-            .map_err(AttachError::Corrupted)
+        Producer::new(self.link(Side::Producer)).map_err(AttachError::Corrupted)
     }
 
     /// Claims the consumer end of the ring: once per ring, by one process.
@@ -376,8 +370,22 @@ impl Region {
     /// [`AttachError::Corrupted`], as for [`Region::producer`].
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         claim(&self.inner.shared.control().consumer, Side::Consumer)?;
-        Consumer::new(Link::from_region(self.inner.clone(), Side::Consumer))
-            .map_err(AttachError::Corrupted)
+        Consumer::new(self.link(Side::Consumer)).map_err(AttachError::Corrupted)
+    }
+
+    /// The link of an endpoint on `side`, which keeps the region alive.
+    fn link(&self, side: Side) -> Link {
+        let inner = &self.inner;
+        Link::new(
+            LinkParts {
+                shared: inner.shared.clone(),
+                keep_alive: Some(inner.clone()),
+                wakeup: inner.wakeup,
+                spin_budget: inner.spin_budget,
+                liveness_interval: inner.liveness_interval,
+            },
+            side,
+        )
     }
 
     /// Ring data capacity in bytes.
@@ -434,7 +442,7 @@ fn claim(meta: &SideMeta, side: Side) -> Result<(), AttachError> {
         Err(pid) => Err(AttachError::AlreadyClaimed {
             side,
             pid,
-            holder_alive: crate::endpoint::liveness::process_alive(pid),
+            holder_alive: process_alive(pid),
         }),
     }
 }
