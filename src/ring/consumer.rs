@@ -27,13 +27,24 @@ pub(crate) struct RingConsumer {
     head: u64,
     /// The position last published to the producer (`<= head`).
     published: u64,
-    /// Publish once this many bytes were released since the last publication.
+    /// The position last announced: published with the caller told to wake a
+    /// producer asleep for room (`<= published`).
+    announced: u64,
+    /// Announce once this many bytes were released since the last announcement.
     batch: u64,
 }
 
 /// Largest publication batch: the producer learns of freed space at least
 /// every 32 KiB (and whenever the ring runs empty or it waits).
 const MAX_BATCH: u64 = 32 << 10;
+
+/// A batch is this fraction of the capacity (at most [`MAX_BATCH`]). Under loom
+/// a batch is the models' whole 64-byte ring, so that they see releases that do
+/// not wake a producer asleep for room, and a drained ring that must.
+#[cfg(not(loom))]
+const BATCH_DIVISOR: u64 = 8;
+#[cfg(loom)]
+const BATCH_DIVISOR: u64 = 1;
 
 impl RingConsumer {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Self, Corruption> {
@@ -49,7 +60,8 @@ impl RingConsumer {
             geometry,
             head,
             published: head,
-            batch: (geometry.capacity / 8).min(MAX_BATCH),
+            announced: head,
+            batch: (geometry.capacity / BATCH_DIVISOR).min(MAX_BATCH),
         })
     }
 
@@ -144,32 +156,53 @@ impl RingConsumer {
         self.shared.memory.ptr(rec.offset)
     }
 
-    /// Frees a record's space. The new position is published in batches, so
+    /// Frees a record's space. The new position is announced in batches, so
     /// that a producer running ahead of a full ring does not pull the
-    /// position's cache line across on every message: once `batch` bytes
-    /// (capacity/8, at most 32 KiB) are freed here, and by the endpoint
-    /// whenever the ring runs empty or the producer waits.
+    /// position's cache line across on every message, and a producer asleep
+    /// for room is woken once per batch instead of once per message: once
+    /// `batch` bytes (capacity/8, at most 32 KiB) are freed here, and by the
+    /// endpoint whenever the ring runs empty. Returns whether this release
+    /// announced, so the caller must wake a producer that sleeps.
     #[inline]
-    pub(crate) fn release(&mut self, rec: RecordRef) {
+    pub(crate) fn release(&mut self, rec: RecordRef) -> bool {
         self.head = rec.pos + Geometry::record_size(rec.len);
-        if self.head - self.published >= self.batch {
+        if self.head - self.announced >= self.batch {
             self.publish();
+            return true;
+        }
+        false
+    }
+
+    /// Makes the position visible without announcing it: a producer asleep
+    /// for room finds it when its wait next re-checks (at the latest after its
+    /// liveness interval), and is woken at the next announcement.
+    #[inline]
+    pub(crate) fn publish_quietly(&mut self) {
+        if self.published != self.head {
+            self.published = self.head;
+            self.store_head();
         }
     }
 
-    /// Tells the producer how far this side has read. Returns whether there
-    /// was anything new to tell.
+    /// Announces how far this side has read: publishes it, and tells the
+    /// caller to wake a producer asleep for room. Returns whether there was
+    /// anything new to announce.
     #[inline]
     pub(crate) fn publish(&mut self) -> bool {
-        if self.published == self.head {
+        if self.announced == self.head {
             return false;
         }
-        self.published = self.head;
+        self.announced = self.head;
+        self.publish_quietly();
+        true
+    }
+
+    #[inline(always)]
+    fn store_head(&self) {
         self.shared
             .control()
             .head
             .head
             .store(self.head, Ordering::Release);
-        true
     }
 }
