@@ -34,6 +34,10 @@ pub(crate) struct RingConsumer {
     batch: u64,
 }
 
+// The one-compare fast path of `peek` relies on a padding word's length being
+// above every message limit.
+const _: () = assert!(crate::layout::MAX_CAPACITY / 2 < record::PADDING as u64);
+
 /// Largest publication batch: the producer learns of freed space at least
 /// every 32 KiB (and whenever the ring runs empty or it waits).
 const MAX_BATCH: u64 = 32 << 10;
@@ -68,6 +72,33 @@ impl RingConsumer {
     /// The next record, if one is published. Skips (at most one) padding record.
     #[inline]
     pub(crate) fn peek(&mut self) -> Result<Option<RecordRef>, Corruption> {
+        let g = self.geometry;
+        let pos = self.head;
+        let word = self.shared.memory.word(pos).load(Ordering::Acquire);
+        let offset = pos & g.mask;
+        // The common case in one compare: subtracting this lap's tag leaves the
+        // length only for a record of this lap (a zero word, another lap's tag
+        // or a padding record leaves a value far above any limit), and the
+        // length must be within the maximum and leave the record inside the
+        // ring. Everything else takes the full classification below.
+        let len = word.wrapping_sub(u64::from(record::tag(pos, g.cap_log2)) << 32);
+        if len <= g.max_message.min(g.capacity - offset - RECORD_HEADER) {
+            return Ok(Some(RecordRef {
+                pos,
+                offset: offset + RECORD_HEADER,
+                len,
+            }));
+        }
+        if word == 0 {
+            return Ok(None);
+        }
+        self.peek_slow()
+    }
+
+    /// [`peek`](Self::peek) for everything but a plain record or an empty
+    /// word: padding, the previous lap's header, and corruption.
+    #[inline(never)]
+    fn peek_slow(&mut self) -> Result<Option<RecordRef>, Corruption> {
         let g = self.geometry;
         for _ in 0..2 {
             let pos = self.head;
