@@ -45,8 +45,8 @@ pub(crate) struct RingProducer {
     tail: u64,
     /// Last consumer position read from shared memory.
     cached_head: u64,
-    /// Every commit word in `[tail, zeroed_end)` is known to be zero. Lets a
-    /// commit skip zeroing the word after its record.
+    /// Every commit word in `[tail, zeroed_end)` is known to be zero (a fresh
+    /// ring is all zeros). Lets a commit skip zeroing the word after its record.
     zeroed_end: u64,
     /// A write grant was handed out and not yet committed.
     grant_open: bool,
@@ -77,9 +77,7 @@ impl RingProducer {
             geometry,
             tail: 0,
             cached_head: 0,
-            // A fresh ring is all zeros, but the first lap zeroes ahead (and
-            // claims lines ahead) like every other, so that it runs alike.
-            zeroed_end: 0,
+            zeroed_end: geometry.capacity,
             grant_open: false,
         })
     }
@@ -180,30 +178,9 @@ impl RingProducer {
     pub(crate) fn commit(&mut self, r: Reservation, len: u64) {
         debug_assert!(len <= r.len);
         self.grant_open = false;
-        let new_tail = r.start + Geometry::record_size(len);
-        // The common case in one branch: the record as reserved, no padding in
-        // front of it, and the words after it zeroed far enough ahead that the
-        // next few records need no zeroing either.
-        let plain = (len == r.len) & r.padding_at.is_none();
-        if plain & (new_tail + ZERO_AHEAD / 2 <= self.zeroed_end) {
-            self.shared.memory.word(r.start).store(
-                record::encode(r.start, self.geometry.cap_log2, len as u32),
-                Ordering::Release,
-            );
-            self.tail = new_tail;
-            return;
-        }
-        self.commit_and_zero(r, len, new_tail);
-    }
-
-    /// [`commit`](Self::commit) for a shortened record, one behind padding, or
-    /// one that has come within half of [`ZERO_AHEAD`] of the zeroed words:
-    /// publishes it, then zeroes the next `ZERO_AHEAD` bytes' commit words and
-    /// claims the lines further on.
-    #[inline(never)]
-    fn commit_and_zero(&mut self, r: Reservation, len: u64, new_tail: u64) {
         let g = self.geometry;
         let memory = &self.shared.memory;
+        let new_tail = r.start + Geometry::record_size(len);
         let free_end = self.cached_head + g.capacity;
         if len < r.len {
             // Bytes written past the shortened record are stale payload.
@@ -238,15 +215,9 @@ impl RingProducer {
             at += 8;
         }
         self.zeroed_end = self.zeroed_end.max(target);
-        // Claim the lines that the records until the next call here will be
-        // zeroed into, well before.
         #[cfg(not(loom))]
-        {
-            let mut line = new_tail + CLAIM_AHEAD;
-            while line < (new_tail + CLAIM_AHEAD + ZERO_AHEAD / 2).min(free_end) {
-                memory.prefetch_write(line);
-                line += 64;
-            }
+        if new_tail + CLAIM_AHEAD < free_end {
+            memory.prefetch_write(new_tail + CLAIM_AHEAD);
         }
     }
 
