@@ -159,6 +159,13 @@ pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) ->
     }
 }
 
+/// Polls of the condition before a sleeping wait arms its signal (none under
+/// loom, whose models need no more interleavings).
+#[cfg(not(loom))]
+const POLLS_BEFORE_ARM: u32 = 16;
+#[cfg(loom)]
+const POLLS_BEFORE_ARM: u32 = 0;
+
 /// The blocking protocol shared by futex and eventfd: arm, re-check, sleep in
 /// slices that end when the next liveness check is due.
 pub(crate) fn sleep_until(
@@ -166,7 +173,22 @@ pub(crate) fn sleep_until(
     req: &mut WaitRequest<'_>,
     mut sleep: impl FnMut(u32, Duration) -> io::Result<()>,
 ) -> WaitEnd {
+    // A few polls before arming, while the peer runs on another CPU: work
+    // that arrives within them costs the peer no wake call, where after
+    // arming it would wake a side that is already awake. On the peer's own
+    // CPU they would only delay it.
+    let polls = if (req.same_cpu)() {
+        0
+    } else {
+        POLLS_BEFORE_ARM
+    };
     loop {
+        for _ in 0..polls {
+            if (req.ready)() {
+                return WaitEnd::Ready;
+            }
+            crate::sync::spin_hint();
+        }
         if (req.ready)() {
             return WaitEnd::Ready;
         }
