@@ -12,7 +12,8 @@ pub enum WakeupKind {
     /// Busy-poll with the CPU's pause hint. Lowest latency; burns a core while
     /// waiting, and must never be used with both ends on one CPU.
     Spin = 1,
-    /// Sleep on a shared futex word inside the mapping.
+    /// Sleep on a shared futex word inside the mapping (after a few polls of
+    /// the ring while the peer runs on another CPU).
     Futex = 2,
     /// Sleep on a descriptor per side, which a receiver can also put in epoll,
     /// mio or tokio ([`Consumer::notify_fd`](crate::Consumer::notify_fd)).

@@ -80,6 +80,63 @@ fn loom_eventfd_full_ring_wakes_producer() {
     transfer(WakeupKind::EventFd, &[24, 24, 24]);
 }
 
+// The producer blocks on a full ring of four 16-byte records; the consumer's
+// releases announce the freed room only once a batch (the whole ring under
+// loom) is free or it has read everything, and publish it quietly in between.
+// No interleaving may leave the producer asleep for good.
+#[test]
+fn loom_futex_batched_room_wake() {
+    transfer(WakeupKind::Futex, &[8, 8, 8, 8, 8, 8]);
+}
+
+#[test]
+fn loom_eventfd_batched_room_wake() {
+    transfer(WakeupKind::EventFd, &[8, 8, 8, 8, 8, 8]);
+}
+
+#[test]
+fn loom_hybrid_batched_room_wake() {
+    transfer(WakeupKind::Hybrid, &[8, 8, 8, 8, 8]);
+}
+
+/// A producer blocked on a full ring must be woken when the consumer has read
+/// everything, less than a batch: three 16-byte records are in the ring, the
+/// consumer reads one, the producer blocks on a 24-byte message that must wrap
+/// (it needs the first 32 bytes of the next lap free), and the consumer reads
+/// the other two and finds the ring empty.
+fn drained_ring_wakes_producer(kind: WakeupKind) {
+    loom::model(move || {
+        let (mut tx, mut rx) = pair(kind);
+        for i in 0..3 {
+            tx.send(&msg(i, 8)).unwrap();
+        }
+        let mut buf = Vec::new();
+        rx.recv(&mut buf).unwrap();
+        assert_eq!(buf, msg(0, 8));
+        let consumer = thread::spawn(move || {
+            let mut buf = Vec::new();
+            for i in 1..3 {
+                rx.recv(&mut buf).unwrap();
+                assert_eq!(buf, msg(i, 8));
+            }
+            rx.recv(&mut buf).unwrap();
+            assert_eq!(buf, msg(3, 24));
+        });
+        tx.send(&msg(3, 24)).unwrap();
+        consumer.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_futex_drained_ring_wakes_producer() {
+    drained_ring_wakes_producer(WakeupKind::Futex);
+}
+
+#[test]
+fn loom_eventfd_drained_ring_wakes_producer() {
+    drained_ring_wakes_producer(WakeupKind::EventFd);
+}
+
 /// A blocked consumer must learn of the producer's close.
 fn close_wakes_consumer(kind: WakeupKind) {
     loom::model(move || {

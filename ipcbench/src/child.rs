@@ -7,7 +7,7 @@
 //! [`ChildMsg::Ready`] (or [`ChildMsg::Failed`]) after attaching, one
 //! [`ChildMsg::Done`] at the end. Measured data never goes through it.
 
-use crate::measure::{latency, throughput, Ended};
+use crate::measure::Ended;
 use crate::transport::{self, CellParams, Handoff, Kind};
 use crate::{affinity, stop};
 use anyhow::Context;
@@ -138,11 +138,11 @@ pub fn main(spec_json: &str) -> i32 {
     let size = spec.params.size;
     let (received, counted, ended) = match spec.params.kind {
         Kind::Latency => {
-            let r = latency::echo(ep.as_mut(), size, spec.verify);
+            let r = ep.echo(size, spec.verify);
             (r.messages, r.messages, r.ended)
         }
         Kind::Throughput => {
-            let r = throughput::sink(ep.as_mut(), size, spec.verify, spec.window);
+            let r = ep.sink(size, spec.verify, spec.window);
             (r.received, r.counted, r.ended)
         }
     };

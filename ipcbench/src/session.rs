@@ -2,8 +2,8 @@
 //! run the parent's loop under a watchdog, collect the child, clean up.
 
 use crate::child::{ChildMsg, ChildSpec};
-use crate::measure::latency::{self, PingRun};
-use crate::measure::throughput::{self, StreamRun};
+use crate::measure::latency::PingRun;
+use crate::measure::throughput::StreamRun;
 use crate::measure::Ended;
 use crate::results::CorePair;
 use crate::transport::{CellParams, Kind, Transport};
@@ -112,21 +112,10 @@ pub fn run(
     let watchdog = stop::Watchdog::arm(Instant::now() + budget);
     let size = params.size;
     let measured = match params.kind {
-        Kind::Latency => Measured::Latency(latency::ping(
-            ep.as_mut(),
-            size,
-            timing.warmup,
-            timing.duration,
-            verify,
-        )),
-        Kind::Throughput => Measured::Throughput(throughput::stream(
-            ep.as_mut(),
-            size,
-            timing.warmup,
-            timing.duration,
-            verify,
-            window,
-        )),
+        Kind::Latency => Measured::Latency(ep.ping(size, timing.warmup, timing.duration, verify)),
+        Kind::Throughput => {
+            Measured::Throughput(ep.stream(size, timing.warmup, timing.duration, verify, window))
+        }
     };
     let expired = watchdog.disarm();
     let parent_ok = match &measured {

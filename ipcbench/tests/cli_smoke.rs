@@ -230,6 +230,8 @@ fn check_prints_every_target_for_the_committed_result_file() {
     assert!(s.lines().next().unwrap().contains("AMD EPYC"), "{s}");
     for (id, target) in [
         ("1", "mempipe-spin / limit, one-way p50, 8 B, cross-core"),
+        ("1", "mempipe-spin / limit, one-way p50, 4 KiB, cross-core"),
+        ("1", "mempipe-spin / limit, one-way p50, 64 KiB, cross-core"),
         (
             "2",
             "mempipe-spin / iceoryx2-poll, one-way p50, 8 B, cross-core",
@@ -246,12 +248,14 @@ fn check_prints_every_target_for_the_committed_result_file() {
         ("4", "mempipe-futex / futex, RTT p50, 8 B, same core"),
         ("4", "mempipe-eventfd / eventfd, RTT p50, 8 B, cross-core"),
         ("5", "syscalls per message"),
+        ("5", "wakes per message, slow consumer, futex, 64 B"),
         (
             "6a",
             "mempipe-spin(-zc) / unix-stream, B/s, 64 B, cross-core",
         ),
         ("6b", "mempipe-spin(-zc) B/s, 64 KiB, cross-core"),
         ("6c", "mempipe-spin(-zc) / limit, B/s, 1 MiB, cross-core"),
+        ("6d", "mempipe-spin(-zc) / limit, B/s, 64 KiB, cross-core"),
         ("7", "mempipe-hybrid B/s, 4 KiB, same core / cross-core"),
     ] {
         assert!(

@@ -260,12 +260,17 @@ impl Consumer {
     /// Frees a record's space and wakes the producer if it waits for room.
     #[inline]
     pub(super) fn release(&mut self, rec: RecordRef) {
-        self.ring.release(rec);
-        // A producer asleep for room must learn of it now, not a batch later.
-        if self.link.peer_may_sleep() {
-            self.ring.publish();
+        if self.ring.release(rec) {
+            // A batch of room is free: wake a producer asleep for it.
+            self.link.notify_peer();
+        } else if self.link.peer_may_sleep() {
+            // Less than a batch: waking the producer for it would cost a wake
+            // per few messages while this side is the slower one. It is woken
+            // at the batch, or when this side has read everything (`next`);
+            // the room is visible at once to its wait's periodic re-check, so
+            // a consumer that stops reading here delays it, never strands it.
+            self.ring.publish_quietly();
         }
-        self.link.notify_peer();
     }
 
     /// The next published record, waiting as `deadline` allows.

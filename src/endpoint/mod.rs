@@ -62,7 +62,7 @@ pub(crate) struct Link {
 }
 
 /// A side that never waits (a streaming producer) still refreshes its recorded
-/// CPU every this many publications, so the hybrid peer's same-CPU check is not
+/// CPU every this many publications, so the blocking peer's same-CPU check is not
 /// fooled by where the endpoint was created. (Reading the CPU is a vDSO/rseq load,
 /// a few nanoseconds, so the refresh costs little even every 64 messages.)
 const CPU_RECORD_EVERY: u32 = 64;
@@ -159,16 +159,13 @@ impl Link {
     /// once, never a hang, and the publication itself has succeeded.
     #[inline(always)]
     pub(crate) fn notify_peer(&mut self) {
-        match self.wakeup {
-            Wakeup::Spin(_) => return,
-            Wakeup::Hybrid(_) => {
-                self.since_cpu_record += 1;
-                if self.since_cpu_record >= CPU_RECORD_EVERY {
-                    self.since_cpu_record = 0;
-                    self.record_cpu();
-                }
-            }
-            _ => {}
+        if let Wakeup::Spin(_) = self.wakeup {
+            return;
+        }
+        self.since_cpu_record += 1;
+        if self.since_cpu_record >= CPU_RECORD_EVERY {
+            self.since_cpu_record = 0;
+            self.record_cpu();
         }
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
@@ -229,10 +226,11 @@ impl Link {
         self.liveness.check_idle(peer)
     }
 
-    /// Records the CPU this side runs on (plus one), for the hybrid strategy's
-    /// same-CPU check. Written only when it changes.
+    /// Records the CPU this side runs on (plus one), for the blocking
+    /// strategies' same-CPU check (whether to spin or poll before sleeping).
+    /// Written only when it changes.
     fn record_cpu(&self) {
-        if !matches!(self.wakeup, Wakeup::Hybrid(_)) {
+        if matches!(self.wakeup, Wakeup::Spin(_)) {
             return;
         }
         // Unknown under Miri and loom: the same-CPU check then never fires.

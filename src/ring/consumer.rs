@@ -6,7 +6,7 @@ use super::record::{self, Word};
 use super::Shared;
 use crate::error::Corruption;
 use crate::layout::{Geometry, RECORD_HEADER};
-use crate::platform::Ordering;
+use crate::platform::{self, Ordering};
 use std::sync::Arc;
 
 /// A published record, validated: its payload lies inside the ring.
@@ -27,9 +27,16 @@ pub(crate) struct RingConsumer {
     head: u64,
     /// The position last published to the producer (`<= head`).
     published: u64,
-    /// Publish once this many bytes were released since the last publication.
+    /// The position last announced: published with the caller told to wake a
+    /// producer asleep for room (`<= published`).
+    announced: u64,
+    /// Announce once this many bytes were released since the last announcement.
     batch: u64,
 }
+
+// The one-compare fast path of `peek` relies on a padding word's length being
+// above every message limit.
+const _: () = assert!(crate::layout::MAX_CAPACITY / 2 < record::PADDING as u64);
 
 /// Largest publication batch: the producer learns of freed space at least
 /// every 32 KiB (and whenever the ring runs empty or it waits).
@@ -49,13 +56,41 @@ impl RingConsumer {
             geometry,
             head,
             published: head,
-            batch: (geometry.capacity / 8).min(MAX_BATCH),
+            announced: head,
+            batch: (geometry.capacity / platform::BATCH_DIVISOR).min(MAX_BATCH),
         })
     }
 
     /// The next record, if one is published. Skips (at most one) padding record.
     #[inline]
     pub(crate) fn peek(&mut self) -> Result<Option<RecordRef>, Corruption> {
+        let g = self.geometry;
+        let pos = self.head;
+        let word = self.shared.memory.word(pos).load(Ordering::Acquire);
+        let offset = pos & g.mask;
+        // The common case in one compare: subtracting this lap's tag leaves the
+        // length only for a record of this lap (a zero word, another lap's tag
+        // or a padding record leaves a value far above any limit), and the
+        // length must be within the maximum and leave the record inside the
+        // ring. Everything else takes the full classification below.
+        let len = word.wrapping_sub(u64::from(record::tag(pos, g.cap_log2)) << 32);
+        if len <= g.max_message.min(g.capacity - offset - RECORD_HEADER) {
+            return Ok(Some(RecordRef {
+                pos,
+                offset: offset + RECORD_HEADER,
+                len,
+            }));
+        }
+        if word == 0 {
+            return Ok(None);
+        }
+        self.peek_slow()
+    }
+
+    /// [`peek`](Self::peek) for everything but a plain record or an empty
+    /// word: padding, the previous lap's header, and corruption.
+    #[inline(never)]
+    fn peek_slow(&mut self) -> Result<Option<RecordRef>, Corruption> {
         let g = self.geometry;
         for _ in 0..2 {
             let pos = self.head;
@@ -143,32 +178,53 @@ impl RingConsumer {
         self.shared.memory.ptr(rec.offset)
     }
 
-    /// Frees a record's space. The new position is published in batches, so
+    /// Frees a record's space. The new position is announced in batches, so
     /// that a producer running ahead of a full ring does not pull the
-    /// position's cache line across on every message: once `batch` bytes
-    /// (capacity/8, at most 32 KiB) are freed here, and by the endpoint
-    /// whenever the ring runs empty or the producer waits.
+    /// position's cache line across on every message, and a producer asleep
+    /// for room is woken once per batch instead of once per message: once
+    /// `batch` bytes (capacity/8, at most 32 KiB) are freed here, and by the
+    /// endpoint whenever the ring runs empty. Returns whether this release
+    /// announced, so the caller must wake a producer that sleeps.
     #[inline]
-    pub(crate) fn release(&mut self, rec: RecordRef) {
+    pub(crate) fn release(&mut self, rec: RecordRef) -> bool {
         self.head = rec.pos + Geometry::record_size(rec.len);
-        if self.head - self.published >= self.batch {
+        if self.head - self.announced >= self.batch {
             self.publish();
+            return true;
+        }
+        false
+    }
+
+    /// Makes the position visible without announcing it: a producer asleep
+    /// for room finds it when its wait next re-checks (at the latest after its
+    /// liveness interval), and is woken at the next announcement.
+    #[inline]
+    pub(crate) fn publish_quietly(&mut self) {
+        if self.published != self.head {
+            self.published = self.head;
+            self.store_head();
         }
     }
 
-    /// Tells the producer how far this side has read. Returns whether there
-    /// was anything new to tell.
+    /// Announces how far this side has read: publishes it, and tells the
+    /// caller to wake a producer asleep for room. Returns whether there was
+    /// anything new to announce.
     #[inline]
     pub(crate) fn publish(&mut self) -> bool {
-        if self.published == self.head {
+        if self.announced == self.head {
             return false;
         }
-        self.published = self.head;
+        self.announced = self.head;
+        self.publish_quietly();
+        true
+    }
+
+    #[inline(always)]
+    fn store_head(&self) {
         self.shared
             .control()
             .head
             .head
             .store(self.head, Ordering::Release);
-        true
     }
 }

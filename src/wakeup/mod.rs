@@ -137,7 +137,22 @@ pub(crate) fn sleep_until(
     req: &mut WaitRequest<'_>,
     mut sleep: impl FnMut(u32, Duration) -> io::Result<()>,
 ) -> WaitEnd {
+    // A few polls before arming, while the peer runs on another CPU: work
+    // that arrives within them costs the peer no wake call, where after
+    // arming it would wake a side that is already awake. On the peer's own
+    // CPU they would only delay it.
+    let polls = if (req.same_cpu)() {
+        0
+    } else {
+        platform::POLLS_BEFORE_ARM
+    };
     loop {
+        for _ in 0..polls {
+            if (req.ready)() {
+                return WaitEnd::Ready;
+            }
+            platform::spin_hint();
+        }
         if (req.ready)() {
             return WaitEnd::Ready;
         }

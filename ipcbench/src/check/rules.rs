@@ -152,7 +152,7 @@ impl Target {
                     see: see.to_string(),
                 };
                 l.notes
-                    .push(format!("not in a result file: count them with {see}"));
+                    .push(format!("not in a result file: measure with {see}"));
                 vec![l]
             }
         }

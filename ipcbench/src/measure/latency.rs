@@ -24,8 +24,8 @@ pub struct PingRun {
 
 /// Ping for `warmup` (not recorded), then for `duration` (recorded); then
 /// send the [`LAST`] message so the child stops echoing.
-pub fn ping(
-    ep: &mut dyn Endpoint,
+pub fn ping<E: Endpoint + ?Sized>(
+    ep: &mut E,
     size: usize,
     warmup: Duration,
     duration: Duration,
@@ -39,8 +39,8 @@ pub fn ping(
     PingRun { hist, ended }
 }
 
-fn ping_loop(
-    ep: &mut dyn Endpoint,
+fn ping_loop<E: Endpoint + ?Sized>(
+    ep: &mut E,
     size: usize,
     warmup: Duration,
     duration: Duration,
@@ -50,7 +50,7 @@ fn ping_loop(
     let mut tx = message::pattern(size);
     let mut seq = 0u64;
     let mut bad: Option<String> = None;
-    let mut round_trip = |ep: &mut dyn Endpoint, seq: u64, marker: u8| -> Result<(), Ended> {
+    let mut round_trip = |ep: &mut E, seq: u64, marker: u8| -> Result<(), Ended> {
         message::stamp(&mut tx, marker, seq, verify);
         ep.send(&tx)?;
         ep.recv_with(size, &mut |m| {
@@ -92,7 +92,7 @@ pub struct EchoRun {
 }
 
 /// Echo every message back until the [`LAST`] one (which is echoed too).
-pub fn echo(ep: &mut dyn Endpoint, size: usize, verify: bool) -> EchoRun {
+pub fn echo<E: Endpoint + ?Sized>(ep: &mut E, size: usize, verify: bool) -> EchoRun {
     let mut tx = vec![0u8; size];
     let mut messages = 0u64;
     let ended = loop {

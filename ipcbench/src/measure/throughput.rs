@@ -22,8 +22,8 @@ pub struct StreamRun {
     pub ended: Ended,
 }
 
-struct Sender<'a> {
-    ep: &'a mut dyn Endpoint,
+struct Sender<'a, E: ?Sized> {
+    ep: &'a mut E,
     tx: Vec<u8>,
     verify: bool,
     window: Option<u64>,
@@ -31,7 +31,7 @@ struct Sender<'a> {
     acked: u64,
 }
 
-impl Sender<'_> {
+impl<E: Endpoint + ?Sized> Sender<'_, E> {
     fn send(&mut self, marker: u8) -> Result<(), Ended> {
         if let Some(w) = self.window {
             while self.seq - self.acked >= w {
@@ -56,8 +56,8 @@ impl Sender<'_> {
 }
 
 /// Stream messages of `size` bytes. `window`: see `Transport::flow_window`.
-pub fn stream(
-    ep: &mut dyn Endpoint,
+pub fn stream<E: Endpoint + ?Sized>(
+    ep: &mut E,
     size: usize,
     warmup: Duration,
     duration: Duration,
@@ -158,7 +158,12 @@ pub struct SinkRun {
 }
 
 /// Receive until [`LAST`], checking every message, then acknowledge.
-pub fn sink(ep: &mut dyn Endpoint, size: usize, verify: bool, window: Option<u64>) -> SinkRun {
+pub fn sink<E: Endpoint + ?Sized>(
+    ep: &mut E,
+    size: usize,
+    verify: bool,
+    window: Option<u64>,
+) -> SinkRun {
     let credit_every = window.map(|w| (w / 2).max(1));
     let (mut received, mut counted, mut sum, mut counting) = (0u64, 0u64, 0u64, false);
     let ended = loop {

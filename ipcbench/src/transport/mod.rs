@@ -65,8 +65,11 @@ pub mod udp;
 pub mod unix_seqpacket;
 pub mod unix_stream;
 
+use crate::measure::latency::{self, EchoRun, PingRun};
+use crate::measure::throughput::{self, SinkRun, StreamRun};
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 /// Largest message ipcbench accepts at all (64 MiB).
 pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
@@ -156,6 +159,37 @@ pub trait Endpoint {
     /// transports may pass a view into shared memory that stays valid only
     /// while `consume` runs.
     fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError>;
+
+    /// The parent's ping loop ([`latency::ping`]) over this endpoint. The
+    /// measurement loops are entered through these methods so that each
+    /// endpoint type gets its own copy of them: the per-message `send` and
+    /// `recv_with` calls are then direct (and inlined), as in a user's program,
+    /// not a virtual call per hop.
+    fn ping(&mut self, size: usize, warmup: Duration, duration: Duration, verify: bool) -> PingRun {
+        latency::ping(self, size, warmup, duration, verify)
+    }
+
+    /// The child's echo loop ([`latency::echo`]) over this endpoint.
+    fn echo(&mut self, size: usize, verify: bool) -> EchoRun {
+        latency::echo(self, size, verify)
+    }
+
+    /// The parent's stream ([`throughput::stream`]) over this endpoint.
+    fn stream(
+        &mut self,
+        size: usize,
+        warmup: Duration,
+        duration: Duration,
+        verify: bool,
+        window: Option<u64>,
+    ) -> StreamRun {
+        throughput::stream(self, size, warmup, duration, verify, window)
+    }
+
+    /// The child's sink ([`throughput::sink`]) over this endpoint.
+    fn sink(&mut self, size: usize, verify: bool, window: Option<u64>) -> SinkRun {
+        throughput::sink(self, size, verify, window)
+    }
 }
 
 /// A transport recipe; see the module docs for the life cycle.

@@ -3,7 +3,7 @@
 //! receiver must confirm every message.
 
 use super::{registry, CellParams, Kind};
-use crate::measure::{latency, throughput, Ended};
+use crate::measure::Ended;
 use std::time::Duration;
 
 fn exercise(kind: Kind, size: usize) {
@@ -25,19 +25,19 @@ fn exercise(kind: Kind, size: usize) {
         let child = std::thread::spawn(move || {
             let mut ep = t.attach(&p2, handoff).unwrap();
             match kind {
-                Kind::Latency => latency::echo(ep.as_mut(), size, true).ended,
-                Kind::Throughput => throughput::sink(ep.as_mut(), size, true, window).ended,
+                Kind::Latency => ep.echo(size, true).ended,
+                Kind::Throughput => ep.sink(size, true, window).ended,
             }
         });
         let (w, d) = (Duration::from_millis(1), Duration::from_millis(5));
         match kind {
             Kind::Latency => {
-                let r = latency::ping(ep.as_mut(), size, w, d, true);
+                let r = ep.ping(size, w, d, true);
                 assert_eq!(r.ended, Ended::Done, "{} {size}", t.name());
                 assert!(!r.hist.is_empty(), "{} {size}", t.name());
             }
             Kind::Throughput => {
-                let r = throughput::stream(ep.as_mut(), size, w, d, true, window);
+                let r = ep.stream(size, w, d, true, window);
                 assert_eq!(r.ended, Ended::Done, "{} {size}", t.name());
                 assert!(r.confirmed, "{} {size}: not confirmed", t.name());
             }

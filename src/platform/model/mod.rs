@@ -22,6 +22,13 @@ pub(crate) fn spin_hint() {
 /// one round (see [`now`]) instead of multiplying the interleavings to explore.
 pub(crate) const SPINS_PER_CLOCK_READ: u32 = 1;
 
+/// A publication batch is the models' whole ring, so that they see releases
+/// that do not wake a producer asleep for room, and a drained ring that must.
+pub(crate) const BATCH_DIVISOR: u64 = 1;
+
+/// No polls before arming: the models need no more interleavings.
+pub(crate) const POLLS_BEFORE_ARM: u32 = 0;
+
 /// A clock that moves only when read, a second per read: a spin budget (micro
 /// seconds) is spent by the second look at the clock, and the flow of a call
 /// depends only on how often it looked, never on how long loom took.

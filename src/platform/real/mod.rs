@@ -21,6 +21,14 @@ pub(crate) fn spin_hint() {
 /// clock read costs about as much as a pause, so a quick answer costs none.
 pub(crate) const SPINS_PER_CLOCK_READ: u32 = 64;
 
+/// The consumer publishes its position (and wakes a producer asleep for room)
+/// once per this fraction of the capacity freed, at most 32 KiB.
+pub(crate) const BATCH_DIVISOR: u64 = 8;
+
+/// Polls of its condition a sleeping wait makes before it arms its signal,
+/// while the peer runs on another CPU.
+pub(crate) const POLLS_BEFORE_ARM: u32 = 16;
+
 /// The time now, for deadlines and spin budgets.
 #[inline(always)]
 pub(crate) fn now() -> Instant {
