@@ -67,6 +67,8 @@
 // real (mapped, timed) paths then have no caller.
 #![cfg_attr(loom, allow(dead_code))]
 
+#[cfg(all(feature = "tokio", not(loom)))]
+pub mod asyncio;
 mod config;
 #[cfg(not(loom))]
 pub mod conn;

@@ -11,12 +11,12 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-enum SendInner {
+pub(crate) enum SendInner {
     Shm(Producer),
     Tcp(TcpSender),
 }
 
-enum RecvInner {
+pub(crate) enum RecvInner {
     Shm(Consumer),
     Tcp(TcpReceiver),
 }
@@ -25,14 +25,14 @@ enum RecvInner {
 /// Dropping it closes this direction: the peer reads what was sent, then gets
 /// [`RecvError::Disconnected`].
 pub struct SendHalf {
-    inner: SendInner,
-    transport: Arc<Transport>,
+    pub(crate) inner: SendInner,
+    pub(crate) transport: Arc<Transport>,
 }
 
 /// The receiving half of a [`Connection`] (see [`Connection::split`]).
 pub struct RecvHalf {
-    inner: RecvInner,
-    transport: Arc<Transport>,
+    pub(crate) inner: RecvInner,
+    pub(crate) transport: Arc<Transport>,
 }
 
 /// A connection to one peer: a message stream each way.

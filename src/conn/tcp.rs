@@ -144,6 +144,12 @@ pub(crate) struct TcpSender {
 }
 
 impl TcpSender {
+    /// The socket, for a duplicate an event loop can own.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.shared.stream
+    }
+
     pub(crate) fn new(shared: Arc<TcpShared>) -> Self {
         TcpSender {
             shared,
@@ -296,6 +302,12 @@ impl TcpReceiver {
             filled: 0,
             closed: false,
         }
+    }
+
+    /// The socket, for a duplicate an event loop can own.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream(&self) -> &std::net::TcpStream {
+        &self.shared.stream
     }
 
     /// The fd an event loop can wait on.

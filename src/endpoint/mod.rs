@@ -5,6 +5,7 @@ mod consumer;
 mod grant;
 #[cfg(not(loom))]
 pub(crate) mod liveness;
+mod polled;
 mod producer;
 #[cfg(feature = "bytemuck")]
 mod value;
@@ -305,7 +306,7 @@ impl Link {
     /// Arms this side's signal for an external wait (epoll on its descriptor).
     #[cfg(not(loom))]
     pub(crate) fn arm_external(&self) -> u32 {
-        self.channel(self.side).signal.arm()
+        self.arm_polled()
     }
 
     #[cfg(not(loom))]

@@ -40,6 +40,24 @@ pub(crate) struct Doorbell<'a> {
     pub ringer: std::os::fd::BorrowedFd<'a>,
 }
 
+/// Rings the wake descriptor of `ch`'s sleeper: an event loop waits for it.
+#[inline]
+pub(crate) fn ring_descriptor(ch: &Channel<'_>) -> io::Result<()> {
+    #[cfg(not(loom))]
+    {
+        match ch.doorbell {
+            Some(bell) => sys::doorbell_ring(bell.ringer),
+            // Only a side holding the descriptors can arm for them.
+            None => Ok(()),
+        }
+    }
+    #[cfg(loom)]
+    {
+        ch.signal.park.doorbell_ring();
+        Ok(())
+    }
+}
+
 /// What the caller waits for and how long.
 pub(crate) struct WaitRequest<'a> {
     /// The condition: true once there is something to do (data, space, a closed
