@@ -131,7 +131,7 @@ fn polled_recv(rx: &mut Consumer, buf: &mut Vec<u8>) -> Result<usize, RecvError>
             other => return other,
         }
         let seq = rx.link_mut().arm_polled();
-        if !rx.recv_would_finish() {
+        if !rx.recv_would_finish(true) {
             rx.link_mut().model_await_descriptor();
         }
         rx.link_mut().disarm_polled(seq);
@@ -146,7 +146,7 @@ fn polled_send(tx: &mut Producer, msg: &[u8]) -> Result<(), SendError> {
             other => return other,
         }
         let seq = tx.link_mut().arm_polled();
-        if !tx.reserve_would_finish(msg.len()) {
+        if !tx.reserve_would_finish(msg.len(), true) {
             tx.link_mut().model_await_descriptor();
         }
         tx.link_mut().disarm_polled(seq);

@@ -129,7 +129,8 @@ impl AsyncConsumer {
     /// Ready once a non-blocking receive would not find the ring empty.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RecvError>> {
         loop {
-            if self.inner.recv_would_finish() {
+            // The liveness check (a clock read) only when nothing else ends it.
+            if self.inner.recv_would_finish(false) || self.inner.recv_would_finish(true) {
                 self.waiter.finish(self.inner.link_mut());
                 return Poll::Ready(Ok(()));
             }
@@ -143,8 +144,8 @@ impl AsyncConsumer {
 
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RecvError>> {
         self.waiter
-            .poll_wait(cx, &mut self.inner, Consumer::link_mut, |c| {
-                c.recv_would_finish()
+            .poll_wait(cx, &mut self.inner, Consumer::link_mut, |c, full| {
+                c.recv_would_finish(full)
             })
             .map_err(RecvError::Io)
     }
@@ -239,7 +240,10 @@ impl AsyncProducer {
         len: usize,
     ) -> Poll<Result<(), SendError>> {
         loop {
-            if self.inner.reserve_would_finish(len) {
+            // The liveness check (a clock read) only when nothing else ends it.
+            if self.inner.reserve_would_finish(len, false)
+                || self.inner.reserve_would_finish(len, true)
+            {
                 self.waiter.finish(self.inner.link_mut());
                 return Poll::Ready(Ok(()));
             }
@@ -253,8 +257,8 @@ impl AsyncProducer {
 
     fn poll_wait(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<(), SendError>> {
         self.waiter
-            .poll_wait(cx, &mut self.inner, Producer::link_mut, |p| {
-                p.reserve_would_finish(len)
+            .poll_wait(cx, &mut self.inner, Producer::link_mut, |p, full| {
+                p.reserve_would_finish(len, full)
             })
             .map_err(SendError::Io)
     }

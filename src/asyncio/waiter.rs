@@ -127,13 +127,15 @@ impl Waiter {
 
     /// Waits until `over` may hold. `Ready(Ok(()))` means "try the operation
     /// again" (it may still find nothing: a spurious wakeup). Never blocks the
-    /// thread longer than the spin budget.
+    /// thread longer than the spin budget. `over(ep, full)` checks the
+    /// condition, and the peer's liveness too when `full` (cheap, but not free
+    /// enough for every spin).
     pub(crate) fn poll_wait<E>(
         &mut self,
         cx: &mut Context<'_>,
         ep: &mut E,
         link: fn(&mut E) -> &mut Link,
-        mut over: impl FnMut(&mut E) -> bool,
+        mut over: impl FnMut(&mut E, bool) -> bool,
     ) -> Poll<io::Result<()>> {
         if self.armed.is_none() {
             if !self.spun {
@@ -145,14 +147,14 @@ impl Waiter {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
-                    if spin(budget, || over(ep)) {
+                    if spin(budget, |full| over(ep, full)) {
                         self.spun = false;
                         return Poll::Ready(Ok(()));
                     }
                 }
             }
             let seq = link(ep).arm_polled();
-            if over(ep) {
+            if over(ep, true) {
                 link(ep).disarm_polled(seq);
                 self.spun = false;
                 return Poll::Ready(Ok(()));
@@ -250,18 +252,23 @@ impl Waiter {
     }
 }
 
-/// Polls `over` for at most `budget`; whether it held.
-fn spin(budget: Duration, mut over: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
+/// Polls `over` for at most `budget`; whether it held. The clock is read only
+/// once the peer has not answered within the first 64 polls, and `over` is
+/// asked to include the liveness check only every 64th poll.
+fn spin(budget: Duration, mut over: impl FnMut(bool) -> bool) -> bool {
+    let mut start: Option<Instant> = None;
     let mut spins = 0u32;
     loop {
-        if over() {
+        if over(spins % 64 == 63) {
             return true;
         }
         std::hint::spin_loop();
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && start.elapsed() >= budget {
-            return false;
+        if spins % 64 == 0 {
+            let now = Instant::now();
+            if now - *start.get_or_insert(now) >= budget {
+                return false;
+            }
         }
     }
 }

@@ -77,9 +77,9 @@ impl Link {
     }
 
     /// Whether a polled wait should end now: the caller's condition holds, the
-    /// peer closed, or a due liveness check found it dead.
-    fn polled_wait_over(&mut self, condition: bool) -> bool {
-        condition || self.peer_closed() || self.peer_died_while_idle().is_some()
+    /// peer closed, or (with `liveness`) a due liveness check found it dead.
+    fn polled_wait_over(&mut self, condition: bool, liveness: bool) -> bool {
+        condition || self.peer_closed() || (liveness && self.peer_died_while_idle().is_some())
     }
 }
 
@@ -100,11 +100,12 @@ impl Consumer {
     }
 
     /// Whether a non-blocking receive would not report `Empty`: a message, a
-    /// close, a corrupt ring, or a dead peer.
+    /// close, a corrupt ring, or (with `liveness`: reads the coarse clock) a
+    /// dead peer.
     #[cfg(any(feature = "tokio", loom))]
-    pub(crate) fn recv_would_finish(&mut self) -> bool {
+    pub(crate) fn recv_would_finish(&mut self, liveness: bool) -> bool {
         let data = !matches!(self.ring.peek(), Ok(None));
-        self.link.polled_wait_over(data)
+        self.link.polled_wait_over(data, liveness)
     }
 }
 
@@ -132,7 +133,7 @@ impl Producer {
             crate::wakeup::sys::doorbell_drain(fd).map_err(crate::SendError::Io)?;
         }
         let seq = self.link.arm_polled();
-        let ready = self.reserve_would_finish(len);
+        let ready = self.reserve_would_finish(len, true);
         if ready {
             self.link.disarm_polled(seq);
         }
@@ -147,9 +148,9 @@ impl Producer {
 
     /// Whether a non-blocking reserve of `len` bytes would not report `Full`:
     /// room, a message that can never fit, a close, a corrupt ring, or a dead
-    /// peer.
-    pub(crate) fn reserve_would_finish(&mut self, len: usize) -> bool {
+    /// peer (with `liveness`).
+    pub(crate) fn reserve_would_finish(&mut self, len: usize, liveness: bool) -> bool {
         let room = len > self.max_message() || !matches!(self.ring.has_room(len as u64), Ok(false));
-        self.link.polled_wait_over(room)
+        self.link.polled_wait_over(room, liveness)
     }
 }

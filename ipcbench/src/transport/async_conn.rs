@@ -4,9 +4,9 @@
 //!
 //! Each endpoint owns a current-thread runtime and runs every send and
 //! receive with `block_on`: the waits are the async ones (spin for the hybrid
-//! budget, arm, then the runtime's epoll on the wake descriptor). Each wait is
-//! a `tokio::time::timeout` of 20 ms so that the stop flag is seen; the same
-//! wrapper is used on both transports.
+//! budget, arm, then the runtime's epoll on the wake descriptor). A wait that
+//! does not complete at once also polls a 20 ms timer, so that the stop flag
+//! is seen; the same wrapper is used on both transports.
 
 use super::conn_shm::{config, listener_name};
 use super::{take_fds, CellParams, Endpoint, Handoff, Transport, XferError};
@@ -15,6 +15,7 @@ use mempipe::asyncio::AsyncConnection;
 use mempipe::conn::AcceptError;
 use mempipe::{Listener, RecvError, SendError, WakeupKind};
 use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
@@ -53,20 +54,27 @@ fn runtime() -> std::io::Result<Runtime> {
         .build()
 }
 
-/// Runs `op` (a cancel-safe wait) in 20 ms slices until it completes or the
-/// stop flag is set.
-fn sliced<T, F: Future<Output = Result<T, XferError>>>(
-    rt: &Runtime,
-    mut op: impl FnMut() -> F,
-) -> Result<T, XferError> {
+/// Runs `op` (a cancel-safe wait) until it completes, checking the stop flag
+/// every 20 ms. The timer is set up only once the operation has to wait, so
+/// an operation answered at once costs no timer (both transports alike).
+fn sliced<T>(rt: &Runtime, op: impl Future<Output = Result<T, XferError>>) -> Result<T, XferError> {
     rt.block_on(async {
-        loop {
-            match tokio::time::timeout(SLICE, op()).await {
-                Ok(done) => return done,
-                Err(_) if should_stop() => return Err(XferError::Stopped),
-                Err(_) => {}
+        let mut op = std::pin::pin!(op);
+        let mut slice: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(done) = op.as_mut().poll(cx) {
+                return Poll::Ready(done);
             }
-        }
+            let timer = slice.get_or_insert_with(|| Box::pin(tokio::time::sleep(SLICE)));
+            while timer.as_mut().poll(cx).is_ready() {
+                if should_stop() {
+                    return Poll::Ready(Err(XferError::Stopped));
+                }
+                timer.as_mut().reset(tokio::time::Instant::now() + SLICE);
+            }
+            Poll::Pending
+        })
+        .await
     })
 }
 
@@ -129,23 +137,13 @@ impl Endpoint for AsyncConnEndpoint {
         let Some(conn) = self.conn.as_mut() else {
             return Err(XferError::Protocol("no connection".into()));
         };
-        let rt = &self.rt;
-        rt.block_on(async {
-            loop {
-                let wait = async {
-                    let mut grant = conn.reserve(msg.len()).await.map_err(send_err)?;
-                    grant
-                        .write_at(0, msg)
-                        .map_err(|e| XferError::Protocol(e.to_string()))?;
-                    grant.commit();
-                    Ok::<(), XferError>(())
-                };
-                match tokio::time::timeout(SLICE, wait).await {
-                    Ok(done) => return done,
-                    Err(_) if should_stop() => return Err(XferError::Stopped),
-                    Err(_) => {}
-                }
-            }
+        sliced(&self.rt, async {
+            let mut grant = conn.reserve(msg.len()).await.map_err(send_err)?;
+            grant
+                .write_at(0, msg)
+                .map_err(|e| XferError::Protocol(e.to_string()))?;
+            grant.commit();
+            Ok(())
         })
     }
 
@@ -155,15 +153,7 @@ impl Endpoint for AsyncConnEndpoint {
             return Err(XferError::Protocol("no connection".into()));
         };
         let buf = &mut self.buf;
-        let n = self.rt.block_on(async {
-            loop {
-                match tokio::time::timeout(SLICE, conn.recv(buf)).await {
-                    Ok(done) => return done.map_err(recv_err),
-                    Err(_) if should_stop() => return Err(XferError::Stopped),
-                    Err(_) => {}
-                }
-            }
-        })?;
+        let n = sliced(&self.rt, async { conn.recv(buf).await.map_err(recv_err) })?;
         if n != len {
             return Err(XferError::Protocol(format!(
                 "message of {n} bytes, expected {len}"
@@ -262,7 +252,7 @@ impl Endpoint for TokioStreamEndpoint {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     // `writable` is cancel safe, so it can be sliced.
-                    sliced(&self.rt, || async {
+                    sliced(&self.rt, async {
                         stream.writable().await.map_err(XferError::Io)
                     })?;
                 }
@@ -286,7 +276,7 @@ impl Endpoint for TokioStreamEndpoint {
                 Ok(0) => return Err(XferError::Closed),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    sliced(&self.rt, || async {
+                    sliced(&self.rt, async {
                         stream.readable().await.map_err(XferError::Io)
                     })?;
                 }
