@@ -179,39 +179,49 @@ impl AsyncConnection {
     }
 }
 
-/// Registers an owned duplicate of `socket` with tokio for `interest`.
-fn register_dup(socket: &TcpStream, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
-    register(socket.as_fd().try_clone_to_owned()?, interest)
-}
-
-/// Waits on a registered TCP socket; clears the readiness only because the
-/// caller just saw the socket would block.
-fn poll_socket(
-    socket: &mut Option<AsyncFd<OwnedFd>>,
+/// The registration of an owned duplicate of `stream` for `interest`, made
+/// at the first wait.
+fn registered<'a>(
+    socket: &'a mut Option<AsyncFd<OwnedFd>>,
     stream: &TcpStream,
     interest: Interest,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<()>> {
+) -> io::Result<&'a AsyncFd<OwnedFd>> {
     if socket.is_none() {
-        *socket = Some(register_dup(stream, interest)?);
+        *socket = Some(register(stream.as_fd().try_clone_to_owned()?, interest)?);
     }
-    let Some(fd) = socket.as_ref() else {
-        return Poll::Pending;
-    };
-    let polled = if interest.is_writable() {
-        fd.poll_write_ready(cx)
-    } else {
-        fd.poll_read_ready(cx)
-    };
-    match polled {
-        Poll::Ready(Ok(mut guard)) => {
-            // The caller's operation found the socket not ready: forget the
-            // readiness seen before it, and look again (a newer event keeps it).
-            guard.clear_ready();
-            Poll::Ready(Ok(()))
+    match socket {
+        Some(fd) => Ok(fd),
+        None => Err(io::Error::other("socket registration vanished")),
+    }
+}
+
+/// Runs `op` (`None`: it would block) until it completes, waiting on `fd`.
+/// The readiness is cleared only when `op` found the socket not ready after
+/// the readiness was taken, so no event between the two is lost.
+fn poll_io<R>(
+    fd: &AsyncFd<OwnedFd>,
+    interest: Interest,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut() -> Option<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        if let Some(done) = op() {
+            return Poll::Ready(Ok(done));
         }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        Poll::Pending => Poll::Pending,
+        let polled = if interest.is_writable() {
+            fd.poll_write_ready(cx)
+        } else {
+            fd.poll_read_ready(cx)
+        };
+        let mut guard = match polled {
+            Poll::Ready(Ok(guard)) => guard,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(done) = op() {
+            return Poll::Ready(Ok(done));
+        }
+        guard.clear_ready();
     }
 }
 
@@ -278,18 +288,19 @@ impl AsyncSendHalf {
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
         match &mut self.inner {
             AsyncSend::Shm(p) => p.poll_send(cx, msg),
-            AsyncSend::Tcp { sender, socket } => loop {
-                match sender.send(msg, Wait::NonBlocking) {
-                    Err(SendError::Full { .. }) => {}
-                    done => return Poll::Ready(done),
-                }
-                let stream = sender.stream();
-                match poll_socket(socket, stream, Interest::WRITABLE, cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(SendError::Io(e))),
-                    Poll::Pending => return Poll::Pending,
-                }
-            },
+            AsyncSend::Tcp { sender, socket } => {
+                let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
+                    Ok(fd) => fd,
+                    Err(e) => return Poll::Ready(Err(SendError::Io(e))),
+                };
+                poll_io(fd, Interest::WRITABLE, cx, || {
+                    match sender.send(msg, Wait::NonBlocking) {
+                        Err(SendError::Full { .. }) => None,
+                        done => Some(done),
+                    }
+                })
+                .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
+            }
         }
     }
 
@@ -318,18 +329,19 @@ impl AsyncSendHalf {
     fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<(), SendError>> {
         match &mut self.inner {
             AsyncSend::Shm(p) => p.poll_room(cx, len),
-            AsyncSend::Tcp { sender, socket } => loop {
-                match sender.reserve(len, Wait::NonBlocking) {
-                    Err(SendError::Full { .. }) => {}
-                    Ok(()) => return Poll::Ready(Ok(())),
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-                match poll_socket(socket, sender.stream(), Interest::WRITABLE, cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(SendError::Io(e))),
-                    Poll::Pending => return Poll::Pending,
-                }
-            },
+            AsyncSend::Tcp { sender, socket } => {
+                let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
+                    Ok(fd) => fd,
+                    Err(e) => return Poll::Ready(Err(SendError::Io(e))),
+                };
+                poll_io(fd, Interest::WRITABLE, cx, || {
+                    match sender.reserve(len, Wait::NonBlocking) {
+                        Err(SendError::Full { .. }) => None,
+                        done => Some(done),
+                    }
+                })
+                .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
+            }
         }
     }
 }
@@ -389,16 +401,15 @@ impl AsyncRecvHalf {
         match &mut self.inner {
             AsyncRecv::Shm(c) => c.recv_into(buf).await,
             AsyncRecv::Tcp { receiver, socket } => {
-                poll_fn(|cx| loop {
-                    match receiver.recv_into(buf, Wait::NonBlocking) {
-                        Err(RecvError::Empty) => {}
-                        done => return Poll::Ready(done),
-                    }
-                    match poll_socket(socket, receiver.stream(), Interest::READABLE, cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(RecvError::Io(e))),
-                        Poll::Pending => return Poll::Pending,
-                    }
+                let fd = registered(socket, receiver.stream(), Interest::READABLE)?;
+                poll_fn(|cx| {
+                    poll_io(fd, Interest::READABLE, cx, || {
+                        match receiver.recv_into(buf, Wait::NonBlocking) {
+                            Err(RecvError::Empty) => None,
+                            done => Some(done),
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
                 })
                 .await
             }
@@ -416,17 +427,19 @@ impl AsyncRecvHalf {
     ) -> Poll<Result<usize, RecvError>> {
         match &mut self.inner {
             AsyncRecv::Shm(c) => c.poll_recv(cx, buf),
-            AsyncRecv::Tcp { receiver, socket } => loop {
-                match receiver.recv(buf, Wait::NonBlocking) {
-                    Err(RecvError::Empty) => {}
-                    done => return Poll::Ready(done),
-                }
-                match poll_socket(socket, receiver.stream(), Interest::READABLE, cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(RecvError::Io(e))),
-                    Poll::Pending => return Poll::Pending,
-                }
-            },
+            AsyncRecv::Tcp { receiver, socket } => {
+                let fd = match registered(socket, receiver.stream(), Interest::READABLE) {
+                    Ok(fd) => fd,
+                    Err(e) => return Poll::Ready(Err(RecvError::Io(e))),
+                };
+                poll_io(fd, Interest::READABLE, cx, || {
+                    match receiver.recv(buf, Wait::NonBlocking) {
+                        Err(RecvError::Empty) => None,
+                        done => Some(done),
+                    }
+                })
+                .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
+            }
         }
     }
 }
@@ -496,10 +509,21 @@ impl AsyncListener {
             let Some(fd) = self.ready.as_ref() else {
                 return Poll::Pending;
             };
-            match fd.poll_read_ready(cx) {
-                Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
+            let mut guard = match fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(os(e))),
                 Poll::Pending => return Poll::Pending,
+            };
+            // Look again with the readiness taken: only a miss seen after it
+            // may clear it, so a client arriving in between is not lost.
+            match self.inner.try_accept() {
+                Err(AcceptError::NoPending) => guard.clear_ready(),
+                Ok(conn) => {
+                    return Poll::Ready(
+                        AsyncConnection::new(conn).map_err(|e| os(io::Error::other(e))),
+                    )
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
