@@ -55,12 +55,16 @@ impl OwnsFd for OwnedFd {}
 impl OwnsFd for Bell {}
 
 /// Registers `inner` with the current tokio runtime for `interest`.
+///
+/// Only values that own their descriptor get here (`OwnsFd`): the descriptor
+/// stays open and the same for as long as the registration lives, which is
+/// the whole of what the registration needs. (Recent tokio releases mark this
+/// constructor deprecated in favour of an `unsafe` one with exactly that
+/// contract; it is used here to keep the oldest supported tokio, and with it
+/// the crate's minimum Rust version.)
+#[allow(deprecated)]
 pub(crate) fn register<T: OwnsFd>(inner: T, interest: Interest) -> io::Result<AsyncFd<T>> {
-    // SAFETY: `OwnsFd` values own an open descriptor (an `OwnedFd`, or a wake
-    // descriptor that its region keeps open and never swaps) for their whole
-    // life, and `as_raw_fd` returns that same descriptor on every call; the
-    // `AsyncFd` owns the value, so the descriptor outlives the registration.
-    unsafe { AsyncFd::register_with_interest(inner, interest) }.map_err(io::Error::from)
+    AsyncFd::with_interest(inner, interest)
 }
 
 /// What the endpoint waits with.
