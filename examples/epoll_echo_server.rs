@@ -109,8 +109,9 @@ fn serve(set: &impl AsFd, id: u64, clients: &mut HashMap<u64, Client>) -> std::i
             match client.conn.try_send(&msg) {
                 Ok(()) => {}
                 Err(SendError::Full { .. }) => {
+                    let len = msg.len();
                     client.pending = Some(msg);
-                    match client.conn.sender().arm_notify(buf.len()) {
+                    match client.conn.sender().arm_notify(len) {
                         Ok(true) => continue, // room appeared meanwhile
                         Ok(false) => break None,
                         Err(e) => break Some(e.to_string()),
