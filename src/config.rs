@@ -65,6 +65,11 @@ pub struct ParseWakeupError(String);
 
 impl std::str::FromStr for WakeupKind {
     type Err = ParseWakeupError;
+
+    /// Parses a strategy's [`name`](WakeupKind::name), ignoring ASCII case.
+    ///
+    /// # Errors
+    /// [`ParseWakeupError`] for any other string; its message lists the names.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()

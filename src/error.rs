@@ -151,6 +151,53 @@ pub enum ConfigError {
     EventFdNeedsDescriptors,
 }
 
+/// An operating-system call failed: which one, and the error it returned.
+/// Shared by the region operations ([`CreateError::Os`], [`OpenError::Os`],
+/// [`RemoveError::Os`]) and returned alone by the calls that can fail no other
+/// way ([`Region::handoff`](crate::Region::handoff),
+/// [`Region::send_over`](crate::Region::send_over)).
+#[derive(Debug, thiserror::Error)]
+#[error("{op} failed: {source}")]
+pub struct OsError {
+    /// The call that failed.
+    pub op: &'static str,
+    /// The error it returned.
+    pub source: io::Error,
+}
+
+impl OsError {
+    pub(crate) fn new(op: &'static str, source: impl Into<io::Error>) -> Self {
+        OsError {
+            op,
+            source: source.into(),
+        }
+    }
+}
+
+/// A region name that is not usable as a POSIX shared-memory name (empty, too
+/// long, `.`/`..`, or a `/` after the first: use a path and the `*_at_path`
+/// calls for files).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid region name {name:?}: {why}")]
+pub struct NameError {
+    /// The name given.
+    pub name: String,
+    /// Why it was refused.
+    pub why: &'static str,
+}
+
+/// Errors from removing a named region ([`Region::remove`](crate::Region::remove),
+/// [`Region::remove_if_stale`](crate::Region::remove_if_stale)).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    /// The name is not usable as a POSIX shared-memory name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// Opening or unlinking the object failed (for example, no permission).
+    #[error(transparent)]
+    Os(#[from] OsError),
+}
+
 /// Errors from creating a region.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -170,14 +217,9 @@ pub enum CreateError {
         /// Whether that process still runs (false: a stale leftover of a crashed process).
         creator_alive: Option<bool>,
     },
-    /// The name is not usable as a POSIX shared-memory name or file path.
-    #[error("invalid region name {name:?}: {why}")]
-    InvalidName {
-        /// The name given.
-        name: String,
-        /// Why it was refused.
-        why: &'static str,
-    },
+    /// The name is not usable as a POSIX shared-memory name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
     /// The filesystem holding a named region cannot provide its memory. Nothing
     /// is left behind: the half-made object has been removed.
     #[error("no space for a {} region in {place}: {} free; free space there, ask for a smaller capacity, or create the region on another filesystem (Region::create_at_path)", human_bytes(*.needed), human_bytes(*.free))]
@@ -190,14 +232,8 @@ pub enum CreateError {
         free: u64,
     },
     /// An operating-system call failed.
-    #[error("{op} failed: {source}")]
-    Os {
-        /// The call that failed.
-        op: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
 }
 
 /// `n` bytes for a person: "16 MiB", "1.5 KiB", "300 bytes".
@@ -281,23 +317,12 @@ pub enum OpenError {
     /// The region uses eventfd wakeups, whose descriptors cannot be opened by name.
     #[error("the region uses eventfd wakeups; its wake descriptors must be passed with the region (Region::send_over / an inherited handoff), they cannot be opened by name")]
     NeedsDescriptors,
-    /// The name is not usable.
-    #[error("invalid region name {name:?}: {why}")]
-    InvalidName {
-        /// The name given.
-        name: String,
-        /// Why it was refused.
-        why: &'static str,
-    },
+    /// The name is not usable as a POSIX shared-memory name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
     /// An operating-system call failed.
-    #[error("{op} failed: {source}")]
-    Os {
-        /// The call that failed.
-        op: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
 }
 
 /// Errors from claiming an end of a ring.

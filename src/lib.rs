@@ -66,6 +66,8 @@
 // The library documents every public item (a lint of the library alone; the other
 // lints are the workspace's, in Cargo.toml).
 #![warn(missing_docs)]
+// Every fallible public call says which errors it returns.
+#![warn(clippy::missing_errors_doc)]
 // Under loom only the ring, wakeup and endpoint code is built; some helpers of the
 // real (mapped, timed) paths then have no caller.
 #![cfg_attr(loom, allow(dead_code))]
@@ -81,12 +83,13 @@ mod error;
 /// non-default `fuzzing` feature: no user build compiles them.
 #[cfg(all(feature = "fuzzing", not(loom)))]
 #[doc(hidden)]
+#[allow(clippy::missing_errors_doc)]
 pub mod fuzzing;
 mod layout;
+mod platform;
 #[cfg(not(loom))]
 mod region;
 pub(crate) mod ring;
-mod sync;
 pub(crate) mod wakeup;
 
 #[cfg(all(test, loom))]
@@ -99,8 +102,8 @@ pub use config::{Config, ParseWakeupError, WakeupKind};
 pub use conn::{connect, ConnConfig, Connection, Listener};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
-    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, OpenError, RecvError,
-    SendError, Side,
+    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, NameError, OpenError,
+    OsError, RecvError, RemoveError, SendError, Side,
 };
 #[cfg(not(loom))]
 pub use region::{Handoff, Region};
@@ -108,6 +111,33 @@ pub use region::{Handoff, Region};
 /// Creates a ring in an anonymous region and claims both ends, for two threads
 /// of this process (or to hand one end's region to a child first, use
 /// [`Region::create_anonymous`]).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(64 << 10))?;
+/// let consumer = std::thread::spawn(move || -> Result<u64, mempipe::RecvError> {
+///     let (mut buf, mut sum) = (Vec::new(), 0);
+///     loop {
+///         match rx.recv(&mut buf) {
+///             Ok(_) => sum += u64::from(buf[0]),
+///             Err(mempipe::RecvError::Disconnected) => return Ok(sum),
+///             Err(e) => return Err(e),
+///         }
+///     }
+/// });
+/// for i in 1..=10u8 {
+///     tx.send(&[i])?;
+/// }
+/// drop(tx); // the consumer reads what was sent, then sees Disconnected
+/// assert_eq!(consumer.join().unwrap()?, 55);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`CreateError::InvalidConfig`] for a capacity or maximum message the ring
+/// cannot have; [`CreateError::Os`] if a system call creating the region
+/// fails. (The ends of a fresh region are free, so [`CreateError::Attach`]
+/// does not occur.)
 #[cfg(not(loom))]
 pub fn channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
     let region = Region::create_anonymous(config)?;

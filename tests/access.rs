@@ -47,7 +47,7 @@ fn is_root() -> bool {
 
 fn errno(e: &OpenError) -> Option<i32> {
     match e {
-        OpenError::Os { source, .. } => source.raw_os_error(),
+        OpenError::Os(e) => e.source.raw_os_error(),
         _ => None,
     }
 }
@@ -121,7 +121,7 @@ fn child_entry() {
             assert!(removed.is_err(), "nobody removed {name}: {removed:?}");
             assert!(Region::remove_if_stale(name).is_err());
             match Region::create_named(name, &config().replace_existing(true)) {
-                Err(CreateError::Os { .. }) => {}
+                Err(CreateError::Os(_)) => {}
                 other => panic!("nobody replaced {name}: {other:?}"),
             }
             match Region::create_named(name, &config()) {

@@ -59,7 +59,7 @@ fn child_entry() {
 fn kind(e: &CreateError) -> &'static str {
     match e {
         CreateError::NoSpace { .. } => "NOSPACE",
-        CreateError::Os { .. } => "OS",
+        CreateError::Os(_) => "OS",
         _ => "OTHER",
     }
 }

@@ -7,12 +7,12 @@
 //! registration), the pidfd as a duplicate. Nothing borrowed outlives its owner.
 
 use crate::endpoint::Link;
-use crate::region::RegionInner;
+use crate::ring::Shared;
 use rustix::io::Errno;
 use rustix::net::RecvFlags;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,9 +23,9 @@ use tokio::io::Interest;
 /// At most this many datagrams are read per wakeup (as in the blocking drain).
 const DRAIN_MAX: usize = 64;
 
-/// A wake descriptor, kept open by the region it belongs to.
+/// A wake descriptor, kept open by the shared ring it belongs to.
 struct Bell {
-    region: Arc<RegionInner>,
+    shared: Arc<Shared>,
     index: usize,
 }
 
@@ -33,8 +33,7 @@ impl Bell {
     /// `Waiter::new` checked that the region has its descriptors; they are
     /// never taken out of it, so this is always `Some`.
     fn fd(&self) -> Option<BorrowedFd<'_>> {
-        let ends = self.region.doorbell.as_ref()?;
-        Some(ends[self.index].as_fd())
+        self.shared.doorbells.as_ref()?.doorbell(self.index).fd()
     }
 }
 
@@ -50,7 +49,7 @@ pub(crate) trait OwnsFd: AsRawFd {}
 
 impl OwnsFd for OwnedFd {}
 
-/// A region's wake descriptors are created with it and never replaced or
+/// A ring's wake descriptors are created with it and never replaced or
 /// closed while it lives, and the `Arc` keeps it alive.
 impl OwnsFd for Bell {}
 
@@ -109,8 +108,8 @@ pub enum NotPollable {
 impl Waiter {
     pub(crate) fn new(link: &Link) -> Result<Self, NotPollable> {
         let mode = match link.own_bell() {
-            Some((region, index)) => Mode::Descriptor {
-                bell: Some(Bell { region, index }),
+            Some((shared, index)) => Mode::Descriptor {
+                bell: Some(Bell { shared, index }),
                 registered: None,
             },
             None if link.wakeup_kind() == crate::WakeupKind::Spin => Mode::Spin,

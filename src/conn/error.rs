@@ -102,6 +102,13 @@ impl From<io::Error> for HandshakeError {
     }
 }
 
+impl From<crate::error::OsError> for HandshakeError {
+    fn from(e: crate::error::OsError) -> Self {
+        // Keeps the failed call's name in the message ("sendmsg failed: ...").
+        HandshakeError::Io(io::Error::new(e.source.kind(), e))
+    }
+}
+
 /// [`Listener::bind`](crate::Listener::bind) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {

@@ -8,8 +8,8 @@
 //! it is checked, and the receive buffer never exceeds header + maximum message.
 
 use super::wire::{decode_frame, encode_frame, Frame, FRAME_HEADER};
-use crate::endpoint::liveness::process_alive;
 use crate::error::{Corruption, RecvError, SendError};
+use crate::platform::process_alive;
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};

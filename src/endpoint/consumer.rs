@@ -12,7 +12,6 @@ use std::time::Duration;
 const FAST_POLLS: u32 = 64;
 
 /// How far past a record a consumer that is behind reads ahead.
-#[cfg(not(loom))]
 const READ_AHEAD: u64 = 128;
 
 /// The reading end of a ring.
@@ -50,6 +49,13 @@ impl Consumer {
 
     /// Receives the next message into `buf` (replacing its contents) without
     /// waiting. Returns the message length.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if no message is there now;
+    /// [`RecvError::Disconnected`] once the producer closed its end and every
+    /// message was read; [`RecvError::PeerDied`] if the producer's process is
+    /// known dead (instead of `Empty`); [`RecvError::Corrupted`] if the shared
+    /// state is inconsistent.
     #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
@@ -57,13 +63,38 @@ impl Consumer {
     }
 
     /// Receives the next message into `buf`, waiting as long as it takes (or until
-    /// the producer disconnects or dies).
+    /// the producer disconnects or dies). Returns the message length.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// std::thread::spawn(move || tx.send(b"from another thread"));
+    /// let mut buf = Vec::new();
+    /// let len = rx.recv(&mut buf)?; // waits for the message
+    /// assert_eq!(&buf[..len], b"from another thread");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         Ok(self.take_into_vec(rec, buf))
     }
 
     /// Receives the next message into `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -76,6 +107,15 @@ impl Consumer {
     /// Receives the next message into the front of `buf` without waiting. A
     /// message longer than `buf` stays in the ring
     /// ([`RecvError::BufferTooSmall`]).
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if no message is there now;
+    /// [`RecvError::BufferTooSmall`] if the message is longer than `buf` (it
+    /// stays in the ring);
+    /// [`RecvError::Disconnected`] once the producer closed its end and every
+    /// message was read; [`RecvError::PeerDied`] if the producer's process is
+    /// known dead (instead of `Empty`); [`RecvError::Corrupted`] if the shared
+    /// state is inconsistent.
     #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
@@ -83,12 +123,29 @@ impl Consumer {
     }
 
     /// Receives the next message into the front of `buf`, waiting for one.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] if the message is longer than
+    /// `buf` (it stays in the ring); [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         self.take_into_slice(rec, buf)
     }
 
     /// Receives the next message into the front of `buf`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] if the message is longer than
+    /// `buf` (it stays in the ring); [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn recv_into_timeout(
         &mut self,
         buf: &mut [u8],
@@ -100,6 +157,13 @@ impl Consumer {
 
     /// Lends the next message in place without waiting (zero-copy read). The
     /// message's space is freed when the grant is dropped.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if no message is there now;
+    /// [`RecvError::Disconnected`] once the producer closed its end and every
+    /// message was read; [`RecvError::PeerDied`] if the producer's process is
+    /// known dead (instead of `Empty`); [`RecvError::Corrupted`] if the shared
+    /// state is inconsistent.
     #[inline]
     pub fn try_recv_grant(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::NonBlocking)?;
@@ -107,12 +171,39 @@ impl Consumer {
     }
 
     /// Lends the next message in place, waiting for one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// tx.send(b"in place")?;
+    /// let grant = rx.recv_grant()?;
+    /// let mut head = [0u8; 2];
+    /// grant.copy_to_slice(&mut head); // copy out only what is needed
+    /// assert_eq!((grant.len(), &head), (8, b"in"));
+    /// drop(grant); // frees the message's space
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv_grant(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::Forever)?;
         Ok(ReadGrant::new(self, rec))
     }
 
     /// Lends the next message in place, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn recv_grant_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
         let rec = self.next(Deadline::after(timeout))?;
         Ok(ReadGrant::new(self, rec))
@@ -121,6 +212,14 @@ impl Consumer {
     /// Waits at most `timeout` until a message can be read without blocking
     /// (it stays in the ring). Lets a caller wait in slices, for example to poll
     /// a stop flag between them, before a zero-copy [`try_recv_grant`](Self::try_recv_grant).
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the producer closed its
+    /// end and every message was read; [`RecvError::PeerDied`] if the
+    /// producer's process died and every message was read;
+    /// [`RecvError::Corrupted`] if the shared state is inconsistent;
+    /// [`RecvError::Io`] if a wakeup system call fails.
+    /// [`RecvError::Timeout`] if no message arrived within `timeout`.
     pub fn wait_for_message(&mut self, timeout: Duration) -> Result<(), RecvError> {
         self.next(Deadline::after(timeout)).map(|_| ())
     }
@@ -129,20 +228,12 @@ impl Consumer {
     fn take_into_vec(&mut self, rec: RecordRef, buf: &mut Vec<u8>) -> usize {
         let len = rec.len as usize;
         buf.clear();
-        #[cfg(not(loom))]
-        {
-            buf.reserve(len);
-            // SAFETY: `buf` has room for `len` bytes (reserved above); the copy
-            // initialises exactly those bytes before the length is set.
-            unsafe {
-                self.ring.copy_out_raw(&rec, buf.as_mut_ptr());
-                buf.set_len(len);
-            }
-        }
-        #[cfg(loom)]
-        {
-            buf.resize(len, 0);
-            self.ring.copy_out(&rec, buf);
+        buf.reserve(len);
+        // SAFETY: `buf` has room for `len` bytes (reserved above); the copy
+        // initialises exactly those bytes before the length is set.
+        unsafe {
+            self.ring.copy_out_raw(&rec, buf.as_mut_ptr());
+            buf.set_len(len);
         }
         self.release(rec);
         len
@@ -184,7 +275,6 @@ impl Consumer {
             if let Some(rec) = self.ring.peek()? {
                 // Found at the first look: this side is behind the producer,
                 // and the records after this one are probably finished too.
-                #[cfg(not(loom))]
                 self.ring.read_ahead(&rec, READ_AHEAD);
                 return Ok(rec);
             }
@@ -207,7 +297,7 @@ impl Consumer {
             // general wait (closures, clock, liveness) is set up.
             if self.link.spins_first() {
                 for _ in 0..FAST_POLLS {
-                    crate::sync::spin_hint();
+                    crate::platform::spin_hint();
                     if let Some(rec) = self.ring.peek()? {
                         return Ok(rec);
                     }
@@ -261,9 +351,8 @@ impl Consumer {
     /// and named regions. Put it in epoll or mio for readability, and leave
     /// reading it to `arm_notify` (it is one end of a UNIX datagram socket
     /// pair, not an eventfd: see [`WakeupKind::EventFd`]).
-    #[cfg(not(loom))]
     pub fn notify_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.link.own_doorbell()
+        self.link.own_doorbell().and_then(|bell| bell.fd())
     }
 
     /// Prepares to wait on [`notify_fd`](Self::notify_fd) from an external event
@@ -292,10 +381,9 @@ impl Consumer {
     /// }
     /// # }
     /// ```
-    #[cfg(not(loom))]
     pub fn arm_notify(&mut self) -> Result<bool, RecvError> {
-        if let Some(fd) = self.link.own_doorbell() {
-            crate::wakeup::sys::doorbell_drain(fd)?;
+        if let Some(bell) = self.link.own_doorbell() {
+            bell.drain()?;
         }
         let seq = self.link.arm_external();
         let ready = self.ring.peek()?.is_some() || self.link.peer_closed();

@@ -60,6 +60,10 @@ impl<'a> WriteGrant<'a> {
     }
 
     /// Copies `bytes` into the grant at `offset`.
+    ///
+    /// # Errors
+    /// [`GrantBoundsError`] if `offset + bytes.len()` exceeds [`len`](Self::len);
+    /// nothing is written.
     #[inline]
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), GrantBoundsError> {
         let fits = offset
@@ -80,7 +84,6 @@ impl<'a> WriteGrant<'a> {
 
     /// Pointer to the first payload byte (8-byte aligned), valid for `len()` bytes
     /// until the grant is committed or dropped.
-    #[cfg(not(loom))]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.producer.ring.payload_ptr(&self.reservation)
     }
@@ -92,7 +95,6 @@ impl<'a> WriteGrant<'a> {
     /// grant lives (an honest consumer never touches unpublished space). A peer
     /// that does would race with writes through this slice. The initial contents
     /// are whatever the ring held before (old messages' bytes), never undefined.
-    #[cfg(not(loom))]
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         let len = self.len();
         // SAFETY: the reservation is `len` contiguous bytes of free ring space,
@@ -113,8 +115,11 @@ impl<'a> WriteGrant<'a> {
     }
 
     /// Publishes only the first `len` bytes (`len <= self.len()`); the rest of the
-    /// reservation is returned to the ring. A longer `len` publishes nothing and
-    /// returns the error.
+    /// reservation is returned to the ring.
+    ///
+    /// # Errors
+    /// [`GrantBoundsError`] if `len` exceeds [`len`](Self::len); nothing is
+    /// published (the grant is dropped, as if uncommitted).
     #[inline]
     pub fn commit_len(self, len: usize) -> Result<(), GrantBoundsError> {
         if len > self.len() {
@@ -185,7 +190,6 @@ impl<'a> ReadGrant<'a> {
 
     /// Pointer to the first byte (8-byte aligned), valid for `len()` bytes while
     /// the grant lives.
-    #[cfg(not(loom))]
     pub fn as_ptr(&self) -> *const u8 {
         self.consumer.ring.payload_ptr(&self.record)
     }
@@ -215,7 +219,6 @@ impl<'a> ReadGrant<'a> {
     /// The producer process must be trusted not to write a published record
     /// (an honest producer never does). If it does, the bytes can change while
     /// the slice is in use. Bounds are always safe: the length was validated.
-    #[cfg(not(loom))]
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: `peek` validated that the record lies inside the ring; it stays
         // reserved for us until the grant is dropped; the caller vouches for the peer.

@@ -3,8 +3,6 @@
 
 mod consumer;
 mod grant;
-#[cfg(not(loom))]
-pub(crate) mod liveness;
 mod polled;
 mod producer;
 #[cfg(feature = "bytemuck")]
@@ -16,9 +14,9 @@ pub use producer::Producer;
 
 use crate::config::WakeupKind;
 use crate::error::Side;
+use crate::platform::{self, Doorbell, Liveness, Ordering};
 use crate::ring::control::{SideMeta, CLOSED};
 use crate::ring::Shared;
-use crate::sync::Ordering;
 use crate::wakeup::{Channel, Strategy, WaitEnd, WaitRequest, Wakeup};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +40,7 @@ impl Deadline {
     /// Fixes a relative deadline to an instant, at the first real wait.
     pub(crate) fn resolve(self) -> Self {
         match self {
-            Deadline::Within(timeout) => Instant::now()
+            Deadline::Within(timeout) => platform::now()
                 .checked_add(timeout)
                 .map_or(Deadline::Forever, Deadline::At),
             other => other,
@@ -51,11 +49,11 @@ impl Deadline {
 }
 
 /// What both endpoints need besides the ring: the strategy, the peer's liveness,
-/// and what keeps the mapping and descriptors alive.
+/// and what else must outlive the endpoint.
 pub(crate) struct Link {
     shared: Arc<Shared>,
-    #[cfg(not(loom))]
-    region: Option<Arc<crate::region::RegionInner>>,
+    /// The region the ring lives in (its descriptors and name), if any.
+    _keep_alive: Option<Arc<dyn Send + Sync>>,
     wakeup: Wakeup,
     side: Side,
     liveness_interval: Duration,
@@ -70,33 +68,11 @@ pub(crate) struct Link {
 /// a few nanoseconds, so the refresh costs little even every 64 messages.)
 const CPU_RECORD_EVERY: u32 = 64;
 
-#[cfg(not(loom))]
-use liveness::Liveness;
-
-/// Under loom no process dies: liveness never reports anything.
-#[cfg(loom)]
-struct Liveness;
-
-#[cfg(loom)]
-impl Liveness {
-    fn new(_: Duration) -> Self {
-        Liveness
-    }
-
-    fn check(&mut self, _: &SideMeta) -> Result<Duration, u32> {
-        Ok(Duration::MAX)
-    }
-
-    fn check_idle(&mut self, _: &SideMeta) -> Option<u32> {
-        None
-    }
-}
-
 /// Everything needed to build a link.
 pub(crate) struct LinkParts {
     pub shared: Arc<Shared>,
-    #[cfg(not(loom))]
-    pub region: Option<Arc<crate::region::RegionInner>>,
+    /// What else the endpoint keeps alive (the region).
+    pub keep_alive: Option<Arc<dyn Send + Sync>>,
     pub wakeup: WakeupKind,
     pub spin_budget: Duration,
     pub liveness_interval: Duration,
@@ -106,8 +82,7 @@ impl Link {
     pub(crate) fn new(parts: LinkParts, side: Side) -> Self {
         let link = Link {
             shared: parts.shared,
-            #[cfg(not(loom))]
-            region: parts.region,
+            _keep_alive: parts.keep_alive,
             wakeup: Wakeup::new(parts.wakeup, parts.spin_budget),
             side,
             liveness_interval: parts.liveness_interval,
@@ -116,20 +91,6 @@ impl Link {
         };
         link.record_cpu();
         link
-    }
-
-    #[cfg(not(loom))]
-    pub(crate) fn from_region(region: Arc<crate::region::RegionInner>, side: Side) -> Self {
-        Self::new(
-            LinkParts {
-                shared: region.shared.clone(),
-                wakeup: region.wakeup,
-                spin_budget: region.spin_budget,
-                liveness_interval: region.liveness_interval,
-                region: Some(region),
-            },
-            side,
-        )
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -161,9 +122,6 @@ impl Link {
     }
 
     fn channel(&self, side: Side) -> Channel<'_> {
-        #[cfg(not(loom))]
-        return channel_of(&self.shared, self.region.as_deref(), side);
-        #[cfg(loom)]
         channel_of(&self.shared, side)
     }
 
@@ -221,7 +179,7 @@ impl Link {
         let deadline = match deadline {
             Deadline::NonBlocking => return WaitEnd::TimedOut,
             Deadline::Forever => None,
-            Deadline::Within(timeout) => Instant::now().checked_add(timeout),
+            Deadline::Within(timeout) => platform::now().checked_add(timeout),
             Deadline::At(at) => Some(at),
         };
         self.record_cpu();
@@ -229,8 +187,6 @@ impl Link {
         // Split the borrows: the liveness state is mutable, the rest is shared.
         let Link {
             shared,
-            #[cfg(not(loom))]
-            region,
             wakeup,
             side,
             liveness,
@@ -249,9 +205,6 @@ impl Link {
             let peer_cpu = peer_meta.cpu.load(Ordering::Relaxed);
             peer_cpu != 0 && peer_cpu == own_meta.cpu.load(Ordering::Relaxed)
         };
-        #[cfg(not(loom))]
-        let channel = channel_of(shared, region.as_deref(), *side);
-        #[cfg(loom)]
         let channel = channel_of(shared, *side);
         wakeup.wait(
             &channel,
@@ -280,10 +233,12 @@ impl Link {
     /// Records the CPU this side runs on (plus one), for the hybrid strategy's
     /// same-CPU check. Written only when it changes.
     fn record_cpu(&self) {
-        // Miri cannot emulate getcpu; heap rings under Miri never spin-wait by CPU.
-        #[cfg(not(any(loom, miri)))]
-        if matches!(self.wakeup, Wakeup::Hybrid(_)) {
-            let cpu = current_cpu() + 1;
+        if !matches!(self.wakeup, Wakeup::Hybrid(_)) {
+            return;
+        }
+        // Unknown under Miri and loom: the same-CPU check then never fires.
+        if let Some(cpu) = platform::current_cpu() {
+            let cpu = cpu + 1;
             let meta = self.meta(self.side);
             if meta.cpu.load(Ordering::Relaxed) != cpu {
                 meta.cpu.store(cpu, Ordering::Relaxed);
@@ -297,19 +252,16 @@ impl Link {
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
 
-    /// The descriptor this side sleeps on, if the strategy is eventfd.
-    #[cfg(not(loom))]
-    pub(crate) fn own_doorbell(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.channel(self.side).doorbell.map(|bell| bell.sleeper)
+    /// The doorbell this side sleeps on, if the strategy is eventfd.
+    pub(crate) fn own_doorbell(&self) -> Option<Doorbell<'_>> {
+        self.channel(self.side).doorbell
     }
 
     /// Arms this side's signal for an external wait (epoll on its descriptor).
-    #[cfg(not(loom))]
     pub(crate) fn arm_external(&self) -> u32 {
         self.arm_polled()
     }
 
-    #[cfg(not(loom))]
     pub(crate) fn disarm_external(&self, seq: u32) {
         self.channel(self.side).signal.disarm(seq)
     }
@@ -321,7 +273,7 @@ impl Link {
 
 /// Builds both endpoints of a ring in this process over `shared` (heap memory for
 /// tests and Miri, model memory under loom), claiming both ends.
-#[cfg(any(test, loom, feature = "fuzzing"))]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn in_process_pair(
     shared: Arc<Shared>,
     wakeup: WakeupKind,
@@ -335,8 +287,7 @@ pub(crate) fn in_process_pair(
     }
     let parts = || LinkParts {
         shared: shared.clone(),
-        #[cfg(not(loom))]
-        region: None,
+        keep_alive: None,
         wakeup,
         spin_budget,
         liveness_interval: Duration::from_millis(50),
@@ -347,37 +298,16 @@ pub(crate) fn in_process_pair(
 }
 
 /// The channel that `side` sleeps on: the consumer on data, the producer on space.
-fn channel_of<'a>(
-    shared: &'a Shared,
-    #[cfg(not(loom))] region: Option<&'a crate::region::RegionInner>,
-    side: Side,
-) -> Channel<'a> {
+fn channel_of(shared: &Shared, side: Side) -> Channel<'_> {
     let control = shared.control();
-    // The socket pair's ends are [consumer's, producer's]: each side sleeps on
+    // The doorbells' ends are [consumer's, producer's]: each side sleeps on
     // its own and is rung from the other.
-    let (signal, _own) = match side {
+    let (signal, own) = match side {
         Side::Consumer => (&control.data, 0),
         Side::Producer => (&control.space, 1),
     };
     Channel {
         signal,
-        #[cfg(not(loom))]
-        doorbell: region.and_then(|r| r.doorbell.as_ref()).map(|ends| {
-            use std::os::fd::AsFd;
-            crate::wakeup::Doorbell {
-                sleeper: ends[_own].as_fd(),
-                ringer: ends[1 - _own].as_fd(),
-            }
-        }),
+        doorbell: shared.doorbells.as_ref().map(|bells| bells.doorbell(own)),
     }
-}
-
-/// The CPU this thread runs on. glibc's `sched_getcpu` reads it from rseq or the
-/// vDSO (a few ns); rustix's makes the getcpu system call (a kernel entry), too
-/// slow for a path entered on every wait.
-#[cfg(not(any(loom, miri)))]
-fn current_cpu() -> u32 {
-    // SAFETY: sched_getcpu takes no arguments and has no preconditions.
-    let cpu = unsafe { libc::sched_getcpu() };
-    u32::try_from(cpu).unwrap_or(0)
 }

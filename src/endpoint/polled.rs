@@ -37,17 +37,17 @@ impl Link {
         }
     }
 
-    /// The region holding this side's wake descriptor and its index there, for
-    /// a registration that keeps the descriptor open as long as it lives.
+    /// The shared ring holding this side's wake descriptor and its index
+    /// there, for a registration that keeps the descriptor open as long as it
+    /// lives.
     #[cfg(all(feature = "tokio", not(loom)))]
-    pub(crate) fn own_bell(&self) -> Option<(std::sync::Arc<crate::region::RegionInner>, usize)> {
-        let region = self.region.as_ref()?;
-        region.doorbell.as_ref()?;
+    pub(crate) fn own_bell(&self) -> Option<(std::sync::Arc<crate::ring::Shared>, usize)> {
+        self.shared.doorbells.as_ref()?;
         let index = match self.side {
             Side::Consumer => 0,
             Side::Producer => 1,
         };
-        Some((region.clone(), index))
+        Some((self.shared.clone(), index))
     }
 
     /// A duplicate of the descriptor of the peer's process (it turns readable
@@ -84,11 +84,16 @@ impl Link {
 }
 
 #[cfg(loom)]
+use std::time::Duration;
+
+#[cfg(loom)]
 impl Link {
     /// The model's stand-in for an event loop waiting for this side's wake
     /// descriptor to turn readable (and draining it).
     pub(crate) fn model_await_descriptor(&self) {
-        self.channel(self.side).signal.park.doorbell_wait();
+        if let Some(bell) = self.own_doorbell() {
+            let _ = bell.wait(Duration::MAX);
+        }
     }
 }
 
@@ -114,9 +119,8 @@ impl Producer {
     /// producer is armed ([`arm_notify`](Self::arm_notify)); `None` for spin
     /// rings and named regions (which have no wake descriptors). Put it in
     /// epoll or mio for readability; leave reading it to `arm_notify`.
-    #[cfg(not(loom))]
     pub fn notify_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.link.own_doorbell()
+        self.link.own_doorbell().and_then(|bell| bell.fd())
     }
 
     /// Prepares to wait on [`notify_fd`](Self::notify_fd) until a message of
@@ -127,10 +131,9 @@ impl Producer {
     ///
     /// # Errors
     /// [`SendError::Io`](crate::SendError::Io) if draining the descriptor fails.
-    #[cfg(not(loom))]
     pub fn arm_notify(&mut self, len: usize) -> Result<bool, crate::SendError> {
-        if let Some(fd) = self.link.own_doorbell() {
-            crate::wakeup::sys::doorbell_drain(fd).map_err(crate::SendError::Io)?;
+        if let Some(bell) = self.link.own_doorbell() {
+            bell.drain().map_err(crate::SendError::Io)?;
         }
         let seq = self.link.arm_polled();
         let ready = self.reserve_would_finish(len, true);

@@ -39,6 +39,26 @@ impl Producer {
 
     /// Reserves room for a message of `len` bytes without waiting: a
     /// [`WriteGrant`] over the ring's memory to fill in place and commit.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// let mut grant = tx.try_reserve(16)?;
+    /// grant.write_at(0, b"header")?;
+    /// grant.write_at(6, b"+body")?;
+    /// grant.commit_len(11)?; // the unused 5 bytes go back to the ring
+    /// let mut buf = Vec::new();
+    /// rx.try_recv(&mut buf)?;
+    /// assert_eq!(buf, b"header+body");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Full`] if there is no room now; [`SendError::TooLarge`] if
+    /// `len` exceeds [`max_message`](Self::max_message);
+    /// [`SendError::Disconnected`] if the consumer closed its end;
+    /// [`SendError::PeerDied`] if the consumer's process is known dead (instead
+    /// of `Full`); [`SendError::Corrupted`] if the shared state is inconsistent.
     #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
         let reservation = self.reserve_inner(len, Deadline::NonBlocking)?;
@@ -47,12 +67,38 @@ impl Producer {
 
     /// Reserves room for `len` bytes, waiting as long as it takes (or until the
     /// consumer disconnects or dies).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// let reader = std::thread::spawn(move || rx.recv(&mut Vec::new()).map(|_| ()));
+    /// let mut grant = tx.reserve(8)?;
+    /// grant.write_at(0, &42u64.to_le_bytes())?;
+    /// grant.commit();
+    /// reader.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] if `len` exceeds
+    /// [`max_message`](Self::max_message); [`SendError::Disconnected`] if the
+    /// consumer closed its end; [`SendError::PeerDied`] if the consumer's
+    /// process died; [`SendError::Corrupted`] if the shared state is
+    /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
     pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
         let reservation = self.reserve_inner(len, Deadline::Forever)?;
         Ok(WriteGrant::new(self, reservation))
     }
 
     /// Reserves room for `len` bytes, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] if `len` exceeds
+    /// [`max_message`](Self::max_message); [`SendError::Disconnected`] if the
+    /// consumer closed its end; [`SendError::PeerDied`] if the consumer's
+    /// process died; [`SendError::Corrupted`] if the shared state is
+    /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
+    /// [`SendError::Timeout`] if no room was made within `timeout`.
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -64,23 +110,72 @@ impl Producer {
 
     /// Waits at most `timeout` until a message of `len` bytes fits, so that the
     /// next [`try_reserve`](Self::try_reserve) succeeds.
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] if `len` exceeds
+    /// [`max_message`](Self::max_message); [`SendError::Disconnected`] if the
+    /// consumer closed its end; [`SendError::PeerDied`] if the consumer's
+    /// process died; [`SendError::Corrupted`] if the shared state is
+    /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
+    /// [`SendError::Timeout`] if no room was made within `timeout`.
     pub fn wait_for_room(&mut self, len: usize, timeout: Duration) -> Result<(), SendError> {
         self.reserve_inner(len, Deadline::after(timeout))
             .map(|_| ())
     }
 
     /// Copies `msg` into the ring and commits it, without waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] if there is no room now; [`SendError::TooLarge`] if
+    /// `msg` exceeds [`max_message`](Self::max_message);
+    /// [`SendError::Disconnected`] if the consumer closed its end;
+    /// [`SendError::PeerDied`] if the consumer's process is known dead (instead
+    /// of `Full`); [`SendError::Corrupted`] if the shared state is inconsistent.
     #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_inner(msg, Deadline::NonBlocking)
     }
 
-    /// Copies `msg` into the ring and commits it, waiting for room.
+    /// Copies `msg` into the ring and commits it, waiting for room (or until
+    /// the consumer disconnects or dies).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mempipe::channel(&mempipe::Config::new().capacity(4096))?;
+    /// let writer = std::thread::spawn(move || -> Result<(), mempipe::SendError> {
+    ///     for i in 0..1000u32 {
+    ///         tx.send(&i.to_le_bytes())?; // waits while the ring is full
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut buf = Vec::new();
+    /// for i in 0..1000u32 {
+    ///     rx.recv(&mut buf)?;
+    ///     assert_eq!(buf, i.to_le_bytes());
+    /// }
+    /// writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] if `msg` exceeds
+    /// [`max_message`](Self::max_message); [`SendError::Disconnected`] if the
+    /// consumer closed its end; [`SendError::PeerDied`] if the consumer's
+    /// process died; [`SendError::Corrupted`] if the shared state is
+    /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_inner(msg, Deadline::Forever)
     }
 
     /// Copies `msg` into the ring and commits it, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] if `msg` exceeds
+    /// [`max_message`](Self::max_message); [`SendError::Disconnected`] if the
+    /// consumer closed its end; [`SendError::PeerDied`] if the consumer's
+    /// process died; [`SendError::Corrupted`] if the shared state is
+    /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
+    /// [`SendError::Timeout`] if no room was made within `timeout`.
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.send_inner(msg, Deadline::after(timeout))
     }

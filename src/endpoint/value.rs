@@ -78,8 +78,10 @@ impl Producer {
     /// Sends a copy of `value`'s bytes, waiting at most `timeout` for room.
     ///
     /// # Errors
-    /// As [`send_timeout`](Self::send_timeout); [`SendError::Timeout`] when no
-    /// room was made in time.
+    /// As [`send_timeout`](Self::send_timeout): [`SendError::TooLarge`],
+    /// [`SendError::Disconnected`], [`SendError::PeerDied`],
+    /// [`SendError::Corrupted`], [`SendError::Io`]; [`SendError::Timeout`] when
+    /// no room was made in time.
     pub fn send_value_timeout<T: NoUninit>(
         &mut self,
         value: &T,
@@ -121,8 +123,10 @@ impl Consumer {
     /// Receives the next message as a value of type `T`, waiting at most `timeout`.
     ///
     /// # Errors
-    /// As [`recv_value`](Self::recv_value); [`RecvError::Timeout`] when no
-    /// message arrived in time.
+    /// As [`recv_value`](Self::recv_value): [`RecvError::WrongSize`] (the
+    /// message stays in the ring), [`RecvError::Disconnected`],
+    /// [`RecvError::PeerDied`], [`RecvError::Corrupted`], [`RecvError::Io`];
+    /// [`RecvError::Timeout`] when no message arrived in time.
     pub fn recv_value_timeout<T: Pod>(&mut self, timeout: Duration) -> Result<T, RecvError> {
         const { assert_fits_alignment::<T>() };
         let rec = self.next(Deadline::after(timeout))?;

@@ -2,7 +2,7 @@
 //! over a UNIX socket with SCM_RIGHTS.
 
 use super::Region;
-use crate::error::OpenError;
+use crate::error::{OpenError, OsError};
 use rustix::io::FdFlags;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -49,8 +49,8 @@ impl Handoff {
 /// The descriptors that make up a region: memory, then the wake descriptors if any.
 fn region_fds(region: &Region) -> Vec<BorrowedFd<'_>> {
     let mut fds = vec![region.inner.file.as_fd()];
-    if let Some(ends) = &region.inner.doorbell {
-        fds.extend(ends.iter().map(|f| f.as_fd()));
+    if let Some(bells) = &region.inner.shared.doorbells {
+        fds.extend(bells.fds());
     }
     fds
 }
@@ -71,7 +71,7 @@ fn assemble(mut fds: Vec<OwnedFd>) -> Result<Region, OpenError> {
 /// Refuses a wake descriptor that is not what a region's creator makes (a
 /// UNIX datagram socket): a wrong kind could block, or never wake anyone.
 pub(crate) fn check_doorbell(fd: BorrowedFd<'_>) -> Result<(), OpenError> {
-    if crate::wakeup::sys::is_doorbell(fd) {
+    if crate::platform::is_doorbell(fd) {
         Ok(())
     } else {
         Err(OpenError::NotMempipe(format!(
@@ -84,16 +84,22 @@ pub(crate) fn check_doorbell(fd: BorrowedFd<'_>) -> Result<(), OpenError> {
 impl Region {
     /// Duplicates the region's descriptors without close-on-exec, so that a child
     /// started next inherits them. See [`Handoff`].
-    pub fn handoff(&self) -> io::Result<Handoff> {
+    ///
+    /// # Errors
+    /// [`OsError`] if duplicating a descriptor fails (for example, the process
+    /// is out of descriptors).
+    pub fn handoff(&self) -> Result<Handoff, OsError> {
         let fds = region_fds(self)
             .into_iter()
             .map(|fd| {
-                // F_DUPFD without CLOEXEC: the duplicate survives exec.
-                let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3)?;
-                rustix::io::fcntl_setfd(&dup, FdFlags::empty())?;
+                // A duplicate without CLOEXEC survives exec.
+                let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3)
+                    .map_err(super::os::os("fcntl(F_DUPFD_CLOEXEC)"))?;
+                rustix::io::fcntl_setfd(&dup, FdFlags::empty())
+                    .map_err(super::os::os("fcntl(F_SETFD)"))?;
                 Ok(dup)
             })
-            .collect::<io::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, OsError>>()?;
         Ok(Handoff { fds })
     }
 
@@ -101,8 +107,9 @@ impl Region {
     ///
     /// # Errors
     /// [`OpenError::NotMempipe`] for a malformed token or descriptors that are
-    /// not a region's; the checks of [`Region::from_fds`] ([`OpenError::Unsealed`]
-    /// for memory the parent could still truncate), made before anything is mapped.
+    /// not a region's; [`OpenError::Os`] if a descriptor in the token is not
+    /// open; the checks of [`Region::from_fds`] ([`OpenError::Unsealed`] for
+    /// memory the parent could still truncate), made before anything is mapped.
     ///
     /// # Safety
     /// The descriptors named in `token` must have been inherited by this process
@@ -130,10 +137,8 @@ impl Region {
             .map(|n| unsafe { OwnedFd::from_raw_fd(n) })
             .collect();
         for fd in &fds {
-            rustix::io::fcntl_getfd(fd).map_err(|e| OpenError::Os {
-                op: "fcntl(F_GETFD) on an inherited descriptor",
-                source: e.into(),
-            })?;
+            rustix::io::fcntl_getfd(fd)
+                .map_err(super::os::os("fcntl(F_GETFD) on an inherited descriptor"))?;
             // Do not pass them on to our own children.
             let _ = rustix::io::fcntl_setfd(fd, FdFlags::CLOEXEC);
         }
@@ -141,14 +146,18 @@ impl Region {
     }
 
     /// Sends the region's descriptors over a connected UNIX socket (SCM_RIGHTS).
-    pub fn send_over(&self, socket: &UnixStream) -> io::Result<()> {
+    ///
+    /// # Errors
+    /// [`OsError`] if `sendmsg` fails (for example, the socket is not connected).
+    pub fn send_over(&self, socket: &UnixStream) -> Result<(), OsError> {
         use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
         let fds = region_fds(self);
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(io::Error::other(
-                "control buffer too small for the descriptors",
+            return Err(OsError::new(
+                "sendmsg",
+                io::Error::other("control buffer too small for the descriptors"),
             ));
         }
         let tag = [fds.len() as u8];
@@ -158,7 +167,8 @@ impl Region {
             &mut control,
             // A receiver that is gone is an error here, never a SIGPIPE.
             SendFlags::NOSIGNAL,
-        )?;
+        )
+        .map_err(super::os::os("sendmsg"))?;
         Ok(())
     }
 
@@ -173,10 +183,7 @@ impl Region {
     /// the sender could still truncate), made before anything is mapped.
     pub fn recv_from(socket: &UnixStream) -> Result<Region, OpenError> {
         use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-        let os = |e: rustix::io::Errno| OpenError::Os {
-            op: "recvmsg",
-            source: e.into(),
-        };
+        let os = super::os::os("recvmsg");
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let mut tag = [0u8; 1];

@@ -14,9 +14,10 @@ pub(crate) mod os;
 pub use handoff::Handoff;
 
 use crate::config::{Config, WakeupKind};
-use crate::endpoint::{Consumer, Link, Producer};
-use crate::error::{AttachError, CreateError, OpenError, Side};
+use crate::endpoint::{Consumer, Link, LinkParts, Producer};
+use crate::error::{AttachError, CreateError, OpenError, RemoveError, Side};
 use crate::layout::{Geometry, Validated};
+use crate::platform::{process_alive, Doorbells};
 use crate::ring::control::{SideMeta, ATTACHED, CLOSED, FREE};
 use crate::ring::Shared;
 use memmap2::MmapRaw;
@@ -39,8 +40,6 @@ pub struct Region {
 pub(crate) struct RegionInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) file: File,
-    /// For eventfd wakeups: a socket pair, [consumer's end, producer's end].
-    pub(crate) doorbell: Option<[OwnedFd; 2]>,
     name: Option<Name>,
     unlink_on_drop: bool,
     pub(crate) wakeup: WakeupKind,
@@ -76,7 +75,26 @@ impl std::fmt::Debug for Region {
 }
 
 impl Region {
-    /// Creates an anonymous region (a sealed memfd) for a ring.
+    /// Creates an anonymous region (a sealed memfd) for a ring. Another process
+    /// gets it by inheriting it ([`Region::handoff`]) or over a UNIX socket
+    /// ([`Region::send_over`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mempipe::{Config, Region};
+    /// let region = Region::create_anonymous(&Config::new().capacity(64 << 10))?;
+    /// let (mut tx, mut rx) = (region.producer()?, region.consumer()?);
+    /// tx.send(b"ping")?;
+    /// let mut buf = Vec::new();
+    /// rx.recv(&mut buf)?;
+    /// assert_eq!(buf, b"ping");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`CreateError::InvalidConfig`] for a capacity or maximum message the
+    /// ring cannot have; [`CreateError::Os`] if `memfd_create`, `ftruncate`,
+    /// sealing, `mmap` or (for eventfd wakeups) `socketpair` fails.
     pub fn create_anonymous(config: &Config) -> Result<Region, CreateError> {
         let geometry = config.validate()?;
         let file = os::memfd(&geometry)?;
@@ -84,16 +102,38 @@ impl Region {
     }
 
     /// Creates a region under a POSIX shared-memory name (`"/name"` or `"name"`),
-    /// exclusively, mode 0600.
+    /// exclusively, mode 0600. Its memory is reserved now, so a full `/dev/shm`
+    /// is an error here, not a SIGBUS later.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mempipe::{Config, Region};
+    /// let name = format!("/mempipe-doc-{}", std::process::id());
+    /// let region = Region::create_named(&name, &Config::new().capacity(64 << 10))?;
+    /// // An unrelated process opens it by name:
+    /// let opened = Region::open_named(&name)?;
+    /// assert_eq!(opened.capacity(), region.capacity());
+    /// # Ok(()) } // dropping `region` unlinks the name
+    /// ```
+    ///
+    /// # Errors
+    /// [`CreateError::InvalidName`] for a name that is not a shared-memory name;
+    /// [`CreateError::InvalidConfig`] for a capacity or maximum message the ring
+    /// cannot have, or eventfd wakeups ([`ConfigError::EventFdNeedsDescriptors`](crate::ConfigError::EventFdNeedsDescriptors));
+    /// [`CreateError::AlreadyExists`] if the name is taken (unless
+    /// [`Config::replace_existing`]); [`CreateError::NoSpace`] if the
+    /// filesystem cannot hold the region; [`CreateError::Os`] if creating,
+    /// sizing, reserving or mapping the object fails (for example, no permission).
     pub fn create_named(name: &str, config: &Config) -> Result<Region, CreateError> {
-        let parsed = Name::shm(name).map_err(|why| CreateError::InvalidName {
-            name: name.to_owned(),
-            why,
-        })?;
-        Self::create_by_name(parsed, config)
+        Self::create_by_name(Name::shm(name)?, config)
     }
 
     /// Creates a region as a file at `path` (for example on a tmpfs), exclusively, mode 0600.
+    ///
+    /// # Errors
+    /// As [`Region::create_named`], except that any path is a valid name:
+    /// [`CreateError::InvalidConfig`], [`CreateError::AlreadyExists`],
+    /// [`CreateError::NoSpace`], [`CreateError::Os`].
     pub fn create_at_path(path: impl AsRef<Path>, config: &Config) -> Result<Region, CreateError> {
         Self::create_by_name(Name::Path(path.as_ref().to_owned()), config)
     }
@@ -107,25 +147,17 @@ impl Region {
             Ok(fd) => fd,
             Err(rustix::io::Errno::EXIST) if config.replace_existing => {
                 let _ = name.unlink();
-                name.create_exclusive().map_err(|e| CreateError::Os {
-                    op: "create",
-                    source: e.into(),
-                })?
+                name.create_exclusive().map_err(os::os("create"))?
             }
             Err(rustix::io::Errno::EXIST) => {
                 let creator_pid = os::peek_creator(&name);
                 return Err(CreateError::AlreadyExists {
                     name: name.display(),
                     creator_pid,
-                    creator_alive: creator_pid.map(crate::endpoint::liveness::process_alive),
+                    creator_alive: creator_pid.map(process_alive),
                 });
             }
-            Err(e) => {
-                return Err(CreateError::Os {
-                    op: "create",
-                    source: e.into(),
-                })
-            }
+            Err(e) => return Err(os::os("create")(e).into()),
         };
         // From here on a failure must not leave the half-made object behind.
         let unlink_guard = UnlinkOnError(Some(name.clone()));
@@ -141,10 +173,7 @@ impl Region {
         geometry: Geometry,
         config: &Config,
     ) -> Result<Region, CreateError> {
-        let map = os::map(&file, geometry.total_len()).map_err(|e| CreateError::Os {
-            op: "mmap",
-            source: e,
-        })?;
+        let map = os::map(&file, geometry.total_len())?;
         os::write_header(&map, &geometry, config);
         // Wake descriptors for eventfd wakeups, and for every anonymous region
         // that can sleep, so that an event loop can wait on its futex or hybrid
@@ -153,12 +182,7 @@ impl Region {
         let pollable = config.wakeup == WakeupKind::EventFd
             || (name.is_none() && config.wakeup != WakeupKind::Spin);
         let doorbell = if pollable {
-            Some(
-                crate::wakeup::sys::doorbell_pair().map_err(|e| CreateError::Os {
-                    op: "socketpair",
-                    source: e,
-                })?,
-            )
+            Some(Doorbells::new().map_err(|e| crate::error::OsError::new("socketpair", e))?)
         } else {
             None
         };
@@ -182,7 +206,7 @@ impl Region {
     fn assemble(
         map: MmapRaw,
         file: File,
-        doorbell: Option<[OwnedFd; 2]>,
+        doorbells: Option<Doorbells>,
         name: Option<Name>,
         unlink_on_drop: bool,
         v: Validated,
@@ -190,12 +214,11 @@ impl Region {
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
         // SAFETY: the mapping is page aligned, `total_len` bytes long (created so, or
         // checked against the file's size by `validate`), and moved into the owner.
-        let shared = unsafe { Shared::from_mapping(base, v.geometry, Box::new(map)) };
+        let shared = unsafe { Shared::from_mapping(base, v.geometry, doorbells, Box::new(map)) };
         Region {
             inner: Arc::new(RegionInner {
                 shared: Arc::new(shared),
                 file,
-                doorbell,
                 name,
                 unlink_on_drop,
                 wakeup: v.wakeup,
@@ -206,16 +229,31 @@ impl Region {
         }
     }
 
-    /// Opens a region created under a POSIX shared-memory name.
+    /// Opens a region created under a POSIX shared-memory name, checking its
+    /// header against the object before anything is trusted. For an example,
+    /// see [`Region::create_named`].
+    ///
+    /// # Errors
+    /// [`OpenError::InvalidName`] for a name that is not a shared-memory name;
+    /// [`OpenError::NotFound`] if no object has that name;
+    /// [`OpenError::NotReady`] while its creator is still writing the header;
+    /// [`OpenError::NotMempipe`] for an object that is not a mempipe region
+    /// (wrong file type, size or magic); [`OpenError::VersionMismatch`],
+    /// [`OpenError::SizeMismatch`], [`OpenError::BadHeader`] for a header that
+    /// does not describe this object; [`OpenError::NeedsDescriptors`] for a
+    /// region with eventfd wakeups; [`OpenError::Os`] if `shm_open`, `fstat`
+    /// or `mmap` fails (for example, no permission).
     pub fn open_named(name: &str) -> Result<Region, OpenError> {
-        let parsed = Name::shm(name).map_err(|why| OpenError::InvalidName {
-            name: name.to_owned(),
-            why,
-        })?;
-        Self::open_by_name(parsed)
+        Self::open_by_name(Name::shm(name)?)
     }
 
     /// Opens a region created as a file at `path`.
+    ///
+    /// # Errors
+    /// As [`Region::open_named`], except that any path is a valid name:
+    /// [`OpenError::NotFound`], [`OpenError::NotReady`], [`OpenError::NotMempipe`],
+    /// [`OpenError::VersionMismatch`], [`OpenError::SizeMismatch`],
+    /// [`OpenError::BadHeader`], [`OpenError::NeedsDescriptors`], [`OpenError::Os`].
     pub fn open_at_path(path: impl AsRef<Path>) -> Result<Region, OpenError> {
         Self::open_by_name(Name::Path(path.as_ref().to_owned()))
     }
@@ -225,10 +263,7 @@ impl Region {
             rustix::io::Errno::NOENT => OpenError::NotFound {
                 name: name.display(),
             },
-            e => OpenError::Os {
-                op: "open",
-                source: e.into(),
-            },
+            e => os::os("open")(e).into(),
         })?;
         let file = File::from(fd);
         let (map, v) = os::map_existing(&file)?;
@@ -246,10 +281,13 @@ impl Region {
     /// # Errors
     /// [`OpenError::Unsealed`] if the memory is not a memfd sealed against
     /// shrinking, growing and further seals (checked before it is mapped, so a
-    /// sender cannot truncate it under this side); the header errors of
+    /// sender cannot truncate it under this side); [`OpenError::NotReady`],
+    /// [`OpenError::NotMempipe`], [`OpenError::VersionMismatch`],
+    /// [`OpenError::SizeMismatch`], [`OpenError::BadHeader`] as for
     /// [`Region::open_named`]; [`OpenError::NeedsDescriptors`] for an eventfd
     /// region without its wake descriptors, [`OpenError::NotMempipe`] if those
-    /// are not what a region's creator makes.
+    /// are not what a region's creator makes; [`OpenError::Os`] if reading the
+    /// seals, `fstat` or `mmap` fails.
     pub fn from_fds(memory: OwnedFd, eventfds: Option<[OwnedFd; 2]>) -> Result<Region, OpenError> {
         let file = File::from(memory);
         os::check_sealed(&file)?;
@@ -261,7 +299,7 @@ impl Region {
                 for fd in &fds {
                     handoff::check_doorbell(fd.as_fd())?;
                 }
-                Some(fds)
+                Some(Doorbells::from_fds(fds))
             }
         };
         Ok(Self::assemble(map, file, doorbell, None, false, v))
@@ -269,13 +307,15 @@ impl Region {
 
     /// Removes a named region left behind (for example by a process that was
     /// killed). Returns whether there was one.
-    pub fn remove(name: &str) -> std::io::Result<bool> {
-        let parsed = Name::shm(name)
-            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
-        match parsed.unlink() {
+    ///
+    /// # Errors
+    /// [`RemoveError::InvalidName`] for a name that is not a shared-memory name;
+    /// [`RemoveError::Os`] if unlinking fails (for example, no permission).
+    pub fn remove(name: &str) -> Result<bool, RemoveError> {
+        match Name::shm(name)?.unlink() {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::NOENT) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(os::os("shm_unlink")(e).into()),
         }
     }
 
@@ -290,40 +330,69 @@ impl Region {
     /// the name in the meantime is not removed (a small window remains between
     /// that check and the unlink). A recycled pid makes a stale region look
     /// alive: it is then kept, never the other way round.
-    pub fn remove_if_stale(name: &str) -> std::io::Result<bool> {
-        let parsed = Name::shm(name)
-            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+    ///
+    /// # Errors
+    /// [`RemoveError::InvalidName`] for a name that is not a shared-memory name;
+    /// [`RemoveError::Os`] if opening or unlinking the object fails (for
+    /// example, no permission).
+    pub fn remove_if_stale(name: &str) -> Result<bool, RemoveError> {
+        let parsed = Name::shm(name)?;
         let file = match parsed.open_existing(false) {
             Ok(fd) => File::from(fd),
             Err(rustix::io::Errno::NOENT) => return Ok(false),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(os::os("shm_open")(e).into()),
         };
         // Shorter than a header, not (yet) a mempipe region, or a live creator: keep it.
         let Some(creator) = os::peek_header(&file).and_then(|h| h.creator()) else {
             return Ok(false);
         };
-        if crate::endpoint::liveness::process_alive(creator) || !parsed.refers_to(&file) {
+        if process_alive(creator) || !parsed.refers_to(&file) {
             return Ok(false);
         }
         match parsed.unlink() {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::NOENT) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(os::os("shm_unlink")(e).into()),
         }
     }
 
-    /// Claims the producer end of the ring.
+    /// Claims the producer end of the ring: once per ring, by one process.
+    /// For an example, see [`Region::create_anonymous`].
+    ///
+    /// # Errors
+    /// [`AttachError::AlreadyClaimed`] if a process holds the end (it says
+    /// whether that process still runs); [`AttachError::AlreadyClosed`] if the
+    /// end was used and dropped; [`AttachError::Corrupted`] if the ring's shared
+    /// state is not that of a fresh ring.
     pub fn producer(&self) -> Result<Producer, AttachError> {
         claim(&self.inner.shared.control().producer, Side::Producer)?;
-        Producer::new(Link::from_region(self.inner.clone(), Side::Producer))
-            .map_err(AttachError::Corrupted)
+        Producer::new(self.link(Side::Producer)).map_err(AttachError::Corrupted)
     }
 
-    /// Claims the consumer end of the ring.
+    /// Claims the consumer end of the ring: once per ring, by one process.
+    /// For an example, see [`Region::create_anonymous`].
+    ///
+    /// # Errors
+    /// [`AttachError::AlreadyClaimed`], [`AttachError::AlreadyClosed`],
+    /// [`AttachError::Corrupted`], as for [`Region::producer`].
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         claim(&self.inner.shared.control().consumer, Side::Consumer)?;
-        Consumer::new(Link::from_region(self.inner.clone(), Side::Consumer))
-            .map_err(AttachError::Corrupted)
+        Consumer::new(self.link(Side::Consumer)).map_err(AttachError::Corrupted)
+    }
+
+    /// The link of an endpoint on `side`, which keeps the region alive.
+    fn link(&self, side: Side) -> Link {
+        let inner = &self.inner;
+        Link::new(
+            LinkParts {
+                shared: inner.shared.clone(),
+                keep_alive: Some(inner.clone()),
+                wakeup: inner.wakeup,
+                spin_budget: inner.spin_budget,
+                liveness_interval: inner.liveness_interval,
+            },
+            side,
+        )
     }
 
     /// Ring data capacity in bytes.
@@ -380,7 +449,7 @@ fn claim(meta: &SideMeta, side: Side) -> Result<(), AttachError> {
         Err(pid) => Err(AttachError::AlreadyClaimed {
             side,
             pid,
-            holder_alive: crate::endpoint::liveness::process_alive(pid),
+            holder_alive: process_alive(pid),
         }),
     }
 }

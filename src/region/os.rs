@@ -1,7 +1,7 @@
 //! Creating, opening and mapping the shared-memory objects.
 
 use crate::config::Config;
-use crate::error::{CreateError, OpenError};
+use crate::error::{CreateError, NameError, OpenError, OsError};
 use crate::layout::{self, Geometry, StaticHeader, DATA_OFFSET, MAX_CAPACITY};
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{Mode, OFlags};
@@ -20,19 +20,25 @@ pub(crate) enum Name {
 }
 
 impl Name {
-    pub(crate) fn shm(name: &str) -> Result<Name, &'static str> {
+    pub(crate) fn shm(name: &str) -> Result<Name, NameError> {
+        let refuse = |why| NameError {
+            name: name.to_owned(),
+            why,
+        };
         let bare = name.strip_prefix('/').unwrap_or(name);
         if bare.is_empty() {
-            return Err("empty name");
+            return Err(refuse("empty name"));
         }
         if bare.len() > 250 {
-            return Err("longer than 250 bytes");
+            return Err(refuse("longer than 250 bytes"));
         }
         if bare.contains('/') {
-            return Err("a shared-memory name holds no '/' after the first; use a path for files");
+            return Err(refuse(
+                "a shared-memory name holds no '/' after the first; use a path for files",
+            ));
         }
         if bare.contains('\0') || bare == "." || bare == ".." {
-            return Err("not a valid file name");
+            return Err(refuse("not a valid file name"));
         }
         Ok(Name::Shm(format!("/{bare}")))
     }
@@ -123,18 +129,9 @@ impl Name {
     }
 }
 
-fn os(op: &'static str) -> impl FnOnce(Errno) -> CreateError {
-    move |e| CreateError::Os {
-        op,
-        source: e.into(),
-    }
-}
-
-fn os_open(op: &'static str) -> impl FnOnce(Errno) -> OpenError {
-    move |e| OpenError::Os {
-        op,
-        source: e.into(),
-    }
+/// The error of system call `op`.
+pub(crate) fn os(op: &'static str) -> impl FnOnce(Errno) -> OsError {
+    move |e| OsError::new(op, e)
 }
 
 /// A fresh memfd, sized and sealed against shrinking and growing, so a peer
@@ -167,7 +164,7 @@ pub(crate) fn size_named(
     match rustix::fs::ftruncate(&fd, len) {
         Ok(()) => {}
         Err(Errno::NOSPC | Errno::FBIG) => return Err(no_space(&fd)),
-        Err(e) => return Err(os("ftruncate")(e)),
+        Err(e) => return Err(os("ftruncate")(e).into()),
     }
     let reserve = |fd: &OwnedFd| loop {
         use std::os::fd::AsRawFd;
@@ -187,16 +184,16 @@ pub(crate) fn size_named(
             let _ = rustix::fs::ftruncate(&fd, 0);
             Err(no_space(&fd))
         }
-        rc => Err(CreateError::Os {
-            op: "posix_fallocate",
-            source: std::io::Error::from_raw_os_error(rc),
-        }),
+        rc => Err(OsError::new("posix_fallocate", std::io::Error::from_raw_os_error(rc)).into()),
     }
 }
 
 /// Maps `len` bytes of `file` shared, read-write.
-pub(crate) fn map(file: &File, len: u64) -> Result<MmapRaw, std::io::Error> {
-    MmapOptions::new().len(len as usize).map_raw(file)
+pub(crate) fn map(file: &File, len: u64) -> Result<MmapRaw, OsError> {
+    MmapOptions::new()
+        .len(len as usize)
+        .map_raw(file)
+        .map_err(|e| OsError::new("mmap", e))
 }
 
 /// Writes the header of a new region into its mapping; the magic goes last, so an
@@ -256,13 +253,13 @@ pub(crate) fn check_sealed(file: &File) -> Result<(), OpenError> {
                 names(SealFlags::empty())
             ),
         }),
-        Err(e) => Err(os_open("fcntl(F_GET_SEALS)")(e)),
+        Err(e) => Err(os("fcntl(F_GET_SEALS)")(e).into()),
     }
 }
 
 /// Checks what `file` is before mapping it, then maps it and validates the header.
 pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), OpenError> {
-    let stat = rustix::fs::fstat(file).map_err(os_open("fstat"))?;
+    let stat = rustix::fs::fstat(file).map_err(os("fstat"))?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(OpenError::NotMempipe(
             "not a regular file or shared-memory object".into(),
@@ -278,10 +275,7 @@ pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), 
             "size {size} bytes is not that of any mempipe region"
         )));
     }
-    let map = map(file, size).map_err(|e| OpenError::Os {
-        op: "mmap",
-        source: e,
-    })?;
+    let map = map(file, size)?;
     let header = read_header(&map);
     let validated = layout::validate(&header, size)?;
     Ok((map, validated))

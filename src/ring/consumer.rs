@@ -6,7 +6,7 @@ use super::record::{self, Word};
 use super::Shared;
 use crate::error::Corruption;
 use crate::layout::{Geometry, RECORD_HEADER};
-use crate::sync::Ordering;
+use crate::platform::Ordering;
 use std::sync::Arc;
 
 /// A published record, validated: its payload lies inside the ring.
@@ -109,7 +109,6 @@ impl RingConsumer {
     /// while this side is behind the producer, where those records are
     /// finished and each would otherwise be a miss that the next header's
     /// address depends on.
-    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn read_ahead(&self, rec: &RecordRef, distance: u64) {
         self.shared.memory.prefetch(rec.offset + rec.len + distance);
@@ -127,18 +126,18 @@ impl RingConsumer {
     ///
     /// # Safety
     /// `dst` must be valid for writes of `rec.len` bytes.
-    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) unsafe fn copy_out_raw(&self, rec: &RecordRef, dst: *mut u8) {
         // SAFETY: `peek` checked the source lies inside the ring; the caller
         // guarantees the destination.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.shared.memory.ptr(rec.offset), dst, rec.len as usize)
+            self.shared
+                .memory
+                .read_raw(rec.offset, dst, rec.len as usize)
         }
     }
 
     /// Pointer to the record's payload.
-    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn payload_ptr(&self, rec: &RecordRef) -> *const u8 {
         self.shared.memory.ptr(rec.offset)

@@ -1,7 +1,7 @@
 //! The control block: the few atomics the two sides share, one 128-byte line per
 //! owner so that no line is written by both sides on the fast path.
 
-use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
+use crate::platform::{fence, AtomicU32, AtomicU64, FutexWord, Ordering};
 
 /// `SideMeta::state` values.
 pub(crate) const FREE: u32 = 0;
@@ -11,6 +11,7 @@ pub(crate) const CLOSED: u32 = 2;
 /// Who holds one end, and whether it has closed. Written at attach and close only,
 /// so the peer's reads of it hit its own cache.
 #[repr(C, align(128))]
+#[derive(Default)]
 pub(crate) struct SideMeta {
     /// Pid of the attached process, 0 while free.
     pub pid: AtomicU32,
@@ -23,6 +24,7 @@ pub(crate) struct SideMeta {
 
 /// The consumer's released position: the only word the consumer writes per message.
 #[repr(C, align(128))]
+#[derive(Default)]
 pub(crate) struct HeadLine {
     pub head: AtomicU64,
 }
@@ -55,13 +57,11 @@ pub(crate) enum WakeVia {
 /// call unless a waiter may really be asleep, and one wakeup serves every commit
 /// made until the waiter runs again.
 #[repr(C, align(128))]
+#[derive(Default)]
 pub(crate) struct Signal {
     pub armed: AtomicU64,
     /// Futex word: bumped once per wakeup.
-    pub seq: AtomicU32,
-    /// Loom stands in for the kernel's futex and eventfd with a mutex and condvar.
-    #[cfg(loom)]
-    pub park: crate::wakeup::sys::Park,
+    pub seq: FutexWord,
 }
 
 impl Signal {
@@ -136,8 +136,10 @@ impl Signal {
     }
 }
 
-/// Everything shared but the static header and the data.
+/// Everything shared but the static header and the data. A mapping's zeroed
+/// bytes are a valid fresh one; `Default` builds one elsewhere.
 #[repr(C)]
+#[derive(Default)]
 pub(crate) struct Control {
     pub producer: SideMeta,
     pub consumer: SideMeta,
@@ -146,40 +148,4 @@ pub(crate) struct Control {
     pub data: Signal,
     /// The producer sleeps here waiting for space.
     pub space: Signal,
-}
-
-#[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Control>() == 5 * 128);
-#[cfg(not(loom))]
-const _: () = assert!(
-    crate::layout::CONTROL_OFFSET + std::mem::size_of::<Control>() <= crate::layout::DATA_OFFSET
-);
-
-#[cfg(loom)]
-impl Control {
-    pub(crate) fn new_model() -> Self {
-        fn side() -> SideMeta {
-            SideMeta {
-                pid: AtomicU32::new(0),
-                state: AtomicU32::new(FREE),
-                cpu: AtomicU32::new(0),
-            }
-        }
-        fn signal() -> Signal {
-            Signal {
-                armed: AtomicU64::new(0),
-                seq: AtomicU32::new(0),
-                park: crate::wakeup::sys::Park::new(),
-            }
-        }
-        Control {
-            producer: side(),
-            consumer: side(),
-            head: HeadLine {
-                head: AtomicU64::new(0),
-            },
-            data: signal(),
-            space: signal(),
-        }
-    }
 }

@@ -4,7 +4,7 @@ use super::record::{self, PADDING};
 use super::Shared;
 use crate::error::Corruption;
 use crate::layout::Geometry;
-use crate::sync::Ordering;
+use crate::platform::Ordering;
 use std::sync::Arc;
 
 /// Space reserved for one record, not yet published.
@@ -60,7 +60,6 @@ const ZERO_AHEAD: u64 = 512;
 /// How far past the tail the producer asks for cache lines in writable state,
 /// after each publication (further than the zeroing, so that those stores
 /// find their lines already owned).
-#[cfg(not(loom))]
 const CLAIM_AHEAD: u64 = 2048;
 
 impl RingProducer {
@@ -167,7 +166,6 @@ impl RingProducer {
     }
 
     /// Pointer to the reservation's payload.
-    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn payload_ptr(&self, r: &Reservation) -> *mut u8 {
         self.shared.memory.ptr(r.payload_offset(&self.geometry))
@@ -215,7 +213,6 @@ impl RingProducer {
             at += 8;
         }
         self.zeroed_end = self.zeroed_end.max(target);
-        #[cfg(not(loom))]
         if new_tail + CLAIM_AHEAD < free_end {
             memory.prefetch_write(new_tail + CLAIM_AHEAD);
         }

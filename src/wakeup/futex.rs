@@ -16,30 +16,14 @@ pub(crate) struct Futex;
 pub(crate) fn notify_futex(ch: &Channel<'_>) -> io::Result<()> {
     match ch.signal.wake_via() {
         WakeVia::Nobody => Ok(()),
-        WakeVia::Futex => {
-            #[cfg(not(loom))]
-            return super::sys::futex_wake(&ch.signal.seq);
-            #[cfg(loom)]
-            {
-                ch.signal.park.futex_wake();
-                Ok(())
-            }
-        }
+        WakeVia::Futex => ch.signal.seq.wake(),
         WakeVia::Descriptor => super::ring_descriptor(ch),
     }
 }
 
 /// Sleeps on `ch`'s futex word following the arming protocol.
 pub(crate) fn wait_futex(ch: &Channel<'_>, req: &mut WaitRequest<'_>) -> WaitEnd {
-    sleep_until(ch, req, |seq, _slice| {
-        #[cfg(not(loom))]
-        return super::sys::futex_wait(&ch.signal.seq, seq, _slice);
-        #[cfg(loom)]
-        {
-            ch.signal.park.futex_wait(&ch.signal.seq, seq);
-            Ok(())
-        }
-    })
+    sleep_until(ch, req, |seq, slice| ch.signal.seq.wait(seq, slice))
 }
 
 impl Strategy for Futex {

@@ -10,7 +10,6 @@ mod eventfd;
 mod futex;
 mod hybrid;
 mod spin;
-pub(crate) mod sys;
 
 pub(crate) use eventfd::EventFd;
 pub(crate) use futex::Futex;
@@ -18,43 +17,24 @@ pub(crate) use hybrid::Hybrid;
 pub(crate) use spin::Spin;
 
 use crate::config::WakeupKind;
+use crate::platform::{self, Doorbell};
 use crate::ring::control::Signal;
 use std::io;
 use std::time::{Duration, Instant};
 
-/// One direction's shared handshake and, for eventfd wakeups, its descriptors.
+/// One direction's shared handshake and, for eventfd wakeups, its doorbell.
 pub(crate) struct Channel<'a> {
     pub signal: &'a Signal,
-    #[cfg(not(loom))]
     pub doorbell: Option<Doorbell<'a>>,
-}
-
-/// The two ends of a socket pair as one channel uses them (see
-/// [`sys::doorbell_pair`]).
-#[cfg(not(loom))]
-#[derive(Clone, Copy)]
-pub(crate) struct Doorbell<'a> {
-    /// The end the waiting side sleeps on.
-    pub sleeper: std::os::fd::BorrowedFd<'a>,
-    /// The end the other side rings it from.
-    pub ringer: std::os::fd::BorrowedFd<'a>,
 }
 
 /// Rings the wake descriptor of `ch`'s sleeper: an event loop waits for it.
 #[inline]
 pub(crate) fn ring_descriptor(ch: &Channel<'_>) -> io::Result<()> {
-    #[cfg(not(loom))]
-    {
-        match ch.doorbell {
-            Some(bell) => sys::doorbell_ring(bell.ringer),
-            // Only a side holding the descriptors can arm for them.
-            None => Ok(()),
-        }
-    }
-    #[cfg(loom)]
-    {
-        ch.signal.park.doorbell_ring();
-        Ok(())
+    match ch.doorbell {
+        Some(bell) => bell.ring(),
+        // Only a side holding the descriptors can arm for them.
+        None => Ok(()),
     }
 }
 
@@ -134,44 +114,27 @@ impl Strategy for Wakeup {
 /// Busy-polls `req.ready` for at most `budget` (forever if `None`). `None` means
 /// the budget ran out with nothing to report.
 pub(crate) fn spin_until(req: &mut WaitRequest<'_>, budget: Option<Duration>) -> Option<WaitEnd> {
-    #[cfg(loom)]
-    {
-        // Loom: one poll per scheduling point; a budget is a single round.
-        loop {
-            if (req.ready)() {
-                return Some(WaitEnd::Ready);
-            }
-            if budget.is_some() {
-                return None;
-            }
-            crate::sync::spin_hint();
+    // The clock is read only once the peer has not answered within the first
+    // few polls: a quick answer costs no clock read at all.
+    let mut start: Option<Instant> = None;
+    let mut spins = 0u32;
+    loop {
+        if (req.ready)() {
+            return Some(WaitEnd::Ready);
         }
-    }
-    #[cfg(not(loom))]
-    {
-        // The clock is read only once the peer has not answered within the
-        // first 64 polls: a quick answer costs no clock read at all.
-        let mut start: Option<Instant> = None;
-        let mut spins = 0u32;
-        loop {
-            if (req.ready)() {
-                return Some(WaitEnd::Ready);
+        platform::spin_hint();
+        spins = spins.wrapping_add(1);
+        if spins % platform::SPINS_PER_CLOCK_READ == 0 {
+            if let Err(pid) = (req.liveness)() {
+                return Some(WaitEnd::PeerDied(pid));
             }
-            crate::sync::spin_hint();
-            spins = spins.wrapping_add(1);
-            // A clock read costs about as much as a pause; do it every 64 pauses.
-            if spins % 64 == 0 {
-                if let Err(pid) = (req.liveness)() {
-                    return Some(WaitEnd::PeerDied(pid));
-                }
-                let now = Instant::now();
-                let started = *start.get_or_insert(now);
-                if req.deadline.is_some_and(|d| now >= d) {
-                    return Some(WaitEnd::TimedOut);
-                }
-                if budget.is_some_and(|b| now - started >= b) {
-                    return None;
-                }
+            let now = platform::now();
+            let started = *start.get_or_insert(now);
+            if req.deadline.is_some_and(|d| now >= d) {
+                return Some(WaitEnd::TimedOut);
+            }
+            if budget.is_some_and(|b| now - started >= b) {
+                return None;
             }
         }
     }
@@ -193,27 +156,22 @@ pub(crate) fn sleep_until(
             ch.signal.disarm(seq);
             return WaitEnd::Ready;
         }
-        #[cfg(loom)]
-        let slice = Duration::MAX;
-        #[cfg(not(loom))]
-        let slice = {
-            // A dead peer is reported even when the deadline has passed too.
-            let until_check = match (req.liveness)() {
-                Ok(left) => left,
-                Err(pid) => {
-                    ch.signal.disarm(seq);
-                    return WaitEnd::PeerDied(pid);
-                }
-            };
-            let now = Instant::now();
-            if req.deadline.is_some_and(|d| now >= d) {
+        // A dead peer is reported even when the deadline has passed too.
+        let until_check = match (req.liveness)() {
+            Ok(left) => left,
+            Err(pid) => {
                 ch.signal.disarm(seq);
-                return WaitEnd::TimedOut;
+                return WaitEnd::PeerDied(pid);
             }
-            match req.deadline {
-                Some(d) => until_check.min(d - now),
-                None => until_check,
-            }
+        };
+        let now = platform::now();
+        if req.deadline.is_some_and(|d| now >= d) {
+            ch.signal.disarm(seq);
+            return WaitEnd::TimedOut;
+        }
+        let slice = match req.deadline {
+            Some(d) => until_check.min(d - now),
+            None => until_check,
         };
         if let Err(e) = sleep(seq, slice) {
             ch.signal.disarm(seq);
