@@ -26,6 +26,9 @@
 //!   descriptors shared with the peer cannot make a call block; memory received
 //!   from a peer must be sealed against truncation; a full filesystem is an
 //!   error at creation ([`CreateError::NoSpace`]), not SIGBUS later.
+//! * **Async** (feature `tokio`): `mempipe::asyncio` awaits connections and
+//!   rings in both directions, every future cancel safe; plain epoll loops use
+//!   [`Consumer::notify_fd`] / [`Producer::notify_fd`] with their `arm_notify`.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -69,6 +72,8 @@
 // real (mapped, timed) paths then have no caller.
 #![cfg_attr(loom, allow(dead_code))]
 
+#[cfg(all(feature = "tokio", not(loom)))]
+pub mod asyncio;
 mod config;
 #[cfg(not(loom))]
 pub mod conn;

@@ -173,3 +173,109 @@ fn loom_close_wakes_blocked_producer() {
         close_wakes_producer(kind);
     }
 }
+
+// Event-loop waits (tokio, epoll): the waiter arms its signal as polled,
+// re-checks, and waits for its wake descriptor instead of the futex word; the
+// notifier must ring the descriptor, whatever its strategy. The model's
+// descriptor is the same stand-in the eventfd strategy sleeps on.
+
+/// Receives as an event loop does: try, arm polled, re-check, await the
+/// descriptor, disarm, try again.
+fn polled_recv(rx: &mut Consumer, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+    loop {
+        match rx.try_recv(buf) {
+            Err(RecvError::Empty) => {}
+            other => return other,
+        }
+        let seq = rx.link_mut().arm_polled();
+        if !rx.recv_would_finish(true) {
+            rx.link_mut().model_await_descriptor();
+        }
+        rx.link_mut().disarm_polled(seq);
+    }
+}
+
+/// Sends as an event loop does, waiting for room on the descriptor.
+fn polled_send(tx: &mut Producer, msg: &[u8]) -> Result<(), SendError> {
+    loop {
+        match tx.try_send(msg) {
+            Err(SendError::Full { .. }) => {}
+            other => return other,
+        }
+        let seq = tx.link_mut().arm_polled();
+        if !tx.reserve_would_finish(msg.len(), true) {
+            tx.link_mut().model_await_descriptor();
+        }
+        tx.link_mut().disarm_polled(seq);
+    }
+}
+
+/// `sizes` through a ring whose consumer (`polled_rx`) and/or producer
+/// (`polled_tx`) wait as an event loop does; the other side blocks as usual.
+fn polled_transfer(kind: WakeupKind, sizes: &'static [usize], polled_tx: bool, polled_rx: bool) {
+    loom::model(move || {
+        let (mut tx, mut rx) = pair(kind);
+        let producer = thread::spawn(move || {
+            for (i, &len) in sizes.iter().enumerate() {
+                let m = msg(i as u8, len);
+                if polled_tx {
+                    polled_send(&mut tx, &m).unwrap();
+                } else {
+                    tx.send(&m).unwrap();
+                }
+            }
+        });
+        let mut buf = Vec::new();
+        for (i, &len) in sizes.iter().enumerate() {
+            if polled_rx {
+                polled_recv(&mut rx, &mut buf).unwrap();
+            } else {
+                rx.recv(&mut buf).unwrap();
+            }
+            assert_eq!(buf, msg(i as u8, len));
+        }
+        let end = if polled_rx {
+            polled_recv(&mut rx, &mut buf)
+        } else {
+            rx.recv(&mut buf)
+        };
+        assert!(matches!(end, Err(RecvError::Disconnected)));
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_polled_consumer_no_lost_wakeup() {
+    for kind in [WakeupKind::Futex, WakeupKind::Hybrid, WakeupKind::EventFd] {
+        polled_transfer(kind, &[8, 16], false, true);
+    }
+}
+
+#[test]
+fn loom_polled_producer_full_ring_woken() {
+    for kind in [WakeupKind::Futex, WakeupKind::Hybrid] {
+        polled_transfer(kind, &[24, 24, 24], true, false);
+    }
+}
+
+#[test]
+fn loom_polled_both_sides_full_ring() {
+    polled_transfer(WakeupKind::Futex, &[24, 24, 24], true, true);
+}
+
+/// A polled consumer learns of the producer's close.
+#[test]
+fn loom_close_wakes_polled_consumer() {
+    for kind in [WakeupKind::Futex, WakeupKind::Hybrid] {
+        loom::model(move || {
+            let (tx, mut rx) = pair(kind);
+            let producer = thread::spawn(move || drop(tx));
+            let mut buf = Vec::new();
+            assert!(matches!(
+                polled_recv(&mut rx, &mut buf),
+                Err(RecvError::Disconnected)
+            ));
+            producer.join().unwrap();
+        });
+    }
+}

@@ -11,12 +11,12 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-enum SendInner {
+pub(crate) enum SendInner {
     Shm(Producer),
     Tcp(TcpSender),
 }
 
-enum RecvInner {
+pub(crate) enum RecvInner {
     Shm(Consumer),
     Tcp(TcpReceiver),
 }
@@ -25,14 +25,14 @@ enum RecvInner {
 /// Dropping it closes this direction: the peer reads what was sent, then gets
 /// [`RecvError::Disconnected`].
 pub struct SendHalf {
-    inner: SendInner,
-    transport: Arc<Transport>,
+    pub(crate) inner: SendInner,
+    pub(crate) transport: Arc<Transport>,
 }
 
 /// The receiving half of a [`Connection`] (see [`Connection::split`]).
 pub struct RecvHalf {
-    inner: RecvInner,
-    transport: Arc<Transport>,
+    pub(crate) inner: RecvInner,
+    pub(crate) transport: Arc<Transport>,
 }
 
 /// A connection to one peer: a message stream each way.
@@ -353,6 +353,30 @@ impl SendHalf {
     ) -> Result<SendGrant<'_>, SendError> {
         self.reserve_wait(len, Wait::Within(timeout))
     }
+
+    /// A descriptor an event loop can wait on while this half waits for room,
+    /// after [`arm_notify`](Self::arm_notify): on shared memory the ring's
+    /// wake descriptor (wait for *readability*; every connection's rings have
+    /// one), on TCP the socket (wait for *writability*); `None` for spin rings.
+    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.inner {
+            SendInner::Shm(p) => p.notify_fd(),
+            SendInner::Tcp(t) => Some(std::os::fd::AsFd::as_fd(t.stream())),
+        }
+    }
+
+    /// Prepares to wait on [`notify_fd`](Self::notify_fd) until a `len`-byte
+    /// message fits. Returns `true` when it fits already (or the peer closed
+    /// or died): send instead of waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Io`] if draining the wake descriptor fails.
+    pub fn arm_notify(&mut self, len: usize) -> Result<bool, SendError> {
+        match &mut self.inner {
+            SendInner::Shm(p) => p.arm_notify(len),
+            SendInner::Tcp(t) => Ok(t.writable_now()),
+        }
+    }
 }
 
 impl RecvHalf {
@@ -442,11 +466,10 @@ impl RecvHalf {
         self.recv_into_wait(buf, Wait::Within(timeout))
     }
 
-    /// A descriptor an event loop can wait on for this half, after
-    /// [`arm_notify`](Self::arm_notify): the eventfd on a shared-memory
-    /// connection with [`WakeupKind::EventFd`](crate::WakeupKind::EventFd) (see
-    /// [`Intent::Pollable`](crate::conn::Intent::Pollable)), the socket on
-    /// TCP; `None` for other wakeups.
+    /// A descriptor an event loop can wait on for readability while this half
+    /// waits for a message, after [`arm_notify`](Self::arm_notify): the ring's
+    /// wake descriptor on shared memory (every connection's rings have one,
+    /// whatever their wakeup), the socket on TCP; `None` for spin rings.
     pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             RecvInner::Shm(c) => c.notify_fd(),

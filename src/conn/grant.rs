@@ -7,7 +7,7 @@ use crate::error::GrantBoundsError;
 use std::fmt;
 use std::io;
 
-pub(super) enum GrantInner<'a> {
+pub(crate) enum GrantInner<'a> {
     Shm(WriteGrant<'a>),
     Tcp {
         sender: &'a mut TcpSender,
@@ -28,7 +28,7 @@ pub(super) enum GrantInner<'a> {
 /// # Ok(()) }
 /// ```
 pub struct SendGrant<'a> {
-    pub(super) inner: GrantInner<'a>,
+    pub(crate) inner: GrantInner<'a>,
 }
 
 impl fmt::Debug for SendGrant<'_> {

@@ -17,9 +17,9 @@
 mod address;
 mod client;
 mod config;
-mod connection;
+pub(crate) mod connection;
 mod error;
-mod grant;
+pub(crate) mod grant;
 mod io;
 mod listener;
 mod profile;

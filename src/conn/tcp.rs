@@ -144,6 +144,21 @@ pub(crate) struct TcpSender {
 }
 
 impl TcpSender {
+    /// The socket, for a duplicate an event loop can own.
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.shared.stream
+    }
+
+    /// Whether the socket has room now (a poll with no wait).
+    pub(crate) fn writable_now(&self) -> bool {
+        let mut fds = [PollFd::new(&self.shared.stream, PollFlags::OUT)];
+        let zero = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    }
+
     pub(crate) fn new(shared: Arc<TcpShared>) -> Self {
         TcpSender {
             shared,
@@ -296,6 +311,12 @@ impl TcpReceiver {
             filled: 0,
             closed: false,
         }
+    }
+
+    /// The socket, for a duplicate an event loop can own.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream(&self) -> &std::net::TcpStream {
+        &self.shared.stream
     }
 
     /// The fd an event loop can wait on.

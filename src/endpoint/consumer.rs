@@ -350,10 +350,12 @@ impl Consumer {
     }
 
     /// The descriptor that becomes readable when a message is committed while
-    /// this consumer is armed ([`arm_notify`](Self::arm_notify)); `None` unless
-    /// the ring uses [`WakeupKind::EventFd`]. Put it in epoll, mio or tokio for
-    /// readability, and leave reading it to `arm_notify` (it is one end of a
-    /// UNIX datagram socket pair, not an eventfd: see [`WakeupKind::EventFd`]).
+    /// this consumer is armed ([`arm_notify`](Self::arm_notify)): every
+    /// eventfd ring has one, and so has every futex or hybrid ring in an
+    /// anonymous region (connections' rings included); `None` for spin rings
+    /// and named regions. Put it in epoll or mio for readability, and leave
+    /// reading it to `arm_notify` (it is one end of a UNIX datagram socket
+    /// pair, not an eventfd: see [`WakeupKind::EventFd`]).
     pub fn notify_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.link.own_doorbell().and_then(|bell| bell.fd())
     }

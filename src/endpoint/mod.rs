@@ -3,6 +3,7 @@
 
 mod consumer;
 mod grant;
+mod polled;
 mod producer;
 #[cfg(feature = "bytemuck")]
 mod value;
@@ -256,7 +257,7 @@ impl Link {
 
     /// Arms this side's signal for an external wait (epoll on its descriptor).
     pub(crate) fn arm_external(&self) -> u32 {
-        self.channel(self.side).signal.arm()
+        self.arm_polled()
     }
 
     pub(crate) fn disarm_external(&self, seq: u32) {

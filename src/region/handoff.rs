@@ -37,8 +37,8 @@ impl Handoff {
         format!("{PREFIX}{}", nums.join(","))
     }
 
-    /// The duplicated descriptors (memory first, then for eventfd wakeups the
-    /// consumer's and the producer's wake descriptor), for a harness that
+    /// The duplicated descriptors (memory first, then, for an anonymous region
+    /// that can sleep, the consumer's and the producer's wake descriptor), for a harness that
     /// passes descriptors its own way; the receiver rebuilds the region with
     /// [`Region::from_fds`].
     pub fn into_fds(self) -> Vec<OwnedFd> {

@@ -175,7 +175,13 @@ impl Region {
     ) -> Result<Region, CreateError> {
         let map = os::map(&file, geometry.total_len())?;
         os::write_header(&map, &geometry, config);
-        let doorbell = if config.wakeup == WakeupKind::EventFd {
+        // Wake descriptors for eventfd wakeups, and for every anonymous region
+        // that can sleep, so that an event loop can wait on its futex or hybrid
+        // ring too (they travel with the region; a named region has no way to
+        // pass them).
+        let pollable = config.wakeup == WakeupKind::EventFd
+            || (name.is_none() && config.wakeup != WakeupKind::Spin);
+        let doorbell = if pollable {
             Some(Doorbells::new().map_err(|e| crate::error::OsError::new("socketpair", e))?)
         } else {
             None
@@ -268,8 +274,9 @@ impl Region {
     }
 
     /// Builds a region from descriptors received from its creator: the memfd
-    /// and, for eventfd wakeups, the two wake descriptors (in
-    /// [`Handoff::into_fds`] order).
+    /// and the two wake descriptors (in [`Handoff::into_fds`] order), which
+    /// eventfd wakeups need and futex and hybrid ones use for waits in an
+    /// event loop (tokio, epoll).
     ///
     /// # Errors
     /// [`OpenError::Unsealed`] if the memory is not a memfd sealed against
@@ -287,13 +294,13 @@ impl Region {
         let (map, v) = os::map_existing(&file)?;
         let doorbell = match (v.wakeup, eventfds) {
             (WakeupKind::EventFd, None) => return Err(OpenError::NeedsDescriptors),
-            (WakeupKind::EventFd, Some(fds)) => {
+            (WakeupKind::Spin, _) | (_, None) => None,
+            (_, Some(fds)) => {
                 for fd in &fds {
                     handoff::check_doorbell(fd.as_fd())?;
                 }
                 Some(Doorbells::from_fds(fds))
             }
-            (_, _) => None,
         };
         Ok(Self::assemble(map, file, doorbell, None, false, v))
     }

@@ -33,6 +33,22 @@ pub(crate) struct HeadLine {
 /// `seq` value it sleeps on.
 const ARMED: u64 = 1 << 32;
 
+/// Set with `ARMED` by a waiter that waits for its wake descriptor to turn
+/// readable (an event loop: tokio, epoll) instead of sleeping on the futex word,
+/// so that a futex or hybrid notifier rings the descriptor instead.
+const POLLED: u64 = 1 << 33;
+
+/// Whom a notifier must wake (see [`Signal::wake_via`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakeVia {
+    /// Nobody may be asleep: no system call.
+    Nobody,
+    /// A thread asleep on the futex word.
+    Futex,
+    /// An event loop waiting for the wake descriptor.
+    Descriptor,
+}
+
 /// One direction's sleep/wake handshake (data available, or space available).
 ///
 /// The waiter arms (`armed = ARMED | seq`), fences, re-checks its condition and only
@@ -59,6 +75,17 @@ impl Signal {
         seq
     }
 
+    /// Arms for a wait on the wake descriptor (an event loop) rather than the
+    /// futex word; otherwise as [`arm`](Self::arm).
+    pub(crate) fn arm_polled(&self) -> u32 {
+        let seq = self.seq.load(Ordering::Acquire);
+        self.armed
+            .store(ARMED | POLLED | u64::from(seq), Ordering::Relaxed);
+        // As in `arm`: pairs with the fence in `wake_via`.
+        fence(Ordering::SeqCst);
+        seq
+    }
+
     /// Disarms after a wait that was not ended by a wakeup, so that later
     /// notifications make no system call.
     pub(crate) fn disarm(&self, seq: u32) {
@@ -77,13 +104,21 @@ impl Signal {
     /// is the one that must wake it (it has bumped `seq`).
     #[inline]
     pub(crate) fn should_wake(&self) -> bool {
+        self.wake_via() != WakeVia::Nobody
+    }
+
+    /// As [`should_wake`](Self::should_wake), and whether the waiter sleeps on
+    /// the futex word or waits for the wake descriptor. The same fence and
+    /// loads: still no system call while nobody is armed.
+    #[inline]
+    pub(crate) fn wake_via(&self) -> WakeVia {
         fence(Ordering::SeqCst);
         let armed = self.armed.load(Ordering::Relaxed);
         if armed & ARMED == 0 {
-            return false;
+            return WakeVia::Nobody;
         }
         let seq = armed as u32;
-        self.seq.load(Ordering::Relaxed) == seq
+        let won = self.seq.load(Ordering::Relaxed) == seq
             && self
                 .seq
                 .compare_exchange(
@@ -92,7 +127,12 @@ impl Signal {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 )
-                .is_ok()
+                .is_ok();
+        match (won, armed & POLLED != 0) {
+            (false, _) => WakeVia::Nobody,
+            (true, false) => WakeVia::Futex,
+            (true, true) => WakeVia::Descriptor,
+        }
     }
 }
 

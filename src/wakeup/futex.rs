@@ -5,17 +5,20 @@
 //! waking a sleeper costs one FUTEX_WAKE.
 
 use super::{sleep_until, Channel, Strategy, WaitEnd, WaitRequest};
+use crate::ring::control::WakeVia;
 use std::io;
 
 pub(crate) struct Futex;
 
-/// Wakes the sleeper on `ch` if the signal says one may be asleep.
+/// Wakes the sleeper on `ch` if the signal says one may be asleep: on the
+/// futex word, or on its wake descriptor when it waits in an event loop.
 #[inline(always)]
 pub(crate) fn notify_futex(ch: &Channel<'_>) -> io::Result<()> {
-    if ch.signal.should_wake() {
-        return ch.signal.seq.wake();
+    match ch.signal.wake_via() {
+        WakeVia::Nobody => Ok(()),
+        WakeVia::Futex => ch.signal.seq.wake(),
+        WakeVia::Descriptor => super::ring_descriptor(ch),
     }
-    Ok(())
 }
 
 /// Sleeps on `ch`'s futex word following the arming protocol.

@@ -18,6 +18,12 @@ impl Hybrid {
     pub(crate) fn new(budget: Duration) -> Self {
         Hybrid { budget }
     }
+
+    /// How long a wait spins before it sleeps.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn budget(&self) -> Duration {
+        self.budget
+    }
 }
 
 impl Strategy for Hybrid {

@@ -28,6 +28,16 @@ pub(crate) struct Channel<'a> {
     pub doorbell: Option<Doorbell<'a>>,
 }
 
+/// Rings the wake descriptor of `ch`'s sleeper: an event loop waits for it.
+#[inline]
+pub(crate) fn ring_descriptor(ch: &Channel<'_>) -> io::Result<()> {
+    match ch.doorbell {
+        Some(bell) => bell.ring(),
+        // Only a side holding the descriptors can arm for them.
+        None => Ok(()),
+    }
+}
+
 /// What the caller waits for and how long.
 pub(crate) struct WaitRequest<'a> {
     /// The condition: true once there is something to do (data, space, a closed

@@ -38,6 +38,8 @@ static CONN_HYBRID: Subject = subject!("conn-shm-hybrid");
 static CONN_FUTEX: Subject = subject!("conn-shm-futex");
 static CONN_EVENTFD: Subject = subject!("conn-shm-eventfd");
 static CONN_TCP: Subject = subject!("conn-tcp");
+static ASYNC_HYBRID: Subject = subject!("async-conn-shm-hybrid");
+static TOKIO_UNIX: Subject = subject!("tokio-unix-stream");
 static TCP_NODELAY: Subject = subject!("tcp-nodelay");
 /// Only in builds with the `peers` feature.
 static IOX2: Subject = Subject {
@@ -164,4 +166,8 @@ pub static TARGETS: &[Target] = &[
     ratio("c2", (&CONN_SPIN, &SPIN), BytesPerSec, Bytes(65536), Cross, AtLeast(0.95)),
     ratio("c2", (&CONN_HYBRID, &HYBRID), BytesPerSec, Bytes(65536), Cross, AtLeast(0.95)),
     ratio("c3", (&CONN_TCP, &TCP_NODELAY), OneWayP50, Bytes(8), Cross, AtMost(1.1)),
+    // Awaited on tokio on both sides, a connection keeps most of its latency: at most twice
+    // the blocking one, and a tenth of tokio's own UnixStream.
+    ratio("a1", (&ASYNC_HYBRID, &CONN_HYBRID), OneWayP50, Bytes(8), Cross, AtMost(2.0)),
+    ratio("a2", (&ASYNC_HYBRID, &TOKIO_UNIX), OneWayP50, Bytes(8), Cross, AtMost(0.1)),
 ];

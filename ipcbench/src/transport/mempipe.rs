@@ -188,9 +188,10 @@ impl Endpoint for Ends {
     }
 }
 
-/// Rebuilds a region from `fds` taken off the front of `list`.
+/// Rebuilds a region from `fds` taken off the front of `list`: the memory,
+/// then (every anonymous ring that can sleep has them) the wake descriptors.
 fn region_from(list: &mut Vec<OwnedFd>, wakeup: WakeupKind) -> anyhow::Result<Region> {
-    let n = if wakeup == WakeupKind::EventFd { 3 } else { 1 };
+    let n = if wakeup == WakeupKind::Spin { 1 } else { 3 };
     if list.len() < n {
         anyhow::bail!(
             "mempipe: expected {n} more inherited fds, got {}",
@@ -247,7 +248,7 @@ impl Transport for Mempipe {
         // Parent -> child ring, then child -> parent ring.
         let down = Region::create_anonymous(&config(self.wakeup, len))?;
         let up = Region::create_anonymous(&config(self.wakeup, len))?;
-        // Duplicates for the child: memory first, then the eventfds if any.
+        // Duplicates for the child: memory first, then the wake descriptors if any.
         let mut fds = down.handoff()?.into_fds();
         fds.extend(up.handoff()?.into_fds());
         let ends = Ends {

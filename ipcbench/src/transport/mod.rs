@@ -48,6 +48,7 @@
 //! must start with `p.name_prefix` and be unlinked in `Drop` of the parent's
 //! endpoint (`ipcbench clean` removes those of killed runs).
 
+pub mod async_conn;
 pub mod conn_shm;
 pub mod conn_tcp;
 pub mod eventfd;
@@ -237,6 +238,8 @@ pub fn registry() -> Vec<&'static dyn Transport> {
     out.extend(mempipe::VARIANTS.iter().map(|v| v as &dyn Transport));
     out.extend(conn_shm::VARIANTS.iter().map(|v| v as &dyn Transport));
     out.push(&conn_tcp::ConnTcp);
+    out.extend(async_conn::VARIANTS.iter().map(|v| v as &dyn Transport));
+    out.push(&async_conn::TokioUnixStream);
     #[cfg(feature = "peers")]
     out.extend(peers::TRANSPORTS.iter().copied());
     out

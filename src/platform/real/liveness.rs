@@ -70,6 +70,29 @@ impl Liveness {
         self.check_at(peer, now).err()
     }
 
+    /// Checks the peer now, whatever the clock says (its process descriptor
+    /// turned readable in an event loop).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn check_now(&mut self, peer: &SideMeta) {
+        if self.dead.is_none() {
+            if let Some(pid) = self.watch.peer_dead(peer) {
+                self.dead = Some(pid);
+            }
+        }
+    }
+
+    /// A duplicate of the watched process's pidfd (opened now if the peer has
+    /// attached), for an event loop to wait on; `None` while the peer is
+    /// unknown or pidfds are unavailable.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn watch_fd(&mut self, peer: &SideMeta) -> Option<OwnedFd> {
+        if self.watch.pidfd.is_none() {
+            self.check_now(peer);
+        }
+        let (_, fd) = self.watch.pidfd.as_ref()?;
+        fd.try_clone().ok()
+    }
+
     #[cold]
     fn check_at(&mut self, peer: &SideMeta, now: u64) -> Result<Duration, u32> {
         if let Some(pid) = self.dead {

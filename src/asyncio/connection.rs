@@ -1,0 +1,530 @@
+//! Async connections: the halves of a [`Connection`] awaited on tokio, over
+//! shared memory (the ring's wake descriptors) or TCP (the socket).
+
+use super::ring::{AsyncConsumer, AsyncProducer};
+use super::waiter::{register, NotPollable};
+use crate::conn::connection::{RecvInner, SendInner};
+use crate::conn::tcp::{TcpReceiver, TcpSender, Wait};
+use crate::conn::{
+    AcceptError, ConnConfig, ConnectError, Connection, IntoAddress, Listener, RecvHalf, SendGrant,
+    SendHalf, Transport,
+};
+use crate::error::{RecvError, SendError};
+use std::future::poll_fn;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// A [`Connection`] awaited on tokio: `recv().await`, `send().await` (waiting
+/// for room), `reserve().await`, and [`split`](Self::split) into halves for
+/// two tasks.
+///
+/// Cancellation: every method is cancel safe. A dropped `recv` future took
+/// no message (the next call gets it); a dropped `send` future sent the whole
+/// message or nothing; a dropped `reserve` future reserved nothing.
+#[derive(Debug)]
+pub struct AsyncConnection {
+    tx: AsyncSendHalf,
+    rx: AsyncRecvHalf,
+}
+
+/// The sending half of an [`AsyncConnection`].
+pub struct AsyncSendHalf {
+    inner: AsyncSend,
+    transport: Arc<Transport>,
+}
+
+/// The receiving half of an [`AsyncConnection`].
+pub struct AsyncRecvHalf {
+    inner: AsyncRecv,
+    transport: Arc<Transport>,
+}
+
+enum AsyncSend {
+    Shm(AsyncProducer),
+    Tcp {
+        sender: TcpSender,
+        /// An owned duplicate of the socket, registered for writability.
+        socket: Option<AsyncFd<OwnedFd>>,
+    },
+}
+
+enum AsyncRecv {
+    Shm(AsyncConsumer),
+    Tcp {
+        receiver: TcpReceiver,
+        /// An owned duplicate of the socket, registered for readability.
+        socket: Option<AsyncFd<OwnedFd>>,
+    },
+}
+
+impl std::fmt::Debug for AsyncSendHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncSendHalf")
+            .field("transport", &self.transport.to_string())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AsyncRecvHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncRecvHalf")
+            .field("transport", &self.transport.to_string())
+            .finish()
+    }
+}
+
+/// Connects to `address` as [`connect`](crate::connect) does, on tokio's
+/// blocking pool (the handshake waits for the listener), and wraps the
+/// connection for awaiting.
+///
+/// # Errors
+/// As [`connect`](crate::connect). (A connection's rings are anonymous, so
+/// they can always be awaited; were they not, that is [`ConnectError::Config`].)
+pub async fn connect(
+    address: impl IntoAddress + Send + 'static,
+    config: &ConnConfig,
+) -> Result<AsyncConnection, ConnectError> {
+    let config = config.clone();
+    let conn = match tokio::task::spawn_blocking(move || crate::connect(address, &config)).await {
+        Ok(result) => result?,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    AsyncConnection::new(conn).map_err(|e| ConnectError::Config(e.to_string()))
+}
+
+impl AsyncConnection {
+    /// Wraps a connection for awaiting. Registration with the runtime happens
+    /// at the first wait.
+    ///
+    /// # Errors
+    /// [`NotPollable`] never happens for connections made by [`Listener`] and
+    /// [`connect`](crate::connect) (their rings are anonymous); it is kept for
+    /// rings that cannot be awaited.
+    pub fn new(conn: Connection) -> Result<Self, NotPollable> {
+        let (tx, rx) = conn.split();
+        Ok(AsyncConnection {
+            tx: AsyncSendHalf::new(tx)?,
+            rx: AsyncRecvHalf::new(rx)?,
+        })
+    }
+
+    /// What this connection runs on, and why.
+    pub fn transport(&self) -> &Transport {
+        &self.tx.transport
+    }
+
+    /// Largest message either side may send.
+    pub fn max_message(&self) -> usize {
+        self.tx.max_message()
+    }
+
+    /// Splits into halves, for two tasks.
+    pub fn split(self) -> (AsyncSendHalf, AsyncRecvHalf) {
+        (self.tx, self.rx)
+    }
+
+    /// The sending half, borrowed.
+    pub fn sender(&mut self) -> &mut AsyncSendHalf {
+        &mut self.tx
+    }
+
+    /// The receiving half, borrowed.
+    pub fn receiver(&mut self) -> &mut AsyncRecvHalf {
+        &mut self.rx
+    }
+
+    /// Sends `msg`, waiting for room. See [`AsyncSendHalf::send`].
+    ///
+    /// # Errors
+    /// As [`AsyncSendHalf::send`].
+    pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.tx.send(msg).await
+    }
+
+    /// Reserves room for a `len`-byte message. See [`AsyncSendHalf::reserve`].
+    ///
+    /// # Errors
+    /// As [`AsyncSendHalf::send`].
+    pub async fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
+        self.tx.reserve(len).await
+    }
+
+    /// Receives the next message into `buf`. See [`AsyncRecvHalf::recv`].
+    ///
+    /// # Errors
+    /// As [`AsyncRecvHalf::recv`].
+    pub async fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.rx.recv(buf).await
+    }
+
+    /// Sends `msg` without waiting.
+    ///
+    /// # Errors
+    /// As [`SendHalf::try_send`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.tx.try_send(msg)
+    }
+
+    /// Receives a message without waiting.
+    ///
+    /// # Errors
+    /// As [`RecvHalf::try_recv`].
+    pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.rx.try_recv(buf)
+    }
+}
+
+/// The registration of an owned duplicate of `stream` for `interest`, made
+/// at the first wait.
+fn registered<'a>(
+    socket: &'a mut Option<AsyncFd<OwnedFd>>,
+    stream: &TcpStream,
+    interest: Interest,
+) -> io::Result<&'a AsyncFd<OwnedFd>> {
+    if socket.is_none() {
+        *socket = Some(register(stream.as_fd().try_clone_to_owned()?, interest)?);
+    }
+    match socket {
+        Some(fd) => Ok(fd),
+        None => Err(io::Error::other("socket registration vanished")),
+    }
+}
+
+/// Runs `op` (`None`: it would block) until it completes, waiting on `fd`.
+/// The readiness is cleared only when `op` found the socket not ready after
+/// the readiness was taken, so no event between the two is lost.
+fn poll_io<R>(
+    fd: &AsyncFd<OwnedFd>,
+    interest: Interest,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut() -> Option<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        if let Some(done) = op() {
+            return Poll::Ready(Ok(done));
+        }
+        let polled = if interest.is_writable() {
+            fd.poll_write_ready(cx)
+        } else {
+            fd.poll_read_ready(cx)
+        };
+        let mut guard = match polled {
+            Poll::Ready(Ok(guard)) => guard,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(done) = op() {
+            return Poll::Ready(Ok(done));
+        }
+        guard.clear_ready();
+    }
+}
+
+impl AsyncSendHalf {
+    /// Wraps a sending half for awaiting.
+    ///
+    /// # Errors
+    /// As [`AsyncConnection::new`].
+    pub fn new(half: SendHalf) -> Result<Self, NotPollable> {
+        let inner = match half.inner {
+            SendInner::Shm(p) => AsyncSend::Shm(AsyncProducer::new(p)?),
+            SendInner::Tcp(sender) => AsyncSend::Tcp {
+                sender,
+                socket: None,
+            },
+        };
+        Ok(AsyncSendHalf {
+            inner,
+            transport: half.transport,
+        })
+    }
+
+    /// What the connection runs on.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Largest message this half may send.
+    pub fn max_message(&self) -> usize {
+        match &self.inner {
+            AsyncSend::Shm(p) => p.max_message(),
+            AsyncSend::Tcp { sender, .. } => sender.max_message(),
+        }
+    }
+
+    /// Sends `msg` without waiting.
+    ///
+    /// # Errors
+    /// As [`SendHalf::try_send`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        match &mut self.inner {
+            AsyncSend::Shm(p) => p.get_mut().try_send(msg),
+            AsyncSend::Tcp { sender, .. } => sender.send(msg, Wait::NonBlocking),
+        }
+    }
+
+    /// Sends `msg`, waiting for room without blocking the runtime. Cancel
+    /// safe: a dropped future sent all of `msg` or nothing. On TCP a message
+    /// is started only when the socket has room, and once started it is
+    /// finished within the call (a message larger than the socket's free
+    /// buffer can hold the thread until the peer reads it).
+    ///
+    /// # Errors
+    /// As [`SendHalf::send`]; a dead peer is noticed while waiting, with no
+    /// thread blocked.
+    pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        poll_fn(|cx| self.poll_send(cx, msg)).await
+    }
+
+    /// Polls to send `msg`.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+        match &mut self.inner {
+            AsyncSend::Shm(p) => p.poll_send(cx, msg),
+            AsyncSend::Tcp { sender, socket } => {
+                let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
+                    Ok(fd) => fd,
+                    Err(e) => return Poll::Ready(Err(SendError::Io(e))),
+                };
+                poll_io(fd, Interest::WRITABLE, cx, || {
+                    match sender.send(msg, Wait::NonBlocking) {
+                        Err(SendError::Full { .. }) => None,
+                        done => Some(done),
+                    }
+                })
+                .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
+            }
+        }
+    }
+
+    /// Reserves room for a `len`-byte message, waiting for it: on shared
+    /// memory the grant is the ring's memory (zero-copy). Cancel safe; a grant
+    /// dropped uncommitted sends nothing.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
+        poll_fn(|cx| self.poll_room(cx, len)).await?;
+        let inner = match &mut self.inner {
+            AsyncSend::Shm(p) => crate::conn::grant::GrantInner::Shm(p.get_mut().try_reserve(len)?),
+            AsyncSend::Tcp { sender, .. } => {
+                sender.reserve(len, Wait::NonBlocking)?;
+                crate::conn::grant::GrantInner::Tcp {
+                    sender,
+                    len,
+                    cursor: 0,
+                }
+            }
+        };
+        Ok(SendGrant { inner })
+    }
+
+    fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<(), SendError>> {
+        match &mut self.inner {
+            AsyncSend::Shm(p) => p.poll_room(cx, len),
+            AsyncSend::Tcp { sender, socket } => {
+                let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
+                    Ok(fd) => fd,
+                    Err(e) => return Poll::Ready(Err(SendError::Io(e))),
+                };
+                poll_io(fd, Interest::WRITABLE, cx, || {
+                    match sender.reserve(len, Wait::NonBlocking) {
+                        Err(SendError::Full { .. }) => None,
+                        done => Some(done),
+                    }
+                })
+                .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
+            }
+        }
+    }
+}
+
+impl AsyncRecvHalf {
+    /// Wraps a receiving half for awaiting.
+    ///
+    /// # Errors
+    /// As [`AsyncConnection::new`].
+    pub fn new(half: RecvHalf) -> Result<Self, NotPollable> {
+        let inner = match half.inner {
+            RecvInner::Shm(c) => AsyncRecv::Shm(AsyncConsumer::new(c)?),
+            RecvInner::Tcp(receiver) => AsyncRecv::Tcp {
+                receiver,
+                socket: None,
+            },
+        };
+        Ok(AsyncRecvHalf {
+            inner,
+            transport: half.transport,
+        })
+    }
+
+    /// What the connection runs on.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Receives a message without waiting.
+    ///
+    /// # Errors
+    /// As [`RecvHalf::try_recv`].
+    pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        match &mut self.inner {
+            AsyncRecv::Shm(c) => c.get_mut().try_recv(buf),
+            AsyncRecv::Tcp { receiver, .. } => receiver.recv(buf, Wait::NonBlocking),
+        }
+    }
+
+    /// Receives the next message into `buf` (replacing its contents),
+    /// without blocking the runtime. Cancel safe: a message is taken only in
+    /// the poll that completes the future, so a dropped future (a `select!`
+    /// branch that lost, a timeout) leaves it for the next call.
+    ///
+    /// # Errors
+    /// As [`RecvHalf::recv`]; [`RecvError::PeerDied`] within about a liveness
+    /// interval of the peer's death, noticed with no thread blocked.
+    pub async fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// Receives the next message into the front of `buf`. Cancel safe.
+    ///
+    /// # Errors
+    /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    pub async fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        match &mut self.inner {
+            AsyncRecv::Shm(c) => c.recv_into(buf).await,
+            AsyncRecv::Tcp { receiver, socket } => {
+                let fd = registered(socket, receiver.stream(), Interest::READABLE)?;
+                poll_fn(|cx| {
+                    poll_io(fd, Interest::READABLE, cx, || {
+                        match receiver.recv_into(buf, Wait::NonBlocking) {
+                            Err(RecvError::Empty) => None,
+                            done => Some(done),
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
+                })
+                .await
+            }
+        }
+    }
+
+    /// Polls for the next message into `buf`.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<Result<usize, RecvError>> {
+        match &mut self.inner {
+            AsyncRecv::Shm(c) => c.poll_recv(cx, buf),
+            AsyncRecv::Tcp { receiver, socket } => {
+                let fd = match registered(socket, receiver.stream(), Interest::READABLE) {
+                    Ok(fd) => fd,
+                    Err(e) => return Poll::Ready(Err(RecvError::Io(e))),
+                };
+                poll_io(fd, Interest::READABLE, cx, || {
+                    match receiver.recv(buf, Wait::NonBlocking) {
+                        Err(RecvError::Empty) => None,
+                        done => Some(done),
+                    }
+                })
+                .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
+            }
+        }
+    }
+}
+
+/// A [`Listener`] whose accepts are awaited.
+#[derive(Debug)]
+pub struct AsyncListener {
+    inner: Listener,
+    ready: Option<AsyncFd<OwnedFd>>,
+}
+
+impl AsyncListener {
+    /// Wraps a bound listener.
+    pub fn new(listener: Listener) -> Self {
+        AsyncListener {
+            inner: listener,
+            ready: None,
+        }
+    }
+
+    /// Binds `name` as [`Listener::bind`] does.
+    ///
+    /// # Errors
+    /// As [`Listener::bind`].
+    pub fn bind(name: &str, config: &ConnConfig) -> Result<Self, crate::conn::BindError> {
+        Ok(Self::new(Listener::bind(name, config)?))
+    }
+
+    /// The listener.
+    pub fn get_ref(&self) -> &Listener {
+        &self.inner
+    }
+
+    /// Waits for a client without blocking the runtime, then completes its
+    /// handshake. The handshake itself runs in this call: a few round trips
+    /// with a client that is already there, bounded by the handshake timeout.
+    /// Cancel safe: a client is taken only in the poll that completes.
+    ///
+    /// # Errors
+    /// As [`Listener::accept`].
+    pub async fn accept(&mut self) -> Result<AsyncConnection, AcceptError> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncConnection, AcceptError>> {
+        let os = |e: io::Error| AcceptError::Os {
+            op: "register with tokio",
+            source: e,
+        };
+        loop {
+            match self.inner.try_accept() {
+                Err(AcceptError::NoPending) => {}
+                Ok(conn) => {
+                    return Poll::Ready(
+                        AsyncConnection::new(conn).map_err(|e| os(io::Error::other(e))),
+                    )
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            if self.ready.is_none() {
+                let fd = self.inner.as_fd().try_clone_to_owned().map_err(os);
+                match fd.and_then(|fd| register(fd, Interest::READABLE).map_err(os)) {
+                    Ok(fd) => self.ready = Some(fd),
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            let Some(fd) = self.ready.as_ref() else {
+                return Poll::Pending;
+            };
+            let mut guard = match fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(os(e))),
+                Poll::Pending => return Poll::Pending,
+            };
+            // Look again with the readiness taken: only a miss seen after it
+            // may clear it, so a client arriving in between is not lost.
+            match self.inner.try_accept() {
+                Err(AcceptError::NoPending) => guard.clear_ready(),
+                Ok(conn) => {
+                    return Poll::Ready(
+                        AsyncConnection::new(conn).map_err(|e| os(io::Error::other(e))),
+                    )
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
