@@ -189,9 +189,17 @@ fn polled_recv(rx: &mut Consumer, buf: &mut Vec<u8>) -> Result<usize, RecvError>
         }
         let seq = rx.link_mut().arm_polled();
         if !rx.recv_would_finish(true) {
-            rx.link_mut().model_await_descriptor();
+            await_descriptor(rx.link_mut());
         }
         rx.link_mut().disarm_polled(seq);
+    }
+}
+
+/// The model's stand-in for an event loop waiting for a side's wake
+/// descriptor to turn readable (and draining it).
+fn await_descriptor(link: &crate::endpoint::Link) {
+    if let Some(bell) = link.own_doorbell() {
+        let _ = bell.wait(Duration::MAX);
     }
 }
 
@@ -204,7 +212,7 @@ fn polled_send(tx: &mut Producer, msg: &[u8]) -> Result<(), SendError> {
         }
         let seq = tx.link_mut().arm_polled();
         if !tx.reserve_would_finish(msg.len(), true) {
-            tx.link_mut().model_await_descriptor();
+            await_descriptor(tx.link_mut());
         }
         tx.link_mut().disarm_polled(seq);
     }

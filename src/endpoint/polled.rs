@@ -8,9 +8,9 @@
 //! and only then wait for readability. Loom checks it (`loom_models`).
 
 use super::{Consumer, Link, Producer};
-#[cfg(all(feature = "tokio", not(loom)))]
+#[cfg(feature = "tokio")]
 use crate::error::Side;
-#[cfg(all(feature = "tokio", not(loom)))]
+#[cfg(feature = "tokio")]
 use std::time::Duration;
 
 impl Link {
@@ -27,7 +27,7 @@ impl Link {
     /// How long a wait spins before it arms: `None` for no spinning (futex,
     /// eventfd, or a hybrid peer on this CPU), `Some(Duration::MAX)` for spin
     /// rings, which never arm.
-    #[cfg(all(feature = "tokio", not(loom)))]
+    #[cfg(feature = "tokio")]
     pub(crate) fn polled_spin_budget(&self) -> Option<Duration> {
         use crate::wakeup::Wakeup;
         match &self.wakeup {
@@ -40,7 +40,7 @@ impl Link {
     /// The shared ring holding this side's wake descriptor and its index
     /// there, for a registration that keeps the descriptor open as long as it
     /// lives.
-    #[cfg(all(feature = "tokio", not(loom)))]
+    #[cfg(feature = "tokio")]
     pub(crate) fn own_bell(&self) -> Option<(std::sync::Arc<crate::ring::Shared>, usize)> {
         self.shared.doorbells.as_ref()?;
         let index = match self.side {
@@ -53,7 +53,7 @@ impl Link {
     /// A duplicate of the descriptor of the peer's process (it turns readable
     /// when that process exits), once the peer is known; `None` before it has
     /// attached, or where pidfds are not available.
-    #[cfg(all(feature = "tokio", not(loom)))]
+    #[cfg(feature = "tokio")]
     pub(crate) fn peer_pidfd(&mut self) -> Option<std::os::fd::OwnedFd> {
         let control = self.shared.control();
         let peer = match self.peer() {
@@ -66,7 +66,7 @@ impl Link {
     /// Checks the peer's process now, whatever the liveness clock says (its
     /// process descriptor turned readable). The result is remembered for the
     /// next call.
-    #[cfg(all(feature = "tokio", not(loom)))]
+    #[cfg(feature = "tokio")]
     pub(crate) fn check_peer_now(&mut self) {
         let control = self.shared.control();
         let peer = match self.peer() {
@@ -83,23 +83,9 @@ impl Link {
     }
 }
 
-#[cfg(loom)]
-use std::time::Duration;
-
-#[cfg(loom)]
-impl Link {
-    /// The model's stand-in for an event loop waiting for this side's wake
-    /// descriptor to turn readable (and draining it).
-    pub(crate) fn model_await_descriptor(&self) {
-        if let Some(bell) = self.own_doorbell() {
-            let _ = bell.wait(Duration::MAX);
-        }
-    }
-}
-
 impl Consumer {
     /// The link, for an event-loop wait.
-    #[cfg(any(feature = "tokio", loom))]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn link_mut(&mut self) -> &mut Link {
         &mut self.link
     }
@@ -107,7 +93,7 @@ impl Consumer {
     /// Whether a non-blocking receive would not report `Empty`: a message, a
     /// close, a corrupt ring, or (with `liveness`: reads the coarse clock) a
     /// dead peer.
-    #[cfg(any(feature = "tokio", loom))]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn recv_would_finish(&mut self, liveness: bool) -> bool {
         let data = !matches!(self.ring.peek(), Ok(None));
         self.link.polled_wait_over(data, liveness)
@@ -144,7 +130,7 @@ impl Producer {
     }
 
     /// The link, for an event-loop wait.
-    #[cfg(any(feature = "tokio", loom))]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn link_mut(&mut self) -> &mut Link {
         &mut self.link
     }

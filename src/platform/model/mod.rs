@@ -62,4 +62,11 @@ impl Liveness {
     pub(crate) fn check_idle(&mut self, _: &SideMeta) -> Option<u32> {
         None
     }
+
+    pub(crate) fn check_now(&mut self, _: &SideMeta) {}
+
+    /// No process, so no process descriptor to await.
+    pub(crate) fn watch_fd(&mut self, _: &SideMeta) -> Option<std::os::fd::OwnedFd> {
+        None
+    }
 }
