@@ -375,3 +375,19 @@ pub struct GrantBoundsError {
     /// The grant's length.
     pub grant_len: usize,
 }
+
+impl GrantBoundsError {
+    /// The end of `len` bytes at `offset` in a `grant_len`-byte grant, or the
+    /// error when they do not fit.
+    #[inline]
+    pub(crate) fn check(offset: usize, len: usize, grant_len: usize) -> Result<usize, Self> {
+        offset
+            .checked_add(len)
+            .filter(|end| *end <= grant_len)
+            .ok_or(GrantBoundsError {
+                offset,
+                len,
+                grant_len,
+            })
+    }
+}

@@ -15,7 +15,7 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -213,11 +213,7 @@ fn poll_io<R>(
         } else {
             fd.poll_read_ready(cx)
         };
-        let mut guard = match polled {
-            Poll::Ready(Ok(guard)) => guard,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let mut guard = ready!(polled)?;
         if let Some(done) = op() {
             return Poll::Ready(Ok(done));
         }
@@ -509,11 +505,7 @@ impl AsyncListener {
             let Some(fd) = self.ready.as_ref() else {
                 return Poll::Pending;
             };
-            let mut guard = match fd.poll_read_ready(cx) {
-                Poll::Ready(Ok(guard)) => guard,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(os(e))),
-                Poll::Pending => return Poll::Pending,
-            };
+            let mut guard = ready!(fd.poll_read_ready(cx)).map_err(os)?;
             // Look again with the readiness taken: only a miss seen after it
             // may clear it, so a client arriving in between is not lost.
             match self.inner.try_accept() {

@@ -4,7 +4,7 @@ use super::waiter::{NotPollable, Waiter};
 use crate::endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 use crate::error::{RecvError, SendError};
 use std::future::poll_fn;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 /// A [`Consumer`] whose receives are awaited instead of blocking a thread.
 ///
@@ -89,20 +89,7 @@ impl AsyncConsumer {
         cx: &mut Context<'_>,
         buf: &mut Vec<u8>,
     ) -> Poll<Result<usize, RecvError>> {
-        loop {
-            match self.inner.try_recv(buf) {
-                Err(RecvError::Empty) => {}
-                done => {
-                    self.waiter.finish(self.inner.link_mut());
-                    return Poll::Ready(done);
-                }
-            }
-            match self.poll_wait(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.poll_until(cx, |c| c.try_recv(buf))
     }
 
     fn poll_recv_into(
@@ -110,19 +97,25 @@ impl AsyncConsumer {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<Result<usize, RecvError>> {
+        self.poll_until(cx, |c| c.try_recv_into(buf))
+    }
+
+    /// Retries a non-blocking receive until it finds something other than an
+    /// empty ring, waiting in between.
+    fn poll_until<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut(&mut Consumer) -> Result<T, RecvError>,
+    ) -> Poll<Result<T, RecvError>> {
         loop {
-            match self.inner.try_recv_into(buf) {
+            match attempt(&mut self.inner) {
                 Err(RecvError::Empty) => {}
                 done => {
                     self.waiter.finish(self.inner.link_mut());
                     return Poll::Ready(done);
                 }
             }
-            match self.poll_wait(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+            ready!(self.poll_wait(cx))?;
         }
     }
 
@@ -134,11 +127,7 @@ impl AsyncConsumer {
                 self.waiter.finish(self.inner.link_mut());
                 return Poll::Ready(Ok(()));
             }
-            match self.poll_wait(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+            ready!(self.poll_wait(cx))?;
         }
     }
 
@@ -225,11 +214,7 @@ impl AsyncProducer {
                     return Poll::Ready(done);
                 }
             }
-            match self.poll_wait(cx, msg.len()) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+            ready!(self.poll_wait(cx, msg.len()))?;
         }
     }
 
@@ -247,11 +232,7 @@ impl AsyncProducer {
                 self.waiter.finish(self.inner.link_mut());
                 return Poll::Ready(Ok(()));
             }
-            match self.poll_wait(cx, len) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+            ready!(self.poll_wait(cx, len))?;
         }
     }
 

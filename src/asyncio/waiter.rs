@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -200,11 +200,7 @@ impl Waiter {
         let Some(fd) = registered.as_ref() else {
             return Poll::Pending;
         };
-        let mut guard = match fd.poll_read_ready(cx) {
-            Poll::Ready(Ok(guard)) => guard,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let mut guard = ready!(fd.poll_read_ready(cx))?;
         let mut byte = [0u8; 1];
         for _ in 0..DRAIN_MAX {
             let Some(own) = guard.get_ref().get_ref().fd() else {

@@ -6,7 +6,7 @@ use super::connection::Connection;
 use super::error::{ConnectError, HandshakeError};
 use super::rendezvous;
 use super::tcp::TcpShared;
-use super::transport::{Transport, TransportKind};
+use super::transport::Transport;
 use super::wire::{self, ClientHello, ServerHello, Status, SERVER_HELLO_LEN};
 use crate::region::Region;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -252,15 +252,14 @@ fn connect_local(
     Ok(Connection::shm(
         producer,
         consumer,
-        Transport {
-            kind: TransportKind::SharedMemory,
-            wakeup: Some(wakeup),
-            spin_budget: spin,
-            ring_capacity: Some(reply.capacity as usize),
-            max_message: reply.max_message as usize,
-            peer: format!("pid {}", reply.pid),
+        Transport::shared_memory(
+            wakeup,
+            spin,
+            reply.capacity as usize,
+            reply.max_message as usize,
+            reply.pid,
             why,
-        },
+        ),
     ))
 }
 
@@ -330,15 +329,7 @@ fn connect_tcp(
     };
     Ok(Connection::tcp(
         shared,
-        Transport {
-            kind: TransportKind::Tcp,
-            wakeup: None,
-            spin_budget: Duration::ZERO,
-            ring_capacity: None,
-            max_message: max,
-            peer: addr.to_owned(),
-            why,
-        },
+        Transport::tcp(max, addr.to_owned(), why),
     ))
 }
 

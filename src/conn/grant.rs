@@ -61,14 +61,7 @@ impl SendGrant<'_> {
         match &mut self.inner {
             GrantInner::Shm(g) => g.write_at(offset, bytes),
             GrantInner::Tcp { sender, len, .. } => {
-                let end = offset.checked_add(bytes.len()).filter(|end| end <= len);
-                let Some(end) = end else {
-                    return Err(GrantBoundsError {
-                        offset,
-                        len: bytes.len(),
-                        grant_len: *len,
-                    });
-                };
+                let end = GrantBoundsError::check(offset, bytes.len(), *len)?;
                 sender.payload()[offset..end].copy_from_slice(bytes);
                 Ok(())
             }
@@ -96,13 +89,7 @@ impl SendGrant<'_> {
     /// # Errors
     /// [`GrantBoundsError`] when `len` exceeds the reservation; nothing is sent.
     pub fn commit_len(self, len: usize) -> Result<(), GrantBoundsError> {
-        if len > self.len() {
-            return Err(GrantBoundsError {
-                offset: 0,
-                len,
-                grant_len: self.len(),
-            });
-        }
+        GrantBoundsError::check(0, len, self.len())?;
         self.publish(len);
         Ok(())
     }

@@ -6,7 +6,7 @@ use super::connection::Connection;
 use super::error::{AcceptError, BindError, HandshakeError};
 use super::rendezvous::{self, Bound};
 use super::tcp::TcpShared;
-use super::transport::{Transport, TransportKind};
+use super::transport::Transport;
 use super::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
 use crate::config::Config;
 use crate::region::Region;
@@ -255,13 +255,7 @@ impl Listener {
     fn serve_local(&self, stream: UnixStream) -> Result<Connection, AcceptError> {
         let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
         let timeout = self.config.handshake_timeout;
-        stream.set_nonblocking(false).map_err(os("fcntl"))?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(os("SO_RCVTIMEO"))?;
-        stream
-            .set_write_timeout(Some(timeout))
-            .map_err(os("SO_SNDTIMEO"))?;
+        blocking_with_timeouts(&stream, timeout)?;
         let cred = rustix::net::sockopt::socket_peercred(&stream)
             .map_err(|e| os("SO_PEERCRED")(e.into()))?;
         let (pid, uid, gid) = (
@@ -340,15 +334,7 @@ impl Listener {
         Ok(Connection::shm(
             producer,
             consumer,
-            Transport {
-                kind: TransportKind::SharedMemory,
-                wakeup: Some(wakeup),
-                spin_budget: spin,
-                ring_capacity: Some(capacity),
-                max_message: max,
-                peer: format!("pid {pid}"),
-                why,
-            },
+            Transport::shared_memory(wakeup, spin, capacity, max, pid, why),
         ))
     }
 
@@ -378,13 +364,7 @@ impl Listener {
     ) -> Result<Option<Connection>, AcceptError> {
         let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
         let timeout = self.config.handshake_timeout;
-        stream.set_nonblocking(false).map_err(os("fcntl"))?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(os("SO_RCVTIMEO"))?;
-        stream
-            .set_write_timeout(Some(timeout))
-            .map_err(os("SO_SNDTIMEO"))?;
+        blocking_with_timeouts(&stream, timeout)?;
         let fail = |source| AcceptError::Handshake {
             peer: format!("TCP {addr}"),
             source,
@@ -425,19 +405,15 @@ impl Listener {
         );
         Ok(Some(Connection::tcp(
             shared,
-            Transport {
-                kind: TransportKind::Tcp,
-                wakeup: None,
-                spin_budget: Duration::ZERO,
-                ring_capacity: None,
-                max_message: max,
-                peer: addr.to_string(),
-                why: if same_host {
+            Transport::tcp(
+                max,
+                addr.to_string(),
+                if same_host {
                     "client on this host asked for TCP".into()
                 } else {
                     "client on another host".into()
                 },
-            },
+            ),
         )))
     }
 }
@@ -447,4 +423,19 @@ impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
     }
+}
+
+/// Makes an accepted socket blocking with `timeout` on every read and write,
+/// for a handshake that a silent peer cannot stretch.
+fn blocking_with_timeouts(socket: impl AsFd, timeout: Duration) -> Result<(), AcceptError> {
+    use rustix::net::sockopt::{set_socket_timeout, Timeout};
+    let os = |op| {
+        move |e: rustix::io::Errno| AcceptError::Os {
+            op,
+            source: e.into(),
+        }
+    };
+    rustix::io::ioctl_fionbio(&socket, false).map_err(os("fcntl"))?;
+    set_socket_timeout(&socket, Timeout::Recv, Some(timeout)).map_err(os("SO_RCVTIMEO"))?;
+    set_socket_timeout(&socket, Timeout::Send, Some(timeout)).map_err(os("SO_SNDTIMEO"))
 }

@@ -26,6 +26,39 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// A shared-memory connection to the process `peer_pid`.
+    pub(crate) fn shared_memory(
+        wakeup: WakeupKind,
+        spin_budget: Duration,
+        ring_capacity: usize,
+        max_message: usize,
+        peer_pid: u32,
+        why: String,
+    ) -> Self {
+        Transport {
+            kind: TransportKind::SharedMemory,
+            wakeup: Some(wakeup),
+            spin_budget,
+            ring_capacity: Some(ring_capacity),
+            max_message,
+            peer: format!("pid {peer_pid}"),
+            why,
+        }
+    }
+
+    /// A TCP connection to `peer` (its address).
+    pub(crate) fn tcp(max_message: usize, peer: String, why: String) -> Self {
+        Transport {
+            kind: TransportKind::Tcp,
+            wakeup: None,
+            spin_budget: Duration::ZERO,
+            ring_capacity: None,
+            max_message,
+            peer,
+            why,
+        }
+    }
+
     /// Shared memory or TCP.
     pub fn kind(&self) -> TransportKind {
         self.kind

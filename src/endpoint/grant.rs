@@ -66,16 +66,7 @@ impl<'a> WriteGrant<'a> {
     /// nothing is written.
     #[inline]
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), GrantBoundsError> {
-        let fits = offset
-            .checked_add(bytes.len())
-            .is_some_and(|end| end <= self.len());
-        if !fits {
-            return Err(GrantBoundsError {
-                offset,
-                len: bytes.len(),
-                grant_len: self.len(),
-            });
-        }
+        GrantBoundsError::check(offset, bytes.len(), self.len())?;
         self.producer
             .ring
             .write(&self.reservation, offset as u64, bytes);
@@ -122,13 +113,7 @@ impl<'a> WriteGrant<'a> {
     /// published (the grant is dropped, as if uncommitted).
     #[inline]
     pub fn commit_len(self, len: usize) -> Result<(), GrantBoundsError> {
-        if len > self.len() {
-            return Err(GrantBoundsError {
-                offset: 0,
-                len,
-                grant_len: self.len(),
-            });
-        }
+        GrantBoundsError::check(0, len, self.len())?;
         self.publish(len as u64);
         Ok(())
     }

@@ -56,7 +56,6 @@ pub(crate) struct Link {
     _keep_alive: Option<Arc<dyn Send + Sync>>,
     wakeup: Wakeup,
     side: Side,
-    liveness_interval: Duration,
     liveness: Liveness,
     /// Publications since this side last recorded its CPU.
     since_cpu_record: u32,
@@ -85,7 +84,6 @@ impl Link {
             _keep_alive: parts.keep_alive,
             wakeup: Wakeup::new(parts.wakeup, parts.spin_budget),
             side,
-            liveness_interval: parts.liveness_interval,
             liveness: Liveness::new(parts.liveness_interval),
             since_cpu_record: 0,
         };
@@ -265,7 +263,7 @@ impl Link {
     }
 
     pub(crate) fn liveness_interval(&self) -> Duration {
-        self.liveness_interval
+        self.liveness.interval()
     }
 }
 

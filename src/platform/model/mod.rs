@@ -48,11 +48,15 @@ pub(crate) fn current_cpu() -> Option<u32> {
 
 /// No process dies in a model: liveness never reports anything, and a sleep is
 /// never cut short for a check.
-pub(crate) struct Liveness;
+pub(crate) struct Liveness(Duration);
 
 impl Liveness {
-    pub(crate) fn new(_: Duration) -> Self {
-        Liveness
+    pub(crate) fn new(interval: Duration) -> Self {
+        Liveness(interval)
+    }
+
+    pub(crate) fn interval(&self) -> Duration {
+        self.0
     }
 
     pub(crate) fn check(&mut self, _: &SideMeta) -> Result<Duration, u32> {

@@ -48,6 +48,11 @@ impl Liveness {
         }
     }
 
+    /// How often the peer is checked.
+    pub(crate) fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_ns)
+    }
+
     /// For a blocking call about to sleep: checks the peer if a check is due.
     /// `Err(pid)` once the peer is known dead, else how long until the next
     /// check is due (the longest the caller may sleep).
