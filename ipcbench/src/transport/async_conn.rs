@@ -8,12 +8,11 @@
 //! does not complete at once also polls a 20 ms timer, so that the stop flag
 //! is seen; the same wrapper is used on both transports.
 
-use super::conn_shm::{config, listener_name};
+use super::conn_shm::{config, listener_name, Accepting};
 use super::{take_fds, CellParams, Endpoint, Handoff, Transport, XferError};
 use crate::stop::should_stop;
 use mempipe::asyncio::AsyncConnection;
-use mempipe::conn::AcceptError;
-use mempipe::{Listener, RecvError, SendError, WakeupKind};
+use mempipe::{Listener, WakeupKind};
 use std::future::Future;
 use std::task::Poll;
 use std::time::Duration;
@@ -78,28 +77,12 @@ fn sliced<T>(rt: &Runtime, op: impl Future<Output = Result<T, XferError>>) -> Re
     })
 }
 
-fn send_err(e: SendError) -> XferError {
-    match e {
-        SendError::Disconnected | SendError::PeerDied { .. } => XferError::Closed,
-        SendError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-fn recv_err(e: RecvError) -> XferError {
-    match e {
-        RecvError::Disconnected | RecvError::PeerDied { .. } => XferError::Closed,
-        RecvError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
 /// An async connection, or (parent side, until the child connects) the
 /// thread accepting it.
 struct AsyncConnEndpoint {
     rt: Runtime,
     conn: Option<AsyncConnection>,
-    accepting: Option<std::thread::JoinHandle<Result<mempipe::Connection, XferError>>>,
+    accepting: Accepting,
     buf: Vec<u8>,
 }
 
@@ -108,7 +91,7 @@ impl AsyncConnEndpoint {
         Ok(AsyncConnEndpoint {
             rt: runtime()?,
             conn: None,
-            accepting: None,
+            accepting: Accepting::default(),
             buf: Vec::with_capacity(len),
         })
     }
@@ -116,13 +99,7 @@ impl AsyncConnEndpoint {
     /// The connection, once the accepting thread has it.
     fn open(&mut self) -> Result<(), XferError> {
         if self.conn.is_none() {
-            let accepting = self
-                .accepting
-                .take()
-                .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
-            let conn = accepting
-                .join()
-                .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))??;
+            let conn = self.accepting.join()?;
             let conn =
                 AsyncConnection::new(conn).map_err(|e| XferError::Protocol(e.to_string()))?;
             self.conn = Some(conn);
@@ -138,7 +115,7 @@ impl Endpoint for AsyncConnEndpoint {
             return Err(XferError::Protocol("no connection".into()));
         };
         sliced(&self.rt, async {
-            let mut grant = conn.reserve(msg.len()).await.map_err(send_err)?;
+            let mut grant = conn.reserve(msg.len()).await?;
             grant
                 .write_at(0, msg)
                 .map_err(|e| XferError::Protocol(e.to_string()))?;
@@ -153,7 +130,9 @@ impl Endpoint for AsyncConnEndpoint {
             return Err(XferError::Protocol("no connection".into()));
         };
         let buf = &mut self.buf;
-        let n = sliced(&self.rt, async { conn.recv(buf).await.map_err(recv_err) })?;
+        let n = sliced(&self.rt, async {
+            conn.recv(buf).await.map_err(XferError::from)
+        })?;
         if n != len {
             return Err(XferError::Protocol(format!(
                 "message of {n} bytes, expected {len}"
@@ -186,14 +165,7 @@ impl Transport for AsyncConnShm {
         let name = listener_name(p);
         let listener = Listener::bind(&name, &config(len))?;
         let mut ep = AsyncConnEndpoint::new(len)?;
-        ep.accepting = Some(std::thread::spawn(move || loop {
-            match listener.accept_timeout(SLICE) {
-                Ok(conn) => return Ok(conn),
-                Err(AcceptError::Timeout) if should_stop() => return Err(XferError::Stopped),
-                Err(AcceptError::Timeout) => {}
-                Err(e) => return Err(XferError::Protocol(e.to_string())),
-            }
-        }));
+        ep.accepting = Accepting::spawn(listener);
         Ok((
             Box::new(ep),
             Handoff {

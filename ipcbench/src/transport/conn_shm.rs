@@ -55,45 +55,50 @@ pub(super) fn config(len: usize) -> ConnConfig {
         .connect_timeout(Duration::from_secs(30))
 }
 
-/// A connection, or (parent side, until the child connects) the thread
-/// accepting it. The accept runs on a thread of its own: the runner may wait
-/// for the child to finish `attach` (whose handshake needs the accept) before
-/// it uses the parent's endpoint.
-pub(super) struct ConnEndpoint {
-    conn: Option<Connection>,
-    accepting: Option<std::thread::JoinHandle<Result<Connection, XferError>>>,
-    buf: Vec<u8>,
-}
+/// The parent's accept, on a thread of its own: the runner may wait for the
+/// child to finish `attach` (whose handshake needs the accept) before it uses
+/// the parent's endpoint. Empty on the child's side.
+#[derive(Default)]
+pub(super) struct Accepting(Option<std::thread::JoinHandle<Result<Connection, XferError>>>);
 
-fn send_err(e: SendError) -> XferError {
-    match e {
-        SendError::Disconnected | SendError::PeerDied { .. } => XferError::Closed,
-        SendError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-fn recv_err(e: RecvError) -> XferError {
-    match e {
-        RecvError::Disconnected | RecvError::PeerDied { .. } => XferError::Closed,
-        RecvError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-impl ConnEndpoint {
-    pub(super) fn listening(listener: Listener, len: usize) -> Self {
-        let accepting = std::thread::spawn(move || loop {
+impl Accepting {
+    /// Accepts one connection on `listener`, in slices so the stop flag is seen.
+    pub(super) fn spawn(listener: Listener) -> Self {
+        Accepting(Some(std::thread::spawn(move || loop {
             match listener.accept_timeout(SLICE) {
                 Ok(conn) => return Ok(conn),
                 Err(AcceptError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(AcceptError::Timeout) => {}
                 Err(e) => return Err(XferError::Protocol(e.to_string())),
             }
-        });
+        })))
+    }
+
+    /// Waits for the accepted connection; it is handed out once.
+    pub(super) fn join(&mut self) -> Result<Connection, XferError> {
+        let accepting = self
+            .0
+            .take()
+            .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
+        accepting
+            .join()
+            .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))?
+    }
+}
+
+/// A connection, or (parent side, until the child connects) the thread
+/// accepting it.
+pub(super) struct ConnEndpoint {
+    conn: Option<Connection>,
+    accepting: Accepting,
+    buf: Vec<u8>,
+}
+
+impl ConnEndpoint {
+    pub(super) fn listening(listener: Listener, len: usize) -> Self {
         ConnEndpoint {
             conn: None,
-            accepting: Some(accepting),
+            accepting: Accepting::spawn(listener),
             buf: Vec::with_capacity(len),
         }
     }
@@ -101,7 +106,7 @@ impl ConnEndpoint {
     pub(super) fn connected(conn: Connection, len: usize) -> Self {
         ConnEndpoint {
             conn: Some(conn),
-            accepting: None,
+            accepting: Accepting::default(),
             buf: Vec::with_capacity(len),
         }
     }
@@ -109,14 +114,7 @@ impl ConnEndpoint {
     /// The connection, once the accepting thread has it.
     fn open(&mut self) -> Result<(&mut Connection, &mut Vec<u8>), XferError> {
         if self.conn.is_none() {
-            let accepting = self
-                .accepting
-                .take()
-                .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
-            let conn = accepting
-                .join()
-                .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))??;
-            self.conn = Some(conn);
+            self.conn = Some(self.accepting.join()?);
         }
         match &mut self.conn {
             Some(conn) => Ok((conn, &mut self.buf)),
@@ -139,7 +137,7 @@ impl Endpoint for ConnEndpoint {
                 }
                 Err(SendError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(SendError::Timeout) => {}
-                Err(e) => return Err(send_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -159,7 +157,7 @@ impl Endpoint for ConnEndpoint {
                 }
                 Err(RecvError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(RecvError::Timeout) => {}
-                Err(e) => return Err(recv_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
