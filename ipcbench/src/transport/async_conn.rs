@@ -8,21 +8,14 @@
 //! does not complete at once also polls a 20 ms timer, so that the stop flag
 //! is seen; the same wrapper is used on both transports.
 
-use super::conn_shm::{config, listener_name, Accepting};
+use super::conn_shm::{connect_handed, listen, Accepting, MAX_RING, SLICE};
 use super::{take_fds, CellParams, Endpoint, Handoff, Transport, XferError};
 use crate::stop::should_stop;
 use mempipe::asyncio::AsyncConnection;
-use mempipe::{Listener, WakeupKind};
+use mempipe::WakeupKind;
 use std::future::Future;
 use std::task::Poll;
-use std::time::Duration;
 use tokio::runtime::Runtime;
-
-/// How long one wait lasts before the stop flag is checked.
-const SLICE: Duration = Duration::from_millis(20);
-
-/// Largest message: half a 64 MiB ring.
-const MAX_RING: usize = 64 << 20;
 
 /// One async connection variant over shared memory.
 pub struct AsyncConnShm {
@@ -161,28 +154,15 @@ impl Transport for AsyncConnShm {
     }
 
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let len = p.buffer_len();
-        let name = listener_name(p);
-        let listener = Listener::bind(&name, &config(len))?;
-        let mut ep = AsyncConnEndpoint::new(len)?;
+        let (listener, handoff) = listen(p)?;
+        let mut ep = AsyncConnEndpoint::new(p.buffer_len())?;
         ep.accepting = Accepting::spawn(listener);
-        Ok((
-            Box::new(ep),
-            Handoff {
-                fds: vec![],
-                args: vec![format!("shm://{name}")],
-            },
-        ))
+        Ok((Box::new(ep), handoff))
     }
 
     fn attach(&self, p: &CellParams, h: Handoff) -> anyhow::Result<Box<dyn Endpoint>> {
-        let address = h
-            .args
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("{}: no address handed over", self.name))?;
-        let len = p.buffer_len();
-        let conn = mempipe::connect(address.as_str(), &config(len).wakeup(self.wakeup))?;
-        let mut ep = AsyncConnEndpoint::new(len)?;
+        let conn = connect_handed(self.name, p, &h, self.wakeup)?;
+        let mut ep = AsyncConnEndpoint::new(p.buffer_len())?;
         ep.conn = Some(AsyncConnection::new(conn)?);
         Ok(Box::new(ep))
     }

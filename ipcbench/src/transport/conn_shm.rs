@@ -14,10 +14,10 @@ use mempipe::{ConnConfig, Connection, Listener, RecvError, SendError, WakeupKind
 use std::time::Duration;
 
 /// How long one blocking slice waits before the stop flag is checked.
-const SLICE: Duration = Duration::from_millis(20);
+pub(super) const SLICE: Duration = Duration::from_millis(20);
 
 /// Largest message: half a 64 MiB ring.
-const MAX_RING: usize = 64 << 20;
+pub(super) const MAX_RING: usize = 64 << 20;
 
 /// One connection variant over shared memory.
 pub struct ConnShm {
@@ -178,6 +178,33 @@ pub(super) fn listener_name(p: &CellParams) -> String {
         .collect()
 }
 
+/// Parent side: a listener on a name from the cell's prefix, and the handoff
+/// that gives the child its address.
+pub(super) fn listen(p: &CellParams) -> anyhow::Result<(Listener, Handoff)> {
+    let name = listener_name(p);
+    let listener = Listener::bind(&name, &config(p.buffer_len()))?;
+    let handoff = Handoff {
+        fds: vec![],
+        args: vec![format!("shm://{name}")],
+    };
+    Ok((listener, handoff))
+}
+
+/// Child side: connects to the address handed over, with `wakeup`.
+pub(super) fn connect_handed(
+    transport: &str,
+    p: &CellParams,
+    h: &Handoff,
+    wakeup: WakeupKind,
+) -> anyhow::Result<Connection> {
+    let address = h
+        .args
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{transport}: no address handed over"))?;
+    let config = config(p.buffer_len()).wakeup(wakeup);
+    Ok(mempipe::connect(address.as_str(), &config)?)
+}
+
 impl Transport for ConnShm {
     fn name(&self) -> &'static str {
         self.name
@@ -203,25 +230,13 @@ impl Transport for ConnShm {
     }
 
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let len = p.buffer_len();
-        let name = listener_name(p);
-        let listener = Listener::bind(&name, &config(len))?;
-        Ok((
-            Box::new(ConnEndpoint::listening(listener, len)),
-            Handoff {
-                fds: vec![],
-                args: vec![format!("shm://{name}")],
-            },
-        ))
+        let (listener, handoff) = listen(p)?;
+        let ep = ConnEndpoint::listening(listener, p.buffer_len());
+        Ok((Box::new(ep), handoff))
     }
 
     fn attach(&self, p: &CellParams, h: Handoff) -> anyhow::Result<Box<dyn Endpoint>> {
-        let address = h
-            .args
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("{}: no address handed over", self.name))?;
-        let len = p.buffer_len();
-        let conn = mempipe::connect(address.as_str(), &config(len).wakeup(self.wakeup))?;
-        Ok(Box::new(ConnEndpoint::connected(conn, len)))
+        let conn = connect_handed(self.name, p, &h, self.wakeup)?;
+        Ok(Box::new(ConnEndpoint::connected(conn, p.buffer_len())))
     }
 }
