@@ -7,6 +7,8 @@
 //! cargo run --release --features tokio --example async_echo_client -- echo [--count 100000]
 //! ```
 
+mod common;
+
 use mempipe::asyncio::connect;
 use mempipe::ConnConfig;
 use std::process::ExitCode;
@@ -15,20 +17,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: async_echo_client ADDRESS [--count N]";
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("async_echo_client: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run_on_tokio("async_echo_client", run())
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,12 +26,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut count: u64 = 10_000;
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--count" => {
-                let v = args.next().ok_or("--count needs a number")?;
-                count = v
-                    .parse()
-                    .map_err(|_| format!("--count {v:?}: not a whole number"))?;
-            }
+            "--count" => count = common::count_value(&mut args)?,
             other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
         }
     }

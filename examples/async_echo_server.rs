@@ -7,39 +7,20 @@
 //! cargo run --release --features tokio --example async_echo_client -- echo
 //! ```
 
+mod common;
+
 use mempipe::asyncio::AsyncListener;
-use mempipe::{ConnConfig, RecvError};
+use mempipe::RecvError;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: async_echo_server NAME [--tcp HOST:PORT]";
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("async_echo_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run_on_tokio("async_echo_server", run())
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let name = args.next().ok_or(USAGE)?;
-    let mut config = ConnConfig::default();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tcp" => config = config.tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
-            other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
-        }
-    }
+    let (name, config) = common::server_args(USAGE)?;
     let mut listener = AsyncListener::bind(&name, &config)?;
     println!("listening as {name:?}");
     loop {

@@ -8,6 +8,8 @@
 //! cargo run --release --features tokio --example async_idle -- connect idle 100
 //! ```
 
+mod common;
+
 use mempipe::asyncio::{connect, AsyncListener};
 use mempipe::ConnConfig;
 use std::process::ExitCode;
@@ -16,20 +18,7 @@ use std::time::Duration;
 const USAGE: &str = "usage: async_idle serve|connect NAME CONNECTIONS";
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("async_idle: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run_on_tokio("async_idle", run())
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

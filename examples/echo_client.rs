@@ -8,6 +8,8 @@
 //!
 //! The client may start first: it waits up to 10 s for the server to appear.
 
+mod common;
+
 use mempipe::conn::Intent;
 use mempipe::{connect, ConnConfig};
 use std::process::ExitCode;
@@ -16,13 +18,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: echo_client ADDRESS [--count N] [--intent lowest-latency|balanced|idle-friendly|pollable]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo_client: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_code("echo_client", run())
 }
 
 fn parse_intent(s: &str) -> Result<Intent, String> {
@@ -46,12 +42,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ConnConfig::default().connect_timeout(Duration::from_secs(10));
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--count" => {
-                let v = args.next().ok_or("--count needs a number")?;
-                count = v
-                    .parse()
-                    .map_err(|_| format!("--count {v:?}: not a whole number"))?;
-            }
+            "--count" => count = common::count_value(&mut args)?,
             "--intent" => {
                 config = config.intent(parse_intent(&args.next().ok_or("--intent needs a value")?)?)
             }

@@ -14,31 +14,19 @@
 //! Killing the server and starting it again is the restart story: it takes
 //! over the name, and clients simply connect again.
 
-use mempipe::{ConnConfig, Listener, RecvError};
+mod common;
+
+use mempipe::{Listener, RecvError};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: echo_server NAME [--tcp HOST:PORT]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_code("echo_server", run())
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let name = args.next().ok_or(USAGE)?;
-    let mut config = ConnConfig::default();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tcp" => config = config.tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
-            other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
-        }
-    }
+    let (name, config) = common::server_args(USAGE)?;
     let listener = Listener::bind(&name, &config)?;
     match listener.tcp_addr() {
         Some(addr) => println!("listening as {name:?} and on TCP {addr}"),

@@ -8,19 +8,14 @@
 
 mod common;
 
-use common::{check_message, fill_message, spawn_child, ChildProc, Lengths, HANG_GUARD, READY};
+use common::{
+    check_message, fill_message, spawn_child, unique_listener_name, ChildProc, Lengths, HANG_GUARD,
+    READY,
+};
 use mempipe::asyncio::{AsyncConnection, AsyncListener};
 use mempipe::conn::TransportKind;
 use mempipe::{connect, ConnConfig, RecvError, SendError, WakeupKind};
 use std::time::{Duration, Instant};
-
-fn fields(arg: &str) -> Vec<&str> {
-    arg.split('|').collect()
-}
-
-fn unique(tag: &str) -> String {
-    common::unique_name(tag).trim_start_matches('/').to_owned()
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -88,7 +83,7 @@ fn child_entry() {
     let Some(ctx) = common::child_context() else {
         return;
     };
-    let f = fields(&ctx.arg);
+    let f = ctx.fields();
     match ctx.role.as_str() {
         // Async request/response client.
         "client" => {
@@ -164,7 +159,7 @@ fn child(role: &str, arg: &str) -> ChildProc {
 /// sides), with the listener forcing `wakeup` (or TCP).
 fn request_response(wakeup: Option<WakeupKind>, tcp: bool) {
     let _serial = common::serial();
-    let name = unique("arr");
+    let name = unique_listener_name("arr");
     let mut config = ConnConfig::new().max_message(4096);
     if let Some(kind) = wakeup {
         config = config.wakeup(kind);
@@ -218,7 +213,7 @@ fn request_response_20k_tcp() {
 #[test]
 fn split_halves_pipelined_stream_waits_for_room() {
     let _serial = common::serial();
-    let name = unique("apipe");
+    let name = unique_listener_name("apipe");
     let config = ConnConfig::new()
         .max_message(512)
         .ring_capacity(4096)
@@ -255,7 +250,7 @@ fn split_halves_pipelined_stream_waits_for_room() {
 fn thousand_connections_one_current_thread_runtime() {
     let _serial = common::serial();
     raise_fd_limit();
-    let name = unique("athousand");
+    let name = unique_listener_name("athousand");
     let config = ConnConfig::new().max_message(64).ring_capacity(1024);
     const CLIENTS: usize = 4;
     const PER_CLIENT: usize = 250;
@@ -298,7 +293,7 @@ fn thousand_connections_one_current_thread_runtime() {
 #[test]
 fn select_recv_against_timer_loses_nothing() {
     let _serial = common::serial();
-    let name = unique("aselect");
+    let name = unique_listener_name("aselect");
     runtime().block_on(async {
         let mut listener =
             AsyncListener::bind(&name, &ConnConfig::new().max_message(4096)).expect("bind");
@@ -330,7 +325,7 @@ fn select_recv_against_timer_loses_nothing() {
 #[test]
 fn peer_killed_while_tasks_await() {
     let _serial = common::serial();
-    let name = unique("akill");
+    let name = unique_listener_name("akill");
     let config = ConnConfig::new()
         .max_message(256)
         .ring_capacity(1024)

@@ -6,19 +6,13 @@
 
 mod common;
 
-use common::{check_message, fill_message, spawn_child, ChildProc, Lengths, HANG_GUARD, READY};
+use common::{
+    check_message, fill_message, spawn_child, unique_listener_name, ChildProc, Lengths, HANG_GUARD,
+    READY,
+};
 use mempipe::conn::{AcceptError, ConnectError, TransportKind};
 use mempipe::{connect, ConnConfig, Connection, Listener, RecvError, SendError};
 use std::time::Duration;
-
-/// Fields of a child's argument, separated by `|` (addresses contain `:`).
-fn fields(arg: &str) -> Vec<&str> {
-    arg.split('|').collect()
-}
-
-fn unique(tag: &str) -> String {
-    common::unique_name(tag).trim_start_matches('/').to_owned()
-}
 
 fn client_config() -> ConnConfig {
     ConnConfig::new()
@@ -92,7 +86,7 @@ fn child_entry() {
     let Some(ctx) = common::child_context() else {
         return;
     };
-    let f = fields(&ctx.arg);
+    let f = ctx.fields();
     match ctx.role.as_str() {
         "client" => {
             let (address, count, seed) = (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
@@ -152,9 +146,10 @@ fn listener_child(name: &str, tcp: bool) -> (ChildProc, Option<u16>) {
     (child, port)
 }
 
-fn request_response(tcp: bool) {
-    let _serial = common::serial();
-    let name = unique("rr");
+/// A listener on a fresh name (and on loopback TCP if `tcp`), and the
+/// address its clients connect to.
+fn bind_listener(tag: &str, tcp: bool) -> (Listener, String) {
+    let name = unique_listener_name(tag);
     let mut config = listener_config();
     if tcp {
         config = config.tcp("127.0.0.1:0");
@@ -162,8 +157,14 @@ fn request_response(tcp: bool) {
     let listener = Listener::bind(&name, &config).expect("bind");
     let address = match listener.tcp_addr() {
         Some(addr) if tcp => format!("tcp://{addr}"),
-        _ => name.clone(),
+        _ => name,
     };
+    (listener, address)
+}
+
+fn request_response(tcp: bool) {
+    let _serial = common::serial();
+    let (listener, address) = bind_listener("rr", tcp);
     let mut child = client(&address, 100_000, 7);
     let mut conn = listener.accept().expect("accept");
     let want = if tcp {
@@ -188,16 +189,7 @@ fn request_response_100k_tcp() {
 
 fn sixteen_clients(tcp: bool) {
     let _serial = common::serial();
-    let name = unique("many");
-    let mut config = listener_config();
-    if tcp {
-        config = config.tcp("127.0.0.1:0");
-    }
-    let listener = Listener::bind(&name, &config).expect("bind");
-    let address = match listener.tcp_addr() {
-        Some(addr) if tcp => format!("tcp://{addr}"),
-        _ => name.clone(),
-    };
+    let (listener, address) = bind_listener("many", tcp);
     // All clients replay one seeded stream; each is a separate process and connection.
     let children: Vec<ChildProc> = (0..16).map(|_| client(&address, 1000, 99)).collect();
     let servers: Vec<_> = (0..16)
@@ -227,7 +219,7 @@ fn sixteen_clients_tcp() {
 #[test]
 fn client_started_before_its_server_waits_and_connects() {
     let _serial = common::serial();
-    let name = unique("early");
+    let name = unique_listener_name("early");
     let mut child = client(&name, 100, 3);
     // Give the client time to start trying; correctness does not depend on it.
     std::thread::sleep(Duration::from_millis(300));
@@ -246,7 +238,7 @@ fn echo_once(conn: &mut Connection, text: &[u8]) {
 
 fn listener_killed_then_replaced(tcp: bool) {
     let _serial = common::serial();
-    let name = unique("killed");
+    let name = unique_listener_name("killed");
     let (mut server, port) = listener_child(&name, tcp);
     let address = match port {
         Some(p) => format!("tcp://127.0.0.1:{p}"),
@@ -299,7 +291,7 @@ fn listener_killed_mid_stream_tcp() {
 #[test]
 fn client_killed_gives_peer_died_on_tcp() {
     let _serial = common::serial();
-    let name = unique("tcpkill");
+    let name = unique_listener_name("tcpkill");
     let listener = Listener::bind(&name, &listener_config().tcp("127.0.0.1:0")).expect("bind");
     let addr = format!("tcp://{}", listener.tcp_addr().unwrap());
     let mut child = spawn_child("child_entry", "connect_and_park", None, &addr);
@@ -326,12 +318,12 @@ fn another_user_is_refused_and_the_listener_keeps_serving() {
         return;
     }
     const NOBODY: u32 = 65534;
-    let dir = std::env::temp_dir().join(unique("refuse-dir"));
+    let dir = std::env::temp_dir().join(unique_listener_name("refuse-dir"));
     std::fs::create_dir(&dir).expect("create the shared rendezvous directory");
     let _cleanup = RemoveDir(dir.clone());
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let name = unique("refuse");
+    let name = unique_listener_name("refuse");
     // Reachable by everyone, but admitting only this user (the default).
     let config = listener_config().rendezvous_dir(&dir);
     let listener = Listener::bind(&name, &config).expect("bind");
@@ -410,7 +402,7 @@ fn open_fds() -> usize {
 #[test]
 fn a_thousand_connect_kill_cycles_leak_nothing() {
     let _serial = common::serial();
-    let name = unique("cycles");
+    let name = unique_listener_name("cycles");
     // A short liveness interval: each dead peer is noticed within it, one after another.
     let config = listener_config().liveness_interval(Duration::from_millis(5));
     let listener = Listener::bind(&name, &config).expect("bind");

@@ -4,15 +4,11 @@
 
 mod common;
 
-use common::HANG_GUARD;
+use common::{unique_listener_name, HANG_GUARD};
 use mempipe::conn::{Address, BindError, ConnectError, Intent, MachineProfile, TransportKind};
 use mempipe::{connect, ConnConfig, Connection, Listener, RecvError, WakeupKind};
 use std::os::fd::AsFd;
 use std::time::Duration;
-
-fn unique(tag: &str) -> String {
-    common::unique_name(tag).trim_start_matches('/').to_owned()
-}
 
 /// Connects `address` from a thread and accepts on `listener`: (server, client).
 fn pair(listener: &Listener, address: String, config: ConnConfig) -> (Connection, Connection) {
@@ -63,7 +59,7 @@ fn addresses_parse_and_bad_ones_name_the_accepted_forms() {
 
 #[test]
 fn a_live_listeners_name_is_never_taken() {
-    let name = unique("taken");
+    let name = unique_listener_name("taken");
     let first = Listener::bind(&name, &ConnConfig::new()).expect("bind");
     match Listener::bind(&name, &ConnConfig::new()) {
         Err(BindError::InUse { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
@@ -89,11 +85,17 @@ fn invalid_names_are_refused() {
 
 #[test]
 fn unusable_sizes_are_refused_before_anything_is_bound() {
-    match Listener::bind(&unique("zero"), &ConnConfig::new().max_message(0)) {
+    match Listener::bind(
+        &unique_listener_name("zero"),
+        &ConnConfig::new().max_message(0),
+    ) {
         Err(BindError::Config(_)) => {}
         other => panic!("expected Config, got {other:?}"),
     }
-    match connect(unique("zero").as_str(), &ConnConfig::new().max_message(0)) {
+    match connect(
+        unique_listener_name("zero").as_str(),
+        &ConnConfig::new().max_message(0),
+    ) {
         Err(ConnectError::Config(_)) => {}
         other => panic!("expected Config, got {other:?}"),
     }
@@ -102,7 +104,7 @@ fn unusable_sizes_are_refused_before_anything_is_bound() {
 #[test]
 fn nobody_listening_is_not_found_after_the_timeout() {
     let config = ConnConfig::new().connect_timeout(Duration::from_millis(50));
-    match connect(unique("absent").as_str(), &config) {
+    match connect(unique_listener_name("absent").as_str(), &config) {
         Err(ConnectError::NotFound { .. }) => {}
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -111,7 +113,7 @@ fn nobody_listening_is_not_found_after_the_timeout() {
 #[test]
 fn tcp_address_on_this_host_gets_shared_memory_unless_tcp_is_forced() {
     let _serial = common::serial();
-    let name = unique("upgrade");
+    let name = unique_listener_name("upgrade");
     let listener = Listener::bind(&name, &ConnConfig::new().tcp("127.0.0.1:0")).expect("bind");
     let addr = listener.tcp_addr().unwrap();
     let (mut server, mut client) = pair(&listener, format!("xio://{addr}"), ConnConfig::new());
@@ -139,7 +141,7 @@ fn tcp_address_on_this_host_gets_shared_memory_unless_tcp_is_forced() {
 #[test]
 fn intents_choose_the_wakeup_and_the_description_says_why() {
     let _serial = common::serial();
-    let name = unique("intent");
+    let name = unique_listener_name("intent");
     let listener = Listener::bind(&name, &ConnConfig::new()).expect("bind");
     let cases = [
         (Intent::Pollable, WakeupKind::EventFd),
@@ -183,7 +185,7 @@ fn intents_choose_the_wakeup_and_the_description_says_why() {
 #[test]
 fn a_pollable_connection_and_listener_wake_an_event_loop() {
     let _serial = common::serial();
-    let name = unique("poll");
+    let name = unique_listener_name("poll");
     let listener = Listener::bind(&name, &ConnConfig::new()).expect("bind");
     let readable = |fd: std::os::fd::BorrowedFd<'_>, ms: i32| {
         let mut fds = [rustix::event::PollFd::new(
@@ -222,7 +224,7 @@ fn a_pollable_connection_and_listener_wake_an_event_loop() {
 fn split_halves_work_from_two_threads_and_close_in_order() {
     let _serial = common::serial();
     for tcp in [false, true] {
-        let name = unique("split");
+        let name = unique_listener_name("split");
         let mut config = ConnConfig::new();
         if tcp {
             config = config.tcp("127.0.0.1:0");
@@ -268,7 +270,7 @@ fn split_halves_work_from_two_threads_and_close_in_order() {
 #[test]
 fn sizes_above_the_maximum_are_refused_on_both_transports() {
     let _serial = common::serial();
-    let name = unique("max");
+    let name = unique_listener_name("max");
     let listener = Listener::bind(
         &name,
         &ConnConfig::new().max_message(1000).tcp("127.0.0.1:0"),

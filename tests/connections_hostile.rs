@@ -5,17 +5,13 @@
 
 mod common;
 
-use common::HANG_GUARD;
+use common::{unique_listener_name, HANG_GUARD};
 use mempipe::conn::{AcceptError, ConnectError, HandshakeError};
 use mempipe::{connect, ConnConfig, Connection, Listener, RecvError};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
-
-fn unique(tag: &str) -> String {
-    common::unique_name(tag).trim_start_matches('/').to_owned()
-}
 
 /// A client hello, byte by byte as the handshake defines it: magic, version,
 /// wakeup, via (1 UNIX, 2 TCP), pid, max message, ring capacity, spin budget,
@@ -98,7 +94,7 @@ fn expect_handshake_error(
 #[test]
 fn hostile_clients_on_the_rendezvous_socket() {
     let _serial = common::serial();
-    let name = unique("hostile-local");
+    let name = unique_listener_name("hostile-local");
     let listener = Listener::bind(&name, &config()).expect("bind");
     let path = listener.path().to_owned();
     let attack = |bytes: Vec<u8>| {
@@ -235,7 +231,7 @@ fn expect_corrupted(conn: &mut Connection, what: &str) {
 #[test]
 fn hostile_clients_on_tcp() {
     let _serial = common::serial();
-    let name = unique("hostile-tcp");
+    let name = unique_listener_name("hostile-tcp");
     let listener = Listener::bind(&name, &config().tcp("127.0.0.1:0")).expect("bind");
     let tcp = format!("tcp://{}", listener.tcp_addr().unwrap());
 
@@ -333,9 +329,9 @@ fn hostile_tcp_servers() {
 #[test]
 fn hostile_rendezvous_server_sends_a_socket_for_memory() {
     let _serial = common::serial();
-    let dir = std::env::temp_dir().join(unique("fake-listener"));
+    let dir = std::env::temp_dir().join(unique_listener_name("fake-listener"));
     std::fs::create_dir(&dir).unwrap();
-    let name = unique("fake");
+    let name = unique_listener_name("fake");
     let fake = UnixListener::bind(dir.join(format!("{name}.sock"))).unwrap();
     let client = std::thread::spawn({
         let (name, dir) = (name.clone(), dir.clone());

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{spawn_child, ChildProc, Stream, HANG_GUARD, READY};
-use mempipe::{Config, RecvError, Region, SendError, WakeupKind};
+use mempipe::{Config, Consumer, RecvError, Region, SendError, WakeupKind};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,26 @@ fn until_peer_died<E: std::fmt::Debug>(
     panic!("{what} never reported the dead peer within {NOTICE_BOUND:?}; last: {last:?}")
 }
 
+/// A consumer (with its region) whose producer, a child process, was killed
+/// and reaped.
+fn consumer_of_a_killed_producer(wakeup: WakeupKind) -> (Region, Consumer, ChildProc) {
+    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
+    let consumer = region.consumer().expect("claim consumer");
+    let mut child = spawn(&region, "claim_producer_then_park", "");
+    child.kill();
+    child.reap_killed();
+    (region, consumer, child)
+}
+
+/// `Ok(pid)` if a receive reported the producer's death, else the result
+/// itself (for [`until_peer_died`]).
+fn died(r: Result<usize, RecvError>) -> Result<u32, Result<usize, RecvError>> {
+    match r {
+        Err(RecvError::PeerDied { pid }) => Ok(pid),
+        other => Err(other),
+    }
+}
+
 /// The producer is killed and reaped; the consumer then polls in slices just
 /// shorter than the liveness interval (timed receives, `wait_for_message`) or
 /// with `try_recv`: each must report `PeerDied`, not time out (or find the ring
@@ -181,16 +201,8 @@ fn until_peer_died<E: std::fmt::Debug>(
 fn short_timed_receives_learn_of_a_dead_producer(wakeup: WakeupKind) {
     let _serial = common::serial();
     let slice = LIVENESS - Duration::from_millis(1);
-    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
-    let mut consumer = region.consumer().expect("claim consumer");
-    let mut child = spawn(&region, "claim_producer_then_park", "");
-    child.kill();
-    child.reap_killed();
+    let (_region, mut consumer, child) = consumer_of_a_killed_producer(wakeup);
     let mut buf = Vec::new();
-    let died = |r: Result<usize, RecvError>| match r {
-        Err(RecvError::PeerDied { pid }) => Ok(pid),
-        other => Err(other),
-    };
     let pid = until_peer_died("recv_timeout", || {
         died(consumer.recv_timeout(&mut buf, slice))
     });
@@ -210,16 +222,9 @@ fn short_timed_receives_learn_of_a_dead_producer(wakeup: WakeupKind) {
 /// after the producer died: it learns of the death too.
 fn a_try_recv_loop_learns_of_a_dead_producer(wakeup: WakeupKind) {
     let _serial = common::serial();
-    let region = Region::create_anonymous(&config(wakeup, 64 << 10, 256)).expect("create");
-    let mut consumer = region.consumer().expect("claim consumer");
-    let mut child = spawn(&region, "claim_producer_then_park", "");
-    child.kill();
-    child.reap_killed();
+    let (_region, mut consumer, child) = consumer_of_a_killed_producer(wakeup);
     let mut buf = Vec::new();
-    let pid = until_peer_died("try_recv", || match consumer.try_recv(&mut buf) {
-        Err(RecvError::PeerDied { pid }) => Ok(pid),
-        other => Err(other),
-    });
+    let pid = until_peer_died("try_recv", || died(consumer.try_recv(&mut buf)));
     assert_eq!(pid, child.pid());
 }
 

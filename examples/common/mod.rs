@@ -1,11 +1,14 @@
-//! What several examples share: the `--wakeup` and `--cores` values, pinning to
-//! a CPU, starting this program again as its peer process with regions handed
-//! over, and the exit status.
+//! What several examples share: the `--wakeup` and `--cores` values, the echo
+//! examples' command lines, pinning to a CPU, starting this program again as
+//! its peer process with regions handed over, running on tokio, and the exit
+//! status.
 
 #![allow(dead_code)] // each example uses a different part
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use mempipe::{Region, WakeupKind};
+use mempipe::{ConnConfig, Region, WakeupKind};
+use std::fmt::Display;
+use std::future::Future;
 use std::process::{Child, Command, ExitCode, Stdio};
 
 /// Parses `--wakeup`: a strategy's name (help and errors list them).
@@ -36,6 +39,28 @@ pub fn count(value: &str) -> Result<u64, String> {
             "{value:?} is not a count (a whole number, at least 1)"
         )),
     }
+}
+
+/// The echo servers' command line, `NAME [--tcp HOST:PORT]`: the name to
+/// listen as and the configuration (with the TCP address, if given).
+pub fn server_args(usage: &str) -> Result<(String, ConnConfig), String> {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().ok_or(usage)?;
+    let mut config = ConnConfig::default();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tcp" => config = config.tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
+            other => return Err(format!("unknown argument {other:?}; {usage}")),
+        }
+    }
+    Ok((name, config))
+}
+
+/// The value of the echo clients' `--count`: the next argument, a whole number.
+pub fn count_value(args: &mut impl Iterator<Item = String>) -> Result<u64, String> {
+    let v = args.next().ok_or("--count needs a number")?;
+    v.parse()
+        .map_err(|_| format!("--count {v:?}: not a whole number"))
 }
 
 /// Parses `--cores A,B`: this process's CPU and its peer's.
@@ -102,8 +127,24 @@ pub fn handed_region(var: &str) -> Result<Region, String> {
     unsafe { Region::from_handoff(&token) }.map_err(|e| format!("{var}: {e}"))
 }
 
+/// Runs `run` on a current-thread tokio runtime; its exit status as
+/// [`exit_code`] gives it.
+pub fn run_on_tokio(
+    who: &str,
+    run: impl Future<Output = Result<(), Box<dyn std::error::Error>>>,
+) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run),
+        Err(e) => Err(e.into()),
+    };
+    exit_code(who, result)
+}
+
 /// The exit status of a run: failure, with `who: error` on stderr, if it failed.
-pub fn exit_code(who: &str, result: Result<(), String>) -> ExitCode {
+pub fn exit_code(who: &str, result: Result<(), impl Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

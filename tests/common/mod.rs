@@ -53,6 +53,12 @@ impl ChildContext {
             .unwrap_or_else(|| panic!("child argument {:?} has no field {i}", self.arg))
     }
 
+    /// The `|`-separated fields of the argument, for arguments that hold
+    /// addresses (which contain `:`).
+    pub fn fields(&self) -> Vec<&str> {
+        self.arg.split('|').collect()
+    }
+
     /// The `i`th field, parsed.
     pub fn parse<T: std::str::FromStr>(&self, i: usize) -> T
     where
@@ -111,6 +117,11 @@ pub fn unique_name(tag: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A unique name for a listener: [`unique_name`] without the leading `/`.
+pub fn unique_listener_name(tag: &str) -> String {
+    unique_name(tag).trim_start_matches('/').to_owned()
 }
 
 /// A child process running one role; killed and reaped when dropped.

@@ -8,22 +8,14 @@
 //! does not complete at once also polls a 20 ms timer, so that the stop flag
 //! is seen; the same wrapper is used on both transports.
 
-use super::conn_shm::{config, listener_name};
+use super::conn_shm::{connect_handed, listen, Accepting, MAX_RING, SLICE};
 use super::{take_fds, CellParams, Endpoint, Handoff, Transport, XferError};
 use crate::stop::should_stop;
 use mempipe::asyncio::AsyncConnection;
-use mempipe::conn::AcceptError;
-use mempipe::{Listener, RecvError, SendError, WakeupKind};
+use mempipe::WakeupKind;
 use std::future::Future;
 use std::task::Poll;
-use std::time::Duration;
 use tokio::runtime::Runtime;
-
-/// How long one wait lasts before the stop flag is checked.
-const SLICE: Duration = Duration::from_millis(20);
-
-/// Largest message: half a 64 MiB ring.
-const MAX_RING: usize = 64 << 20;
 
 /// One async connection variant over shared memory.
 pub struct AsyncConnShm {
@@ -78,28 +70,12 @@ fn sliced<T>(rt: &Runtime, op: impl Future<Output = Result<T, XferError>>) -> Re
     })
 }
 
-fn send_err(e: SendError) -> XferError {
-    match e {
-        SendError::Disconnected | SendError::PeerDied { .. } => XferError::Closed,
-        SendError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-fn recv_err(e: RecvError) -> XferError {
-    match e {
-        RecvError::Disconnected | RecvError::PeerDied { .. } => XferError::Closed,
-        RecvError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
 /// An async connection, or (parent side, until the child connects) the
 /// thread accepting it.
 struct AsyncConnEndpoint {
     rt: Runtime,
     conn: Option<AsyncConnection>,
-    accepting: Option<std::thread::JoinHandle<Result<mempipe::Connection, XferError>>>,
+    accepting: Accepting,
     buf: Vec<u8>,
 }
 
@@ -108,7 +84,7 @@ impl AsyncConnEndpoint {
         Ok(AsyncConnEndpoint {
             rt: runtime()?,
             conn: None,
-            accepting: None,
+            accepting: Accepting::default(),
             buf: Vec::with_capacity(len),
         })
     }
@@ -116,13 +92,7 @@ impl AsyncConnEndpoint {
     /// The connection, once the accepting thread has it.
     fn open(&mut self) -> Result<(), XferError> {
         if self.conn.is_none() {
-            let accepting = self
-                .accepting
-                .take()
-                .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
-            let conn = accepting
-                .join()
-                .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))??;
+            let conn = self.accepting.join()?;
             let conn =
                 AsyncConnection::new(conn).map_err(|e| XferError::Protocol(e.to_string()))?;
             self.conn = Some(conn);
@@ -138,7 +108,7 @@ impl Endpoint for AsyncConnEndpoint {
             return Err(XferError::Protocol("no connection".into()));
         };
         sliced(&self.rt, async {
-            let mut grant = conn.reserve(msg.len()).await.map_err(send_err)?;
+            let mut grant = conn.reserve(msg.len()).await?;
             grant
                 .write_at(0, msg)
                 .map_err(|e| XferError::Protocol(e.to_string()))?;
@@ -153,7 +123,9 @@ impl Endpoint for AsyncConnEndpoint {
             return Err(XferError::Protocol("no connection".into()));
         };
         let buf = &mut self.buf;
-        let n = sliced(&self.rt, async { conn.recv(buf).await.map_err(recv_err) })?;
+        let n = sliced(&self.rt, async {
+            conn.recv(buf).await.map_err(XferError::from)
+        })?;
         if n != len {
             return Err(XferError::Protocol(format!(
                 "message of {n} bytes, expected {len}"
@@ -182,35 +154,15 @@ impl Transport for AsyncConnShm {
     }
 
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let len = p.buffer_len();
-        let name = listener_name(p);
-        let listener = Listener::bind(&name, &config(len))?;
-        let mut ep = AsyncConnEndpoint::new(len)?;
-        ep.accepting = Some(std::thread::spawn(move || loop {
-            match listener.accept_timeout(SLICE) {
-                Ok(conn) => return Ok(conn),
-                Err(AcceptError::Timeout) if should_stop() => return Err(XferError::Stopped),
-                Err(AcceptError::Timeout) => {}
-                Err(e) => return Err(XferError::Protocol(e.to_string())),
-            }
-        }));
-        Ok((
-            Box::new(ep),
-            Handoff {
-                fds: vec![],
-                args: vec![format!("shm://{name}")],
-            },
-        ))
+        let (listener, handoff) = listen(p)?;
+        let mut ep = AsyncConnEndpoint::new(p.buffer_len())?;
+        ep.accepting = Accepting::spawn(listener);
+        Ok((Box::new(ep), handoff))
     }
 
     fn attach(&self, p: &CellParams, h: Handoff) -> anyhow::Result<Box<dyn Endpoint>> {
-        let address = h
-            .args
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("{}: no address handed over", self.name))?;
-        let len = p.buffer_len();
-        let conn = mempipe::connect(address.as_str(), &config(len).wakeup(self.wakeup))?;
-        let mut ep = AsyncConnEndpoint::new(len)?;
+        let conn = connect_handed(self.name, p, &h, self.wakeup)?;
+        let mut ep = AsyncConnEndpoint::new(p.buffer_len())?;
         ep.conn = Some(AsyncConnection::new(conn)?);
         Ok(Box::new(ep))
     }

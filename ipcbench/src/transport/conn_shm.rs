@@ -14,10 +14,10 @@ use mempipe::{ConnConfig, Connection, Listener, RecvError, SendError, WakeupKind
 use std::time::Duration;
 
 /// How long one blocking slice waits before the stop flag is checked.
-const SLICE: Duration = Duration::from_millis(20);
+pub(super) const SLICE: Duration = Duration::from_millis(20);
 
 /// Largest message: half a 64 MiB ring.
-const MAX_RING: usize = 64 << 20;
+pub(super) const MAX_RING: usize = 64 << 20;
 
 /// One connection variant over shared memory.
 pub struct ConnShm {
@@ -55,45 +55,50 @@ pub(super) fn config(len: usize) -> ConnConfig {
         .connect_timeout(Duration::from_secs(30))
 }
 
-/// A connection, or (parent side, until the child connects) the thread
-/// accepting it. The accept runs on a thread of its own: the runner may wait
-/// for the child to finish `attach` (whose handshake needs the accept) before
-/// it uses the parent's endpoint.
-pub(super) struct ConnEndpoint {
-    conn: Option<Connection>,
-    accepting: Option<std::thread::JoinHandle<Result<Connection, XferError>>>,
-    buf: Vec<u8>,
-}
+/// The parent's accept, on a thread of its own: the runner may wait for the
+/// child to finish `attach` (whose handshake needs the accept) before it uses
+/// the parent's endpoint. Empty on the child's side.
+#[derive(Default)]
+pub(super) struct Accepting(Option<std::thread::JoinHandle<Result<Connection, XferError>>>);
 
-fn send_err(e: SendError) -> XferError {
-    match e {
-        SendError::Disconnected | SendError::PeerDied { .. } => XferError::Closed,
-        SendError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-fn recv_err(e: RecvError) -> XferError {
-    match e {
-        RecvError::Disconnected | RecvError::PeerDied { .. } => XferError::Closed,
-        RecvError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-impl ConnEndpoint {
-    pub(super) fn listening(listener: Listener, len: usize) -> Self {
-        let accepting = std::thread::spawn(move || loop {
+impl Accepting {
+    /// Accepts one connection on `listener`, in slices so the stop flag is seen.
+    pub(super) fn spawn(listener: Listener) -> Self {
+        Accepting(Some(std::thread::spawn(move || loop {
             match listener.accept_timeout(SLICE) {
                 Ok(conn) => return Ok(conn),
                 Err(AcceptError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(AcceptError::Timeout) => {}
                 Err(e) => return Err(XferError::Protocol(e.to_string())),
             }
-        });
+        })))
+    }
+
+    /// Waits for the accepted connection; it is handed out once.
+    pub(super) fn join(&mut self) -> Result<Connection, XferError> {
+        let accepting = self
+            .0
+            .take()
+            .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
+        accepting
+            .join()
+            .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))?
+    }
+}
+
+/// A connection, or (parent side, until the child connects) the thread
+/// accepting it.
+pub(super) struct ConnEndpoint {
+    conn: Option<Connection>,
+    accepting: Accepting,
+    buf: Vec<u8>,
+}
+
+impl ConnEndpoint {
+    pub(super) fn listening(listener: Listener, len: usize) -> Self {
         ConnEndpoint {
             conn: None,
-            accepting: Some(accepting),
+            accepting: Accepting::spawn(listener),
             buf: Vec::with_capacity(len),
         }
     }
@@ -101,7 +106,7 @@ impl ConnEndpoint {
     pub(super) fn connected(conn: Connection, len: usize) -> Self {
         ConnEndpoint {
             conn: Some(conn),
-            accepting: None,
+            accepting: Accepting::default(),
             buf: Vec::with_capacity(len),
         }
     }
@@ -109,14 +114,7 @@ impl ConnEndpoint {
     /// The connection, once the accepting thread has it.
     fn open(&mut self) -> Result<(&mut Connection, &mut Vec<u8>), XferError> {
         if self.conn.is_none() {
-            let accepting = self
-                .accepting
-                .take()
-                .ok_or_else(|| XferError::Protocol("the connection failed earlier".into()))?;
-            let conn = accepting
-                .join()
-                .map_err(|_| XferError::Protocol("the accepting thread panicked".into()))??;
-            self.conn = Some(conn);
+            self.conn = Some(self.accepting.join()?);
         }
         match &mut self.conn {
             Some(conn) => Ok((conn, &mut self.buf)),
@@ -139,7 +137,7 @@ impl Endpoint for ConnEndpoint {
                 }
                 Err(SendError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(SendError::Timeout) => {}
-                Err(e) => return Err(send_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -159,7 +157,7 @@ impl Endpoint for ConnEndpoint {
                 }
                 Err(RecvError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(RecvError::Timeout) => {}
-                Err(e) => return Err(recv_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -178,6 +176,33 @@ pub(super) fn listener_name(p: &CellParams) -> String {
         })
         .take(64)
         .collect()
+}
+
+/// Parent side: a listener on a name from the cell's prefix, and the handoff
+/// that gives the child its address.
+pub(super) fn listen(p: &CellParams) -> anyhow::Result<(Listener, Handoff)> {
+    let name = listener_name(p);
+    let listener = Listener::bind(&name, &config(p.buffer_len()))?;
+    let handoff = Handoff {
+        fds: vec![],
+        args: vec![format!("shm://{name}")],
+    };
+    Ok((listener, handoff))
+}
+
+/// Child side: connects to the address handed over, with `wakeup`.
+pub(super) fn connect_handed(
+    transport: &str,
+    p: &CellParams,
+    h: &Handoff,
+    wakeup: WakeupKind,
+) -> anyhow::Result<Connection> {
+    let address = h
+        .args
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{transport}: no address handed over"))?;
+    let config = config(p.buffer_len()).wakeup(wakeup);
+    Ok(mempipe::connect(address.as_str(), &config)?)
 }
 
 impl Transport for ConnShm {
@@ -205,25 +230,13 @@ impl Transport for ConnShm {
     }
 
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
-        let len = p.buffer_len();
-        let name = listener_name(p);
-        let listener = Listener::bind(&name, &config(len))?;
-        Ok((
-            Box::new(ConnEndpoint::listening(listener, len)),
-            Handoff {
-                fds: vec![],
-                args: vec![format!("shm://{name}")],
-            },
-        ))
+        let (listener, handoff) = listen(p)?;
+        let ep = ConnEndpoint::listening(listener, p.buffer_len());
+        Ok((Box::new(ep), handoff))
     }
 
     fn attach(&self, p: &CellParams, h: Handoff) -> anyhow::Result<Box<dyn Endpoint>> {
-        let address = h
-            .args
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("{}: no address handed over", self.name))?;
-        let len = p.buffer_len();
-        let conn = mempipe::connect(address.as_str(), &config(len).wakeup(self.wakeup))?;
-        Ok(Box::new(ConnEndpoint::connected(conn, len)))
+        let conn = connect_handed(self.name, p, &h, self.wakeup)?;
+        Ok(Box::new(ConnEndpoint::connected(conn, p.buffer_len())))
     }
 }

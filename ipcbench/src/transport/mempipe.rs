@@ -90,22 +90,6 @@ struct Ends {
     buf: Vec<u8>,
 }
 
-fn send_err(e: SendError) -> XferError {
-    match e {
-        SendError::Disconnected | SendError::PeerDied { .. } => XferError::Closed,
-        SendError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
-fn recv_err(e: RecvError) -> XferError {
-    match e {
-        RecvError::Disconnected | RecvError::PeerDied { .. } => XferError::Closed,
-        RecvError::Io(e) => XferError::Io(e),
-        e => XferError::Protocol(e.to_string()),
-    }
-}
-
 impl Ends {
     /// Waits in slices until `len` bytes fit, watching the stop flag.
     #[cold]
@@ -115,7 +99,7 @@ impl Ends {
                 Ok(()) => return Ok(()),
                 Err(SendError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(SendError::Timeout) => {}
-                Err(e) => return Err(send_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -155,7 +139,7 @@ impl Endpoint for Ends {
             match self.try_send(msg) {
                 Ok(()) => return Ok(()),
                 Err(SendError::Full { .. }) => self.wait_room(msg.len())?,
-                Err(e) => return Err(send_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -182,7 +166,7 @@ impl Endpoint for Ends {
                 Ok(result) => return result,
                 Err(RecvError::Timeout) if should_stop() => return Err(XferError::Stopped),
                 Err(RecvError::Timeout) => {}
-                Err(e) => return Err(recv_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -144,6 +144,31 @@ impl From<rustix::io::Errno> for XferError {
     }
 }
 
+/// A closed or dead peer ends the cell as [`XferError::Closed`]; anything
+/// else mempipe reports is kept with its message.
+impl From<::mempipe::SendError> for XferError {
+    fn from(e: ::mempipe::SendError) -> Self {
+        use ::mempipe::SendError;
+        match e {
+            SendError::Disconnected | SendError::PeerDied { .. } => XferError::Closed,
+            SendError::Io(e) => XferError::Io(e),
+            e => XferError::Protocol(e.to_string()),
+        }
+    }
+}
+
+/// As for [`::mempipe::SendError`].
+impl From<::mempipe::RecvError> for XferError {
+    fn from(e: ::mempipe::RecvError) -> Self {
+        use ::mempipe::RecvError;
+        match e {
+            RecvError::Disconnected | RecvError::PeerDied { .. } => XferError::Closed,
+            RecvError::Io(e) => XferError::Io(e),
+            e => XferError::Protocol(e.to_string()),
+        }
+    }
+}
+
 /// One side of an established channel. Used from one thread only.
 ///
 /// Blocking implementations must return [`XferError::Stopped`] when a call
