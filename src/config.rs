@@ -2,82 +2,8 @@
 
 use crate::error::CreateError;
 use crate::layout;
+pub use crate::layout::{ParseWakeupError, WakeupKind};
 use std::time::Duration;
-
-/// How a side waits for its peer, chosen when the region is created and recorded
-/// in its header so both processes agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum WakeupKind {
-    /// Busy-poll with the CPU's pause hint. Lowest latency; burns a core while
-    /// waiting, and must never be used with both ends on one CPU.
-    Spin = 1,
-    /// Sleep on a shared futex word inside the mapping (after a few polls of
-    /// the ring while the peer runs on another CPU).
-    Futex = 2,
-    /// Sleep on a descriptor per side, which a receiver can also put in epoll,
-    /// mio or tokio ([`Consumer::notify_fd`](crate::Consumer::notify_fd)).
-    /// Named for that role: the descriptors are the two ends of a UNIX datagram
-    /// socket pair, not eventfds, because the peer shares their open file
-    /// description and could make an eventfd write block (by clearing
-    /// `O_NONBLOCK` and filling the counter); a socket send and receive take
-    /// `MSG_DONTWAIT` per call, so no call here can block on what the peer does
-    /// to them. Anonymous regions only: the descriptors travel with the region.
-    EventFd = 3,
-    /// Spin for a bounded budget, then sleep on a futex; never spins when both
-    /// ends share a CPU.
-    Hybrid = 4,
-}
-
-impl WakeupKind {
-    /// Every strategy, in a stable order.
-    pub const ALL: [WakeupKind; 4] = [
-        WakeupKind::Spin,
-        WakeupKind::Futex,
-        WakeupKind::EventFd,
-        WakeupKind::Hybrid,
-    ];
-
-    /// Lower-case name, as accepted by [`str::parse`].
-    pub fn name(self) -> &'static str {
-        match self {
-            WakeupKind::Spin => "spin",
-            WakeupKind::Futex => "futex",
-            WakeupKind::EventFd => "eventfd",
-            WakeupKind::Hybrid => "hybrid",
-        }
-    }
-
-    pub(crate) fn from_raw(raw: u32) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| *k as u32 == raw)
-    }
-}
-
-impl std::fmt::Display for WakeupKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An unknown wakeup name.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown wakeup strategy {0:?}: expected one of spin, futex, eventfd, hybrid")]
-pub struct ParseWakeupError(String);
-
-impl std::str::FromStr for WakeupKind {
-    type Err = ParseWakeupError;
-
-    /// Parses a strategy's [`name`](WakeupKind::name), ignoring ASCII case.
-    ///
-    /// # Errors
-    /// [`ParseWakeupError`] for any other string; its message lists the names.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| ParseWakeupError(s.to_owned()))
-    }
-}
 
 /// Configuration of a new region.
 ///
