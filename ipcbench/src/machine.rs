@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::topology::{format_cpu_list, Topology, TopologyError};
+use crate::units::format_bytes;
 
 /// The machine a result file was measured on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,22 +164,6 @@ pub fn detect_virtualization(cpuinfo: &str, sys: &Path) -> Option<String> {
         .find(|(clock, _)| clocks.split_whitespace().any(|c| c.starts_with(clock)))
         .map_or("unknown hypervisor", |(_, name)| name);
     Some(name.to_string())
-}
-
-/// Human-readable size: "32 KiB", "1 MiB".
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// The `ipcbench topology` summary: what a person needs to pick core pairs.

@@ -1,31 +1,39 @@
 //! ipcbench: per-core-pair IPC latency and throughput between two real
 //! processes pinned to cores.
 //!
-//! Run side: `cli` (arguments), `runner` (plan + loop over cells), `session`
-//! (one repeat: spawn the pinned child, measure, reap), `child` (the
-//! re-executed responder), `measure` (the loops), `transport` (one module per
-//! mechanism), `cells`/`summary` (results). Data side: `topology`, `machine`,
-//! `results` (schema, CSV), `paired` (ratios round by round), `report` (HTML),
-//! `check` (performance targets).
+//! Data flows one way, and the modules are layered in that order (no module
+//! uses one above it; `scripts/import_cycles.py` checks):
+//!
+//! * bottom: `units` (how numbers are written), `capacity` (ring sizes), `stop`, `affinity`,
+//!   `topology`, `machine`;
+//! * `measure` (the loops and the `Endpoint` interface they drive) and
+//!   `transport` (one module per mechanism, implementing it);
+//! * `plan` (what to run, from `cli`) -> `run` (the rounds; `run::session`
+//!   one pinned repeat, `run::child` the re-executed responder, `run::cells`
+//!   a cell's result) -> `results` (schema, JSON/CSV, `results::query` the
+//!   cell queries every reader shares);
+//! * `analysis` (paired ratios, statistics, the machine profile, the advice)
+//!   -> `check` (performance targets), `report` (HTML), `summary` (the
+//!   terminal table), `profile` (the command).
 
 mod affinity;
-mod cells;
+mod analysis;
+mod capacity;
 mod check;
-mod child;
 mod clean;
 mod cli;
 mod machine;
 mod measure;
-mod paired;
+mod plan;
 mod profile;
 mod report;
 mod results;
-mod runner;
-mod session;
+mod run;
 mod stop;
 mod summary;
 mod topology;
 mod transport;
+mod units;
 
 use anyhow::Context;
 use clap::Parser;
@@ -49,7 +57,7 @@ fn main() -> ExitCode {
         Some(Command::Check { files, json }) => check::run(&files, json),
         Some(Command::Profile { file, install }) => profile::run(&file, install),
         Some(Command::Clean) => clean::run(),
-        Some(Command::Child { spec }) => return ExitCode::from(child::main(&spec) as u8),
+        Some(Command::Child { spec }) => return ExitCode::from(run::child::main(&spec) as u8),
     };
     match result {
         Ok(()) if stop::interrupted() => ExitCode::from(130),
@@ -91,7 +99,7 @@ fn topology_cmd() -> anyhow::Result<()> {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     stop::install_handlers();
     let machine = machine::Machine::detect().context("detect machine")?;
-    let plan = runner::Plan::resolve(&args, &machine)?;
+    let plan = plan::Plan::resolve(&args, &machine)?;
     let cells = plan.cells();
     let skipped = cells.iter().filter(|c| c.skip.is_some()).count();
     let est = plan.estimate();
@@ -133,7 +141,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         started.elapsed().as_nanos() ^ unix_now_ns()
     );
     let mut file = results::ResultFile::new(machine, plan.params());
-    runner::run(&plan, &mut file, &run_id)?;
+    run::run(&plan, &mut file, &run_id)?;
     if stop::interrupted() {
         eprintln!("interrupted: writing the cells measured so far");
     }
@@ -226,7 +234,7 @@ fn reserve_paths(dir: &std::path::Path, stem: &str) -> anyhow::Result<[PathBuf; 
 
 /// `YYYYMMDD-HHMMSS` in UTC.
 fn timestamp(unix_s: u64) -> String {
-    let (y, m, d, secs) = results::civil_utc(unix_s);
+    let (y, m, d, secs) = units::civil_utc(unix_s);
     format!(
         "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
         secs / 3600,

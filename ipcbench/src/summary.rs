@@ -2,14 +2,15 @@
 //! latency at the headline size (8 B when measured, else the smallest) on the
 //! best cross-core pair and on the best same-core pair, each with its paired
 //! ratio to `limit` on that same pair (per round, median over rounds, see
-//! `crate::paired`), the spread between repeats of the cross-core value, and
+//! `crate::analysis::paired`), the spread between repeats of the cross-core value, and
 //! the best cross-core throughput at 4 KiB (else the largest size measured).
 //!
 //! One-way = median over repeats of the round-trip p50, halved.
 
-use crate::paired::{paired, rounds_of, BOUND_OUTLIER};
-use crate::report::{fmt_ns, fmt_rate, fmt_size};
+use crate::analysis::paired::{paired, BOUND_OUTLIER};
+use crate::results::query::rounds_of;
 use crate::results::{Cell, Kind, ResultFile, Status};
+use crate::units::{fmt_ns, fmt_rate, fmt_size};
 use std::fmt::Write;
 
 /// A latency figure for the table.

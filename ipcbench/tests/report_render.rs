@@ -4,20 +4,24 @@
 //! path; not every item is used here.
 #![allow(dead_code)]
 
+#[path = "../src/analysis/mod.rs"]
+mod analysis;
+#[path = "../src/capacity.rs"]
+mod capacity;
 #[path = "../src/check/mod.rs"]
 mod check;
 #[path = "../src/machine.rs"]
 mod machine;
-#[path = "../src/paired.rs"]
-mod paired;
 #[path = "../src/report/mod.rs"]
 mod report;
-#[path = "../src/results.rs"]
+#[path = "../src/results/mod.rs"]
 mod results;
 #[path = "common/synthetic.rs"]
 mod synthetic;
 #[path = "../src/topology.rs"]
 mod topology;
+#[path = "../src/units.rs"]
+mod units;
 
 use std::path::Path;
 

@@ -6,12 +6,14 @@
 
 #[path = "../src/machine.rs"]
 mod machine;
-#[path = "../src/results.rs"]
+#[path = "../src/results/mod.rs"]
 mod results;
 #[path = "common/synthetic.rs"]
 mod synthetic;
 #[path = "../src/topology.rs"]
 mod topology;
+#[path = "../src/units.rs"]
+mod units;
 
 use results::{read_json, write_csv, write_json, ResultsError, SCHEMA_VERSION};
 

@@ -8,6 +8,8 @@
 mod machine;
 #[path = "../src/topology.rs"]
 mod topology;
+#[path = "../src/units.rs"]
+mod units;
 
 use std::path::{Path, PathBuf};
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::report::median;
+use crate::analysis::stats::median;
 use crate::results::{read_json, CorePair, ResultFile};
 
 pub use render::{ratio_text, verdict_text};
@@ -87,7 +87,7 @@ pub enum Verdict {
     },
 }
 
-/// A round of one core pair that a paired ratio left out (see [`crate::paired`]).
+/// A round of one core pair that a paired ratio left out (see [`crate::analysis::paired`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FlaggedRound {
     pub pair: CorePair,

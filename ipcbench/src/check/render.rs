@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::figures::pairs_text;
 use super::{Line, Verdict};
-use crate::report::{date, fmt_ratio};
 use crate::results::ResultFile;
+use crate::units::{date, fmt_ratio};
 
 /// How to read the table; the figures' caveats once rather than on every line.
 const FOOTER: &str = "

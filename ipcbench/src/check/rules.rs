@@ -2,11 +2,14 @@
 //! median over pairs, figures against an absolute value, a bound on every cell, and same-core
 //! against cross-core medians.
 
-use super::figures::{best_text, missing, pairs_text, pairs_with_cells, Class, Metric, Subject};
+use super::figures::{best_text, missing, pairs_text, pairs_with_cells, Subject};
 use super::{FlaggedRound, Goal, Line, Verdict};
-use crate::paired::{flagged_text, paired, BOUND_OUTLIER};
-use crate::report::{fmt_ns, fmt_size, median, sizes};
+use crate::analysis::paired::{flagged_text, paired, BOUND_OUTLIER};
+use crate::analysis::stats::median;
+use crate::results::query::sizes;
+use crate::results::query::{Class, Metric};
 use crate::results::{CorePair, Kind, ResultFile};
+use crate::units::{fmt_ns, fmt_size};
 use Goal::Info;
 use Size::{Bytes, EachThroughput};
 
@@ -21,7 +24,7 @@ pub enum Size {
 #[derive(Debug)]
 pub enum Rule {
     /// `num / den` on each pair of `class` that has both, as a paired ratio (per round, then
-    /// the median over rounds: see [`crate::paired`]); the verdict is on the median over
+    /// the median over rounds: see [`crate::analysis::paired`]); the verdict is on the median over
     /// those pairs (one noisy pair cannot decide it), the range of the per-round ratios is
     /// shown beside it.
     PairRatio {

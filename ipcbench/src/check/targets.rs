@@ -6,9 +6,10 @@
 //! runs do not compare, while two transports measured in the same run (interleaved in rounds)
 //! do. The two absolute targets say so in their goal ("abs").
 
-use super::figures::{Class, Metric, Subject};
+use super::figures::Subject;
 use super::rules::{Rule, Size, Target};
 use super::Goal;
+use crate::results::query::{Class, Metric};
 use Class::{Cross, Same};
 use Goal::{AtLeast, AtMost, Info};
 use Metric::{BytesPerSec, MsgsPerSec, OneWayP50, RttP50, RttP999};

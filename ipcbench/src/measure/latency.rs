@@ -3,8 +3,8 @@
 
 use super::message::{self, DATA, LAST};
 use super::Ended;
+use super::Endpoint;
 use crate::stop::should_stop;
-use crate::transport::Endpoint;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 

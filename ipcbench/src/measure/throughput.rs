@@ -7,8 +7,8 @@
 
 use super::message::{self, CONTROL_LEN, CREDIT, DATA, FINAL, LAST, START};
 use super::Ended;
+use super::Endpoint;
 use crate::stop::should_stop;
-use crate::transport::Endpoint;
 use std::time::{Duration, Instant};
 
 /// What the parent's stream produced.

@@ -13,6 +13,15 @@ pub const PALETTE: [&str; 10] = [
     "#9c755f", "#bab0ac",
 ];
 
+/// Colour and dash style for a transport, stable across the report.
+pub fn style(all: &[String], t: &str) -> (&'static str, bool) {
+    if t == "limit" {
+        return ("#222", true);
+    }
+    let i = all.iter().position(|x| x == t).unwrap_or(0);
+    (PALETTE[i % PALETTE.len()], false)
+}
+
 /// One line of a chart.
 #[derive(Debug, Clone)]
 pub struct Series {

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::{esc, fmt_ns, fmt_ns_short, fmt_size};
+use super::esc;
 use crate::results::{Cell, Kind, ResultFile, Status};
+use crate::units::{fmt_ns, fmt_ns_short, fmt_size};
 
 /// Colour stops, fast (light yellow) to slow (dark red): "hot" reads as "slow".
 const STOPS: [(u8, u8, u8); 6] = [
@@ -37,7 +38,7 @@ impl ColorScale {
             .iter()
             .flat_map(|f| &f.cells)
             .filter(|c| c.kind == Kind::Latency)
-            .filter_map(super::one_way);
+            .filter_map(crate::results::query::one_way);
         let (lo, hi) = vals.fold((f64::INFINITY, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if lo.is_finite() && hi > 0.0 {
             // Snap to 1-2-5 steps so the legend starts and ends on round numbers.
@@ -233,7 +234,7 @@ pub fn heatmap(
                     "#222",
                     "not measured".into(),
                 ),
-                Some(c) => match (&c.status, super::one_way(c)) {
+                Some(c) => match (&c.status, crate::results::query::one_way(c)) {
                     (Status::Ok, Some(v)) => {
                         let l = c.latency.as_ref().map(|l| l.rtt_ns).unwrap_or_default();
                         (

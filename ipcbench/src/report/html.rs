@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::charts::PALETTE;
+use super::esc;
 use super::heatmap::{heatmap, pattern_defs, ColorScale};
-use super::{esc, fmt_size, sizes, transports};
-use crate::machine::format_bytes;
+use crate::results::query::{sizes, transports};
 use crate::results::{Kind, ResultFile};
 use crate::topology::format_cpu_list;
+use crate::units::date;
+use crate::units::{fmt_size, format_bytes};
 
 const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:24px 32px;max-width:1500px}
@@ -92,25 +93,6 @@ pub fn page(files: &[ResultFile]) -> String {
         esc(env!("CARGO_PKG_VERSION"))
     );
     s
-}
-
-/// Colour and dash style for a transport, stable across the report.
-pub fn style(all: &[String], t: &str) -> (&'static str, bool) {
-    if t == "limit" {
-        return ("#222", true);
-    }
-    let i = all.iter().position(|x| x == t).unwrap_or(0);
-    (PALETTE[i % PALETTE.len()], false)
-}
-
-/// "2026-01-01 00:00 UTC" from Unix seconds.
-pub fn date(unix_s: u64) -> String {
-    let (y, m, d, secs) = crate::results::civil_utc(unix_s);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        (secs % 3600) / 60
-    )
 }
 
 fn machine_table(s: &mut String, files: &[ResultFile]) {

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::charts::{line_chart, nines, Axis, Series};
-use super::html::style;
-use super::{default_latency_size, esc, fmt_ns, fmt_rate, fmt_size, median, one_way, rate, sizes};
+use super::charts::{line_chart, nines, style, Axis, Series};
+use super::esc;
+use crate::analysis::stats::median;
+use crate::results::query::{default_latency_size, one_way, rate, sizes};
 use crate::results::{CorePair, Kind, ResultFile};
 use crate::topology::Relation;
+use crate::units::{fmt_ns, fmt_rate, fmt_size};
 
 pub fn throughput_section(s: &mut String, i: usize, f: &ResultFile, all: &[String], title: &str) {
     let topo = &f.machine.topology;

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{
-    default_latency_size, esc, fmt_ns, fmt_rate, fmt_size, median, one_way, rate, transports,
-};
-use crate::paired::{over_pairs, paired, rounds_of, BOUND_OUTLIER};
+use super::esc;
+use crate::analysis::paired::{over_pairs, paired, BOUND_OUTLIER};
+use crate::analysis::stats::median;
+use crate::results::query::rounds_of;
+use crate::results::query::{default_latency_size, one_way, rate, transports};
 use crate::results::{CorePair, Kind, ResultFile, Status};
 use crate::topology::Relation;
+use crate::units::{fmt_ns, fmt_rate, fmt_size};
 
 /// One-way p50s at the default size for `t`, with pairs, cross-core only or same-CPU only.
 fn latencies(f: &ResultFile, t: &str, size: u64, cross: bool) -> Vec<(CorePair, f64)> {

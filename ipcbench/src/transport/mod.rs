@@ -66,29 +66,13 @@ pub mod udp;
 pub mod unix_seqpacket;
 pub mod unix_stream;
 
-use crate::measure::latency::{self, EchoRun, PingRun};
-use crate::measure::throughput::{self, SinkRun, StreamRun};
+pub(crate) use crate::capacity::ring_capacity;
+pub(crate) use crate::measure::{Endpoint, XferError};
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
-use std::time::Duration;
 
 /// Largest message ipcbench accepts at all (64 MiB).
 pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
-
-/// Ring size every shared-memory transport (mempipe, `limit`'s byte ring,
-/// the futex and eventfd rings) uses for `size`-byte messages, so that they
-/// are compared at equal capacity: room for two messages and their headers,
-/// at least 1 MiB, at most 64 MiB.
-///
-/// Why at least 1 MiB: a writer that refills lines the reader still holds
-/// must take each one back, several times slower than reading lines the other
-/// core wrote; a ring larger than the reader's private caches avoids that
-/// (figures in the README, "Ring size").
-pub fn ring_capacity(size: usize) -> usize {
-    (2 * (size + 16))
-        .next_power_of_two()
-        .clamp(1 << 20, 64 << 20)
-}
 
 /// Which measurement a cell runs (the result schema's kind).
 pub use crate::results::Kind;
@@ -122,28 +106,6 @@ pub struct Handoff {
     pub args: Vec<String>,
 }
 
-/// Why a send or receive did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum XferError {
-    /// The cell's deadline passed or the user pressed Ctrl-C.
-    #[error("stopped (deadline or interrupt)")]
-    Stopped,
-    /// The peer closed its end (usually: it exited).
-    #[error("peer closed the connection")]
-    Closed,
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// A message of the wrong size or content.
-    #[error("protocol error: {0}")]
-    Protocol(String),
-}
-
-impl From<rustix::io::Errno> for XferError {
-    fn from(e: rustix::io::Errno) -> Self {
-        XferError::Io(e.into())
-    }
-}
-
 /// A closed or dead peer ends the cell as [`XferError::Closed`]; anything
 /// else mempipe reports is kept with its message.
 impl From<::mempipe::SendError> for XferError {
@@ -166,55 +128,6 @@ impl From<::mempipe::RecvError> for XferError {
             RecvError::Io(e) => XferError::Io(e),
             e => XferError::Protocol(e.to_string()),
         }
-    }
-}
-
-/// One side of an established channel. Used from one thread only.
-///
-/// Blocking implementations must return [`XferError::Stopped`] when a call
-/// is interrupted (EINTR) and `crate::stop::should_stop()` is true; spinning
-/// implementations must poll `should_stop()` while they wait. That is how a
-/// stuck cell is bounded: the watchdog sets the flag and signals the thread.
-pub trait Endpoint {
-    /// Send one message. `msg` may be reused as soon as this returns.
-    fn send(&mut self, msg: &[u8]) -> Result<(), XferError>;
-
-    /// Receive the next message, which is exactly `len` bytes long (both
-    /// sides always know the length), and hand it to `consume`. Copy
-    /// transports read into a buffer of their own first; zero-copy
-    /// transports may pass a view into shared memory that stays valid only
-    /// while `consume` runs.
-    fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError>;
-
-    /// The parent's ping loop ([`latency::ping`]) over this endpoint. The
-    /// measurement loops are entered through these methods so that each
-    /// endpoint type gets its own copy of them: the per-message `send` and
-    /// `recv_with` calls are then direct (and inlined), as in a user's program,
-    /// not a virtual call per hop.
-    fn ping(&mut self, size: usize, warmup: Duration, duration: Duration, verify: bool) -> PingRun {
-        latency::ping(self, size, warmup, duration, verify)
-    }
-
-    /// The child's echo loop ([`latency::echo`]) over this endpoint.
-    fn echo(&mut self, size: usize, verify: bool) -> EchoRun {
-        latency::echo(self, size, verify)
-    }
-
-    /// The parent's stream ([`throughput::stream`]) over this endpoint.
-    fn stream(
-        &mut self,
-        size: usize,
-        warmup: Duration,
-        duration: Duration,
-        verify: bool,
-        window: Option<u64>,
-    ) -> StreamRun {
-        throughput::stream(self, size, warmup, duration, verify, window)
-    }
-
-    /// The child's sink ([`throughput::sink`]) over this endpoint.
-    fn sink(&mut self, size: usize, verify: bool, window: Option<u64>) -> SinkRun {
-        throughput::sink(self, size, verify, window)
     }
 }
 

@@ -1,10 +1,11 @@
 //! One repeat of one cell: create the transport, start the pinned child,
 //! run the parent's loop under a watchdog, collect the child, clean up.
 
-use crate::child::{ChildMsg, ChildSpec};
+use super::child::{ChildMsg, ChildSpec};
 use crate::measure::latency::PingRun;
 use crate::measure::throughput::StreamRun;
 use crate::measure::Ended;
+use crate::plan::Timing;
 use crate::results::CorePair;
 use crate::transport::{CellParams, Kind, Transport};
 use crate::{affinity, stop};
@@ -16,13 +17,6 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Timing of one repeat.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub warmup: Duration,
-    pub duration: Duration,
-}
 
 /// Extra time past warm-up + duration before a session counts as stuck.
 pub const GRACE: Duration = Duration::from_millis(1000);

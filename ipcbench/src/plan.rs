@@ -1,17 +1,12 @@
-//! Plans the suite (cells, pairs, time estimate) and runs it cell by cell
-//! with a progress bar. Each cell runs `repeats` fresh sessions, interleaved in
-//! rounds across cells; within a round, the cells of one (kind, size, pair)
-//! run back to back, `limit` first, so that ratios can be paired by round
-//! (see `crate::paired`).
+//! What a run will measure: the transports, kinds, sizes and core pairs the command line asks
+//! for, resolved against the machine; the cells they make, the order of a round and the time
+//! it will take. `run` executes a plan.
 
-use crate::cells;
 use crate::cli::{PairsArg, RunArgs};
-use crate::results::{CorePair, Kind, Machine, Params, ResultFile, Status};
-use crate::session::{self, Timing};
-use crate::transport::{self, CellParams, Transport};
-use crate::{affinity, stop, topology};
+use crate::results::{CorePair, Kind, Machine, Params};
+use crate::topology;
+use crate::transport::{self, Transport};
 use anyhow::bail;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
 /// Default sizes; 8 B is the headline latency size.
@@ -23,6 +18,13 @@ const SESSION_OVERHEAD: Duration = Duration::from_millis(15);
 
 /// Extra time per session of a spinning transport on a shared CPU.
 const SPIN_SAME_CPU_EXTRA: Duration = Duration::from_millis(16);
+
+/// Timing of one repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub warmup: Duration,
+    pub duration: Duration,
+}
 
 /// The resolved suite.
 pub struct Plan {
@@ -246,94 +248,6 @@ pub fn round_order(cells: &[PlannedCell]) -> Vec<usize> {
         (c.kind, c.size, c.pair, c.transport.name() != "limit", i)
     });
     order
-}
-
-/// Run every planned cell; stops early (keeping what it has) on Ctrl-C.
-pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<()> {
-    let cells = plan.cells();
-    let original_affinity = affinity::current_cpus()?;
-    let bar = ProgressBar::new(plan.estimate().as_millis() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {percent:>3}% ETA {eta:>4} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    // Repeats run in rounds: round r measures repeat r of every cell. On a
-    // virtual machine the host may move the two vCPUs closer or further apart
-    // at any moment; interleaving spreads such a change over all transports
-    // instead of making the ones measured after it look slower.
-    let mut sessions: Vec<Vec<session::Session>> = cells.iter().map(|_| Vec::new()).collect();
-    let mut errors: Vec<Option<String>> = cells.iter().map(|_| None).collect();
-    // A cell leaves the rounds once it is stuck (a stuck hand-off will be stuck
-    // again: don't pay the time bound once per repeat) or failed.
-    let mut active: Vec<bool> = cells.iter().map(|c| c.skip.is_none()).collect();
-    let order = round_order(&cells);
-    'rounds: for _ in 0..plan.repeats {
-        for &index in &order {
-            let c = &cells[index];
-            if stop::interrupted() {
-                break 'rounds;
-            }
-            if !active[index] {
-                continue;
-            }
-            bar.set_message(format!(
-                "{} {} {} B {}",
-                c.transport.name(),
-                c.kind,
-                c.size,
-                c.pair
-            ));
-            let params = CellParams {
-                kind: c.kind,
-                size: c.size,
-                name_prefix: format!("{run_id}-c{index}"),
-            };
-            match session::run(c.transport, &params, c.pair, plan.timing, plan.verify) {
-                Ok(s) => {
-                    active[index] = !s.expired;
-                    sessions[index].push(s);
-                }
-                Err(e) => {
-                    errors[index] = Some(format!("{e:#}"));
-                    active[index] = false;
-                }
-            }
-            bar.inc((plan.cell_estimate(c) / plan.repeats).as_millis() as u64);
-        }
-    }
-    for ((c, sessions), error) in cells.iter().zip(&sessions).zip(errors) {
-        if let Some(reason) = &c.skip {
-            file.cells.push(cells::skipped(c, reason.clone()));
-            continue;
-        }
-        if sessions.is_empty() && error.is_none() {
-            // Never reached (Ctrl-C in the first round): not part of the result.
-            continue;
-        }
-        let mut cell = cells::assemble(c, sessions, plan.verify, error);
-        if stop::interrupted()
-            && cell.status == Status::Ok
-            && sessions.len() < plan.repeats as usize
-        {
-            cell.status = Status::Failed {
-                error: "interrupted by Ctrl-C".into(),
-            };
-        }
-        if cell.status != Status::Ok {
-            bar.println(format!(
-                "  {} {} {} B {}: {}",
-                c.transport.name(),
-                c.kind,
-                c.size,
-                c.pair,
-                cell.status
-            ));
-        }
-        file.cells.push(cell);
-    }
-    bar.finish_and_clear();
-    affinity::restore(&original_affinity)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::machine::Machine;
 
+pub(crate) mod query;
+
 /// Schema version written by this build and the newest one it can read.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -277,22 +279,6 @@ pub struct LatencyStats {
     /// Compact percentile curve for plotting: `(percentile 0..100, rtt ns)`, ascending.
     #[serde(default)]
     pub distribution: Vec<(f64, u64)>,
-}
-
-/// UTC calendar time of Unix seconds: `(year, month, day, seconds into the
-/// day)`, by H. Hinnant's civil-from-days algorithm (no date crate needed).
-pub fn civil_utc(unix_s: u64) -> (i64, i64, i64, u64) {
-    let days = (unix_s / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, unix_s % 86_400)
 }
 
 impl LatencyStats {

@@ -11,8 +11,8 @@
 //!
 //! `ipcbench check`, the run summary and the HTML report all use [`paired`].
 
-use crate::report::fmt_ratio;
-use crate::results::{Cell, Kind};
+use super::stats::median;
+use crate::units::fmt_ratio;
 
 /// A round whose bound differs from the median of the bound's rounds by more
 /// than this fraction is an outlier: flagged, and left out of the ratio.
@@ -112,43 +112,6 @@ pub fn flagged_text(rounds: &[usize]) -> String {
     let list: Vec<String> = rounds.iter().map(|r| (r + 1).to_string()).collect();
     let s = if rounds.len() == 1 { "" } else { "s" };
     format!("round{s} {} flagged", list.join(", "))
-}
-
-/// What a cell's figure was in each round, in round order: the repeats' RTT p50s
-/// (latency) or bytes per second (throughput). A file without per-repeat figures
-/// gives its single merged figure as one round.
-pub fn rounds_of(c: &Cell) -> Vec<f64> {
-    match c.kind {
-        Kind::Latency => c.latency.as_ref().map_or_else(Vec::new, |l| {
-            if l.repeats_p50_ns.is_empty() {
-                vec![l.rtt_ns.p50 as f64]
-            } else {
-                l.repeats_p50_ns.clone()
-            }
-        }),
-        Kind::Throughput => c.throughput.as_ref().map_or_else(Vec::new, |t| {
-            if t.repeats_bytes_per_sec.is_empty() {
-                vec![t.bytes_per_sec]
-            } else {
-                t.repeats_bytes_per_sec.clone()
-            }
-        }),
-    }
-}
-
-/// Median of finite values (`None` when there are none).
-pub fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
 }
 
 #[cfg(test)]

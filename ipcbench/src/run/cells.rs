@@ -6,11 +6,11 @@
 //! hand-off took longer than the time bound allows: the case of spinning on a
 //! shared core, two scheduler ticks per round trip). Whatever was measured is kept.
 
+use super::session::{Measured, Session};
 use crate::measure::latency::new_histogram;
 use crate::measure::Ended;
+use crate::plan::PlannedCell;
 use crate::results::{Cell, LatencyStats, Percentiles, Status, ThroughputStats};
-use crate::runner::PlannedCell;
-use crate::session::{Measured, Session};
 use hdrhistogram::Histogram;
 
 /// Fewer round trips than this in one repeat means the cell did not finish.
