@@ -5,7 +5,7 @@ use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
 
 /// Pin the calling thread (and threads it creates later) to `cpu`, and
 /// check that the kernel took it.
-pub fn pin_to(cpu: usize) -> anyhow::Result<()> {
+pub(crate) fn pin_to(cpu: usize) -> anyhow::Result<()> {
     if cpu >= CpuSet::MAX_CPU {
         bail!("cpu {cpu} is out of range (max {})", CpuSet::MAX_CPU - 1);
     }
@@ -20,13 +20,13 @@ pub fn pin_to(cpu: usize) -> anyhow::Result<()> {
 }
 
 /// CPUs the calling thread may run on.
-pub fn current_cpus() -> anyhow::Result<Vec<usize>> {
+pub(crate) fn current_cpus() -> anyhow::Result<Vec<usize>> {
     let set = sched_getaffinity(None).context("sched_getaffinity")?;
     Ok((0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
 }
 
 /// Restore the affinity captured by [`current_cpus`] (after a run).
-pub fn restore(cpus: &[usize]) -> anyhow::Result<()> {
+pub(crate) fn restore(cpus: &[usize]) -> anyhow::Result<()> {
     let mut set = CpuSet::new();
     for &c in cpus {
         set.set(c);

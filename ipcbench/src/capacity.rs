@@ -10,7 +10,7 @@
 /// must take each one back, several times slower than reading lines the other
 /// core wrote; a ring larger than the reader's private caches avoids that
 /// (figures in the README, "Ring size").
-pub fn ring_capacity(size: usize) -> usize {
+pub(crate) fn ring_capacity(size: usize) -> usize {
     (2 * (size + 16))
         .next_power_of_two()
         .clamp(1 << 20, 64 << 20)

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 /// The pid embedded in `ipcbench-<pid>-...`, if any.
-pub fn owner_pid(name: &str) -> Option<i32> {
+pub(crate) fn owner_pid(name: &str) -> Option<i32> {
     name.strip_prefix("ipcbench-")?
         .split('-')
         .next()?
@@ -112,7 +112,7 @@ fn remove_stale_mempipe_regions() -> usize {
     removed
 }
 
-pub fn run() -> anyhow::Result<()> {
+pub(crate) fn run() -> anyhow::Result<()> {
     let mut removed = 0;
     for dir in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
         for path in stale_entries(&dir) {

@@ -13,16 +13,16 @@ use std::path::PathBuf;
     about = "Per-core-pair IPC latency and throughput between two pinned processes",
     args_conflicts_with_subcommands = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
     /// Options for the default `run` command.
     #[command(flatten)]
-    pub run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the benchmark suite (the default when no command is given).
     Run(RunArgs),
     /// List the transports with a one-line description each.
@@ -67,7 +67,7 @@ pub enum Command {
 
 /// Which core pairs to measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PairsArg {
+pub(crate) enum PairsArg {
     /// Full matrix if the estimate fits the time budget, else representative.
     Auto,
     Full,
@@ -76,56 +76,56 @@ pub enum PairsArg {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Transports to run, comma-separated (see `ipcbench list`), or `all`.
     #[arg(long, short, value_delimiter = ',', value_parser = parse_transport)]
-    pub transports: Vec<String>,
+    pub(crate) transports: Vec<String>,
     /// Ping-pong message sizes, e.g. `8,64,4K` (suffixes K, M; 1 B to 64 MiB).
     #[arg(long, value_parser = parse_size_list)]
-    pub latency_sizes: Option<SizeList>,
+    pub(crate) latency_sizes: Option<SizeList>,
     /// Streaming message sizes, e.g. `64,4K,64K,1M`.
     #[arg(long, value_parser = parse_size_list)]
-    pub throughput_sizes: Option<SizeList>,
+    pub(crate) throughput_sizes: Option<SizeList>,
     /// Core pairs: `auto`, `full`, `representative`, or a list `0:1,1:0,0:0`
     /// (initiator:responder).
     #[arg(long, default_value = "auto", value_parser = parse_pairs)]
-    pub pairs: PairsArg,
+    pub(crate) pairs: PairsArg,
     /// Only latency or only throughput cells.
     #[arg(long, value_parser = ["latency", "throughput", "both"], default_value = "both")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Measured time per repeat in milliseconds [default: 60; --quick: 10].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    pub duration_ms: Option<u64>,
+    pub(crate) duration_ms: Option<u64>,
     /// Warm-up per repeat in milliseconds, not recorded [default: 10; --quick: 2].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    pub warmup_ms: Option<u64>,
+    pub(crate) warmup_ms: Option<u64>,
     /// Repeats per cell, each with fresh processes and channels [default: 3; --quick: 1].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub repeats: Option<u32>,
+    pub(crate) repeats: Option<u32>,
     /// CI smoke run: 8 B latency and 4 KiB throughput only, representative
     /// pairs, tiny durations (a few seconds in all).
     #[arg(long)]
-    pub quick: bool,
+    pub(crate) quick: bool,
     /// Put a sequence number and checksum in every message; the receiver checks them.
     #[arg(long)]
-    pub verify: bool,
+    pub(crate) verify: bool,
     /// Directory for the result files.
     #[arg(long, default_value = "ipcbench-results")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Print the plan and the estimated duration, then exit without measuring.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Time budget for `--pairs auto`, seconds: above it, representative pairs.
     #[arg(long, default_value_t = 240)]
-    pub budget_s: u64,
+    pub(crate) budget_s: u64,
 }
 
 /// A parsed, non-empty list of sizes in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SizeList(pub Vec<usize>);
+pub(crate) struct SizeList(pub Vec<usize>);
 
 /// Parse `8`, `4K`, `1M` (binary units) into bytes; 1 B ..= 64 MiB.
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (digits, mult) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1024),
@@ -148,7 +148,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
-pub fn parse_size_list(s: &str) -> Result<SizeList, String> {
+pub(crate) fn parse_size_list(s: &str) -> Result<SizeList, String> {
     let sizes = s
         .split(',')
         .map(parse_size)
@@ -167,7 +167,7 @@ fn parse_transport(s: &str) -> Result<String, String> {
     ))
 }
 
-pub fn parse_pairs(s: &str) -> Result<PairsArg, String> {
+pub(crate) fn parse_pairs(s: &str) -> Result<PairsArg, String> {
     match s {
         "auto" => return Ok(PairsArg::Auto),
         "full" => return Ok(PairsArg::Full),

@@ -15,35 +15,35 @@ use crate::units::format_bytes;
 
 /// The machine a result file was measured on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// Host name (`uname -n`).
-    pub hostname: String,
+    pub(crate) hostname: String,
     /// `model name` from /proc/cpuinfo ("unknown" if absent).
-    pub cpu_model: String,
+    pub(crate) cpu_model: String,
     /// Number of packages (sockets) with online CPUs.
-    pub sockets: usize,
+    pub(crate) sockets: usize,
     /// Number of physical cores with online CPUs.
-    pub physical_cores: usize,
+    pub(crate) physical_cores: usize,
     /// Number of online logical CPUs.
-    pub logical_cpus: usize,
+    pub(crate) logical_cpus: usize,
     /// Whether any core has more than one online hardware thread.
-    pub smt: bool,
+    pub(crate) smt: bool,
     /// Kernel release (`uname -r`).
-    pub kernel_release: String,
+    pub(crate) kernel_release: String,
     /// Hypervisor detected, e.g. "kvm", "xen", "vmware", "hyperv"; `None` on bare metal or when
     /// nothing says otherwise.
     #[serde(default)]
-    pub virtualization: Option<String>,
+    pub(crate) virtualization: Option<String>,
     /// Current kernel clocksource, e.g. "tsc" or "kvm-clock".
     #[serde(default)]
-    pub clocksource: Option<String>,
+    pub(crate) clocksource: Option<String>,
     /// Online CPUs, caches, NUMA nodes, per-CPU placement.
-    pub topology: Topology,
+    pub(crate) topology: Topology,
 }
 
 /// Errors from machine detection.
 #[derive(Debug, thiserror::Error)]
-pub enum MachineError {
+pub(crate) enum MachineError {
     /// The CPU topology could not be read.
     #[error(transparent)]
     Topology(#[from] TopologyError),
@@ -51,7 +51,7 @@ pub enum MachineError {
 
 impl Machine {
     /// Describes the running machine from `/proc`, `/sys` and `uname`.
-    pub fn detect() -> Result<Machine, MachineError> {
+    pub(crate) fn detect() -> Result<Machine, MachineError> {
         let topology = Topology::detect()?;
         let uts = rustix::system::uname();
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -66,7 +66,7 @@ impl Machine {
 
     /// Builds a machine description from already-read parts; `sys` is the sysfs root used for
     /// virtualization and clocksource (a parameter for tests).
-    pub fn from_parts(
+    pub(crate) fn from_parts(
         hostname: String,
         kernel_release: String,
         cpuinfo: &str,
@@ -90,7 +90,7 @@ impl Machine {
     }
 
     /// Online logical CPUs.
-    pub fn online_cpus(&self) -> &[usize] {
+    pub(crate) fn online_cpus(&self) -> &[usize] {
         &self.topology.online
     }
 }
@@ -102,7 +102,7 @@ fn read_trim(path: &Path) -> Option<String> {
 }
 
 /// The first `model name` (x86) or `Model`/`cpu model` line (other arches) of /proc/cpuinfo.
-pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+pub(crate) fn cpu_model(cpuinfo: &str) -> Option<String> {
     ["model name", "cpu model", "Model", "Processor"]
         .iter()
         .find_map(|key| {
@@ -115,7 +115,7 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 
 /// Guesses the hypervisor. The cpuinfo `hypervisor` flag says "a VM" but not which; sysfs/DMI
 /// strings name it, and failing those the paravirtual clocksources the guest offers. Returns `None` when nothing indicates a VM.
-pub fn detect_virtualization(cpuinfo: &str, sys: &Path) -> Option<String> {
+pub(crate) fn detect_virtualization(cpuinfo: &str, sys: &Path) -> Option<String> {
     if let Some(t) = read_trim(&sys.join("hypervisor/type")) {
         return Some(t.to_lowercase());
     }
@@ -256,7 +256,7 @@ impl fmt::Display for Machine {
 }
 
 /// Prints the `ipcbench topology` summary of the running machine to stdout.
-pub fn print_topology() -> Result<(), MachineError> {
+pub(crate) fn print_topology() -> Result<(), MachineError> {
     print!("{}", Machine::detect()?);
     Ok(())
 }

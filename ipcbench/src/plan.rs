@@ -10,8 +10,8 @@ use anyhow::bail;
 use std::time::Duration;
 
 /// Default sizes; 8 B is the headline latency size.
-pub const LATENCY_SIZES: [usize; 3] = [8, 64, 4096];
-pub const THROUGHPUT_SIZES: [usize; 4] = [64, 4096, 64 << 10, 1 << 20];
+pub(crate) const LATENCY_SIZES: [usize; 3] = [8, 64, 4096];
+pub(crate) const THROUGHPUT_SIZES: [usize; 4] = [64, 4096, 64 << 10, 1 << 20];
 /// Fixed cost of one session (create, spawn + exec, attach, reap), for the
 /// estimate only.
 const SESSION_OVERHEAD: Duration = Duration::from_millis(15);
@@ -21,36 +21,36 @@ const SPIN_SAME_CPU_EXTRA: Duration = Duration::from_millis(16);
 
 /// Timing of one repeat.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub warmup: Duration,
-    pub duration: Duration,
+pub(crate) struct Timing {
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
 }
 
 /// The resolved suite.
-pub struct Plan {
-    pub transports: Vec<&'static dyn Transport>,
-    pub kinds: Vec<Kind>,
-    pub latency_sizes: Vec<usize>,
-    pub throughput_sizes: Vec<usize>,
-    pub pairs: Vec<CorePair>,
-    pub timing: Timing,
-    pub repeats: u32,
-    pub verify: bool,
+pub(crate) struct Plan {
+    pub(crate) transports: Vec<&'static dyn Transport>,
+    pub(crate) kinds: Vec<Kind>,
+    pub(crate) latency_sizes: Vec<usize>,
+    pub(crate) throughput_sizes: Vec<usize>,
+    pub(crate) pairs: Vec<CorePair>,
+    pub(crate) timing: Timing,
+    pub(crate) repeats: u32,
+    pub(crate) verify: bool,
     /// Why these pairs (printed at the start).
-    pub pairs_note: String,
+    pub(crate) pairs_note: String,
 }
 
 /// A cell that will run (or be skipped for a reason).
-pub struct PlannedCell {
-    pub transport: &'static dyn Transport,
-    pub kind: Kind,
-    pub size: usize,
-    pub pair: CorePair,
-    pub skip: Option<String>,
+pub(crate) struct PlannedCell {
+    pub(crate) transport: &'static dyn Transport,
+    pub(crate) kind: Kind,
+    pub(crate) size: usize,
+    pub(crate) pair: CorePair,
+    pub(crate) skip: Option<String>,
 }
 
 impl Plan {
-    pub fn resolve(args: &RunArgs, machine: &Machine) -> anyhow::Result<Plan> {
+    pub(crate) fn resolve(args: &RunArgs, machine: &Machine) -> anyhow::Result<Plan> {
         let q = args.quick;
         let transports = if args.transports.is_empty() || args.transports.iter().any(|t| t == "all")
         {
@@ -167,7 +167,7 @@ impl Plan {
         Ok(plan)
     }
 
-    pub fn cells(&self) -> Vec<PlannedCell> {
+    pub(crate) fn cells(&self) -> Vec<PlannedCell> {
         let mut out = Vec::new();
         for &t in &self.transports {
             for &kind in &self.kinds {
@@ -200,12 +200,12 @@ impl Plan {
     }
 
     /// Expected wall time of the whole suite.
-    pub fn estimate(&self) -> Duration {
+    pub(crate) fn estimate(&self) -> Duration {
         self.cells().iter().map(|c| self.cell_estimate(c)).sum()
     }
 
     /// Expected wall time of one cell, all repeats.
-    pub fn cell_estimate(&self, c: &PlannedCell) -> Duration {
+    pub(crate) fn cell_estimate(&self, c: &PlannedCell) -> Duration {
         if c.skip.is_some() {
             return Duration::ZERO;
         }
@@ -218,7 +218,7 @@ impl Plan {
         per_session * self.repeats
     }
 
-    pub fn params(&self) -> Params {
+    pub(crate) fn params(&self) -> Params {
         Params {
             latency_sizes_bytes: self.latency_sizes.iter().map(|&s| s as u64).collect(),
             throughput_sizes_bytes: self.throughput_sizes.iter().map(|&s| s as u64).collect(),
@@ -241,7 +241,7 @@ impl Plan {
 /// that a transport and the bound it is compared with are measured seconds
 /// apart under the same conditions, the bound first in each group; otherwise
 /// the plan's order. Repeat `r` of every cell then comes from round `r`.
-pub fn round_order(cells: &[PlannedCell]) -> Vec<usize> {
+pub(crate) fn round_order(cells: &[PlannedCell]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by_key(|&i| {
         let c = &cells[i];

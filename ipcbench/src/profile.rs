@@ -6,7 +6,7 @@ use mempipe::conn::MachineProfile;
 use std::path::Path;
 
 /// `ipcbench profile FILE [--install]`.
-pub fn run(file: &Path, install: bool) -> anyhow::Result<()> {
+pub(crate) fn run(file: &Path, install: bool) -> anyhow::Result<()> {
     let results = crate::results::read_json(file)?;
     let profile = from_results(&results);
     let text = profile.to_text();

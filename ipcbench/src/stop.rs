@@ -17,13 +17,13 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static EXPIRED: AtomicBool = AtomicBool::new(false);
 
 /// True once the user pressed Ctrl-C (or we got SIGTERM).
-pub fn interrupted() -> bool {
+pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
 /// True if the current loop must stop (interrupt or cell deadline).
 #[inline]
-pub fn should_stop() -> bool {
+pub(crate) fn should_stop() -> bool {
     EXPIRED.load(Ordering::Relaxed) || INTERRUPTED.load(Ordering::Relaxed)
 }
 
@@ -49,14 +49,14 @@ fn install(sig: libc::c_int, handler: extern "C" fn(libc::c_int), flags: libc::c
 
 /// Install SIGINT/SIGTERM (set the flag; a second Ctrl-C kills outright via
 /// SA_RESETHAND) and the no-op SIGUSR1 used to interrupt blocking calls.
-pub fn install_handlers() {
+pub(crate) fn install_handlers() {
     install(libc::SIGINT, on_interrupt, libc::SA_RESETHAND);
     install(libc::SIGTERM, on_interrupt, libc::SA_RESETHAND);
     install(libc::SIGUSR1, on_kick, 0);
 }
 
 /// Arms a deadline for the calling thread; disarmed on drop.
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     tx: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -64,7 +64,7 @@ pub struct Watchdog {
 impl Watchdog {
     /// From now until disarmed: when `deadline` passes set `EXPIRED`; while
     /// any stop flag is set, keep sending SIGUSR1 to the calling thread.
-    pub fn arm(deadline: Instant) -> Watchdog {
+    pub(crate) fn arm(deadline: Instant) -> Watchdog {
         EXPIRED.store(false, Ordering::Relaxed);
         // SAFETY: pthread_self has no preconditions.
         let target = unsafe { libc::pthread_self() };
@@ -105,7 +105,7 @@ impl Watchdog {
     }
 
     /// Stop watching; returns whether the deadline had passed.
-    pub fn disarm(mut self) -> bool {
+    pub(crate) fn disarm(mut self) -> bool {
         self.stop()
     }
 
@@ -142,7 +142,7 @@ fn block_signals_here() {
 
 /// Serialises tests that depend on the process-wide stop flags.
 #[cfg(test)]
-pub static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(test)]
 mod tests {

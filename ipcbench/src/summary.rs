@@ -89,7 +89,7 @@ fn ratio_text(file: &ResultFile, v: Option<Figure>) -> String {
 }
 
 /// Render the summary table.
-pub fn render(file: &ResultFile) -> String {
+pub(crate) fn render(file: &ResultFile) -> String {
     let sizes = &file.params.latency_sizes_bytes;
     let size = if sizes.contains(&8) {
         Some(8)

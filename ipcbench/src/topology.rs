@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Errors that prevent building a topology at all; they name the file.
 #[derive(Debug, thiserror::Error)]
-pub enum TopologyError {
+pub(crate) enum TopologyError {
     /// A required file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -39,7 +39,7 @@ const MAX_CPU: usize = 1 << 16;
 
 /// Parses a Linux CPU list such as `"0-3,8,10-11"` (also the empty list `""`), sorted, deduplicated.
 /// `path` only names the source in errors.
-pub fn parse_cpu_list(text: &str, path: &Path) -> Result<Vec<usize>, TopologyError> {
+pub(crate) fn parse_cpu_list(text: &str, path: &Path) -> Result<Vec<usize>, TopologyError> {
     let err = |reason: String| TopologyError::CpuList {
         path: path.to_path_buf(),
         text: text.trim().to_string(),
@@ -84,7 +84,7 @@ pub fn parse_cpu_list(text: &str, path: &Path) -> Result<Vec<usize>, TopologyErr
 }
 
 /// Formats CPUs the way Linux does ("0-3,8,10-11").
-pub fn format_cpu_list(cpus: &[usize]) -> String {
+pub(crate) fn format_cpu_list(cpus: &[usize]) -> String {
     let mut sorted = cpus.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -109,77 +109,77 @@ pub fn format_cpu_list(cpus: &[usize]) -> String {
 
 /// Where one logical CPU sits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CpuTopology {
+pub(crate) struct CpuTopology {
     /// Logical CPU number.
-    pub cpu: usize,
+    pub(crate) cpu: usize,
     /// `physical_package_id` (socket); 0 when unknown.
-    pub package: i64,
+    pub(crate) package: i64,
     /// `die_id`; 0 when unknown.
-    pub die: i64,
+    pub(crate) die: i64,
     /// `core_id`, unique only within a package; the CPU number when unknown.
-    pub core_id: i64,
+    pub(crate) core_id: i64,
     /// CPUs of the same core (SMT siblings, this CPU included).
-    pub core_cpus: Vec<usize>,
+    pub(crate) core_cpus: Vec<usize>,
     /// CPUs of the same cluster (`cluster_cpus_list`), when the kernel reports one.
     #[serde(default)]
-    pub cluster_cpus: Option<Vec<usize>>,
+    pub(crate) cluster_cpus: Option<Vec<usize>>,
     /// NUMA node, when known.
     #[serde(default)]
-    pub node: Option<usize>,
+    pub(crate) node: Option<usize>,
 }
 
 /// One cache instance and the CPUs sharing it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CacheInstance {
+pub(crate) struct CacheInstance {
     /// 1, 2, 3...
-    pub level: u8,
+    pub(crate) level: u8,
     /// "Data", "Instruction" or "Unified", as sysfs writes it.
-    pub cache_type: String,
+    pub(crate) cache_type: String,
     /// Capacity, bytes (0 when unknown).
-    pub size_bytes: u64,
+    pub(crate) size_bytes: u64,
     /// CPUs sharing this instance (`shared_cpu_list`).
-    pub cpus: Vec<usize>,
+    pub(crate) cpus: Vec<usize>,
 }
 
 impl CacheInstance {
     /// True for caches that hold data (not instruction-only).
-    pub fn holds_data(&self) -> bool {
+    pub(crate) fn holds_data(&self) -> bool {
         !self.cache_type.eq_ignore_ascii_case("Instruction")
     }
 }
 
 /// One NUMA node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NumaNode {
+pub(crate) struct NumaNode {
     /// Node number.
-    pub id: usize,
+    pub(crate) id: usize,
     /// CPUs of the node (may be empty for memory-only nodes).
-    pub cpus: Vec<usize>,
+    pub(crate) cpus: Vec<usize>,
     /// ACPI SLIT distances to every node in [`Topology::nodes`] order (10 = local).
-    pub distances: Vec<u32>,
+    pub(crate) distances: Vec<u32>,
 }
 
 /// The CPU topology of a machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Topology {
+pub(crate) struct Topology {
     /// Online logical CPUs, ascending.
-    pub online: Vec<usize>,
+    pub(crate) online: Vec<usize>,
     /// One entry per online CPU, ascending by CPU number.
-    pub cpus: Vec<CpuTopology>,
+    pub(crate) cpus: Vec<CpuTopology>,
     /// Distinct cache instances, sorted by level, type, first CPU.
-    pub caches: Vec<CacheInstance>,
+    pub(crate) caches: Vec<CacheInstance>,
     /// NUMA nodes, ascending by id; empty when the kernel exposes none.
-    pub nodes: Vec<NumaNode>,
+    pub(crate) nodes: Vec<NumaNode>,
     /// Files that were missing or malformed and what was assumed instead.
     #[serde(default)]
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// What two logical CPUs share, closest first. The order matters: it is the expected order of
 /// IPC latency, and [`representative_pairs`] lists pairs in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Relation {
+pub(crate) enum Relation {
     /// The same logical CPU: the two processes time-share it.
     SameCpu,
     /// Two hardware threads of one core (share L1 and L2).
@@ -218,7 +218,7 @@ fn read_opt(path: &Path) -> Option<String> {
 }
 
 /// Parses sizes as sysfs writes them: "32K", "1024K", "32768K", "16M", "512".
-pub fn parse_cache_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_cache_size(text: &str) -> Option<u64> {
     let t = text.trim();
     let (num, mult) = match t.chars().last()? {
         'K' | 'k' => (&t[..t.len() - 1], 1u64 << 10),
@@ -231,7 +231,7 @@ pub fn parse_cache_size(text: &str) -> Option<u64> {
 
 impl Topology {
     /// Reads the topology of the running machine from `/sys`.
-    pub fn detect() -> Result<Topology, TopologyError> {
+    pub(crate) fn detect() -> Result<Topology, TopologyError> {
         Topology::from_sysfs(Path::new("/sys"))
     }
 
@@ -239,7 +239,7 @@ impl Topology {
     ///
     /// Fails only if `devices/system/cpu/online` is unreadable or malformed and no `cpuN`
     /// directories exist either; everything else degrades with a warning.
-    pub fn from_sysfs(root: &Path) -> Result<Topology, TopologyError> {
+    pub(crate) fn from_sysfs(root: &Path) -> Result<Topology, TopologyError> {
         let cpu_dir = root.join("devices/system/cpu");
         let mut warnings = Vec::new();
         let online_path = cpu_dir.join("online");
@@ -294,7 +294,7 @@ impl Topology {
     }
 
     /// The entry for `cpu`, if it is online.
-    pub fn cpu(&self, cpu: usize) -> Option<&CpuTopology> {
+    pub(crate) fn cpu(&self, cpu: usize) -> Option<&CpuTopology> {
         self.cpus
             .binary_search_by_key(&cpu, |c| c.cpu)
             .ok()
@@ -302,7 +302,7 @@ impl Topology {
     }
 
     /// Number of distinct packages (sockets).
-    pub fn packages(&self) -> usize {
+    pub(crate) fn packages(&self) -> usize {
         let mut p: Vec<i64> = self.cpus.iter().map(|c| c.package).collect();
         p.sort_unstable();
         p.dedup();
@@ -310,7 +310,7 @@ impl Topology {
     }
 
     /// Groups of CPUs forming one physical core, ordered by first CPU.
-    pub fn core_groups(&self) -> Vec<Vec<usize>> {
+    pub(crate) fn core_groups(&self) -> Vec<Vec<usize>> {
         let mut groups: Vec<Vec<usize>> = self.cpus.iter().map(|c| c.core_cpus.clone()).collect();
         groups.sort();
         groups.dedup();
@@ -318,17 +318,17 @@ impl Topology {
     }
 
     /// Number of physical cores.
-    pub fn physical_cores(&self) -> usize {
+    pub(crate) fn physical_cores(&self) -> usize {
         self.core_groups().len()
     }
 
     /// Whether any core runs more than one online hardware thread.
-    pub fn smt(&self) -> bool {
+    pub(crate) fn smt(&self) -> bool {
         self.cpus.iter().any(|c| c.core_cpus.len() > 1)
     }
 
     /// The highest cache level holding data, if any cache is known.
-    pub fn llc_level(&self) -> Option<u8> {
+    pub(crate) fn llc_level(&self) -> Option<u8> {
         self.caches
             .iter()
             .filter(|c| c.holds_data())
@@ -337,7 +337,7 @@ impl Topology {
     }
 
     /// CPU groups sharing one instance of the data cache at `level`, ordered by first CPU.
-    pub fn cache_groups(&self, level: u8) -> Vec<Vec<usize>> {
+    pub(crate) fn cache_groups(&self, level: u8) -> Vec<Vec<usize>> {
         let mut g: Vec<Vec<usize>> = self
             .caches
             .iter()
@@ -350,7 +350,7 @@ impl Topology {
     }
 
     /// CPU groups sharing one last-level cache.
-    pub fn llc_groups(&self) -> Vec<Vec<usize>> {
+    pub(crate) fn llc_groups(&self) -> Vec<Vec<usize>> {
         self.llc_level()
             .map(|l| self.cache_groups(l))
             .unwrap_or_default()
@@ -364,7 +364,7 @@ impl Topology {
     }
 
     /// The NUMA distance between the nodes of `a` and `b`, when known.
-    pub fn node_distance(&self, a: usize, b: usize) -> Option<u32> {
+    pub(crate) fn node_distance(&self, a: usize, b: usize) -> Option<u32> {
         let na = self.cpu(a)?.node?;
         let nb = self.cpu(b)?.node?;
         let ia = self.nodes.iter().position(|n| n.id == na)?;
@@ -374,7 +374,7 @@ impl Topology {
 
     /// What `a` and `b` share, closest first. Unknown CPUs are treated as sharing only what can
     /// be shown (a missing entry never claims closeness).
-    pub fn relation(&self, a: usize, b: usize) -> Relation {
+    pub(crate) fn relation(&self, a: usize, b: usize) -> Relation {
         if a == b {
             return Relation::SameCpu;
         }
@@ -513,7 +513,7 @@ fn read_nodes(dir: &Path, warnings: &mut Vec<String>) -> Vec<NumaNode> {
 /// One ordered CPU pair per relation present in `topo`, closest relation first: the pairs worth
 /// measuring when measuring every pair is too slow. CPU `a` is the lowest online CPU where
 /// possible so results read consistently.
-pub fn representative_pairs(topo: &Topology) -> Vec<(usize, usize, Relation)> {
+pub(crate) fn representative_pairs(topo: &Topology) -> Vec<(usize, usize, Relation)> {
     let mut found: BTreeMap<Relation, (usize, usize)> = BTreeMap::new();
     for &a in &topo.online {
         for &b in &topo.online {
@@ -524,7 +524,7 @@ pub fn representative_pairs(topo: &Topology) -> Vec<(usize, usize, Relation)> {
 }
 
 /// Every ordered pair of online CPUs, `a == b` included, row-major (a, then b).
-pub fn full_matrix(topo: &Topology) -> Vec<(usize, usize)> {
+pub(crate) fn full_matrix(topo: &Topology) -> Vec<(usize, usize)> {
     topo.online
         .iter()
         .flat_map(|&a| topo.online.iter().map(move |&b| (a, b)))

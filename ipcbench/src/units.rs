@@ -3,7 +3,7 @@
 
 /// Nanoseconds for people: "65 ns", "1.23 µs", "45.4 µs", "8.00 ms". The one duration
 /// format of ipcbench: the run summary, `ipcbench check` and the HTML report all use it.
-pub fn fmt_ns(ns: f64) -> String {
+pub(crate) fn fmt_ns(ns: f64) -> String {
     if !ns.is_finite() {
         return "–".to_string();
     }
@@ -20,7 +20,7 @@ pub fn fmt_ns(ns: f64) -> String {
 }
 
 /// Compact form for heatmap cells: "65", "1.2µ", "45µ", "8.0m".
-pub fn fmt_ns_short(ns: f64) -> String {
+pub(crate) fn fmt_ns_short(ns: f64) -> String {
     if !ns.is_finite() {
         return "–".to_string();
     }
@@ -43,7 +43,7 @@ pub fn fmt_ns_short(ns: f64) -> String {
 
 /// Bytes per second in decimal units: "3.00 GB/s", "180 MB/s"; the one rate format, like
 /// [`fmt_ns`].
-pub fn fmt_rate(bps: f64) -> String {
+pub(crate) fn fmt_rate(bps: f64) -> String {
     if !bps.is_finite() {
         return "–".to_string();
     }
@@ -60,7 +60,7 @@ pub fn fmt_rate(bps: f64) -> String {
 }
 
 /// Ratios, three significant digits around one: "1.05x", "12.3x", "350x", "6.4e-3x".
-pub fn fmt_ratio(r: f64) -> String {
+pub(crate) fn fmt_ratio(r: f64) -> String {
     if !r.is_finite() {
         "–".to_string()
     } else if r >= 100.0 {
@@ -75,7 +75,7 @@ pub fn fmt_ratio(r: f64) -> String {
 }
 
 /// Message sizes: "8 B", "4 KiB", "1 MiB".
-pub fn fmt_size(bytes: u64) -> String {
+pub(crate) fn fmt_size(bytes: u64) -> String {
     format_bytes(bytes)
 }
 
@@ -91,7 +91,7 @@ fn three_digits(v: f64) -> String {
 }
 
 /// Human-readable size: "32 KiB", "1 MiB".
-pub fn format_bytes(bytes: u64) -> String {
+pub(crate) fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;
@@ -107,7 +107,7 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// "2026-01-01 00:00 UTC" from Unix seconds.
-pub fn date(unix_s: u64) -> String {
+pub(crate) fn date(unix_s: u64) -> String {
     let (y, m, d, secs) = civil_utc(unix_s);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
@@ -118,7 +118,7 @@ pub fn date(unix_s: u64) -> String {
 
 /// UTC calendar time of Unix seconds: `(year, month, day, seconds into the
 /// day)`, by H. Hinnant's civil-from-days algorithm (no date crate needed).
-pub fn civil_utc(unix_s: u64) -> (i64, i64, i64, u64) {
+pub(crate) fn civil_utc(unix_s: u64) -> (i64, i64, i64, u64) {
     let days = (unix_s / 86_400) as i64;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -16,26 +16,26 @@ use crate::units::fmt_ratio;
 
 /// A round whose bound differs from the median of the bound's rounds by more
 /// than this fraction is an outlier: flagged, and left out of the ratio.
-pub const BOUND_OUTLIER: f64 = 0.25;
+pub(crate) const BOUND_OUTLIER: f64 = 0.25;
 
 /// The ratio of two cells over the rounds both have.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PairedRatio {
+pub(crate) struct PairedRatio {
     /// Median of the per-round ratios of the rounds kept.
-    pub median: f64,
+    pub(crate) median: f64,
     /// Smallest and largest per-round ratio kept.
-    pub min: f64,
-    pub max: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
     /// Per-round ratios kept, in round order.
-    pub kept: Vec<f64>,
+    pub(crate) kept: Vec<f64>,
     /// Rounds (from 0) left out because the bound was an outlier in them.
-    pub flagged: Vec<usize>,
+    pub(crate) flagged: Vec<usize>,
 }
 
 /// Per-round ratios `num[r] / den[r]` over the rounds both have (non-finite or
 /// non-positive figures skip their round), with bound outliers flagged and left
 /// out. `None` when no round has both figures.
-pub fn paired(num: &[f64], den: &[f64]) -> Option<PairedRatio> {
+pub(crate) fn paired(num: &[f64], den: &[f64]) -> Option<PairedRatio> {
     let usable = |v: f64| v.is_finite() && v > 0.0;
     let rounds: Vec<(usize, f64, f64)> = num
         .iter()
@@ -67,7 +67,7 @@ pub fn paired(num: &[f64], den: &[f64]) -> Option<PairedRatio> {
 impl PairedRatio {
     /// "1.05x (1.03-1.08)", or "1.05x" when the rounds agree to the digits shown;
     /// flagged rounds are named: "1.05x (1.03-1.08; round 2 flagged)".
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut inner = Vec::new();
         let (lo, hi) = (fmt_ratio(self.min), fmt_ratio(self.max));
         if lo != hi {
@@ -90,7 +90,7 @@ impl PairedRatio {
 
 /// Several pairs' paired ratios as one: the median of their medians, the range
 /// of every round kept, and every flagged round. `None` for none.
-pub fn over_pairs(ratios: &[PairedRatio]) -> Option<PairedRatio> {
+pub(crate) fn over_pairs(ratios: &[PairedRatio]) -> Option<PairedRatio> {
     let kept: Vec<f64> = ratios.iter().flat_map(|r| r.kept.iter().copied()).collect();
     let mut flagged: Vec<usize> = ratios
         .iter()
@@ -108,7 +108,7 @@ pub fn over_pairs(ratios: &[PairedRatio]) -> Option<PairedRatio> {
 }
 
 /// "round 2 flagged", "rounds 1, 3 flagged" (rounds counted from 1 for people).
-pub fn flagged_text(rounds: &[usize]) -> String {
+pub(crate) fn flagged_text(rounds: &[usize]) -> String {
     let list: Vec<String> = rounds.iter().map(|r| (r + 1).to_string()).collect();
     let s = if rounds.len() == 1 { "" } else { "s" };
     format!("round{s} {} flagged", list.join(", "))

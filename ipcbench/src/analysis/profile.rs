@@ -39,7 +39,7 @@ fn cross_cells<'f>(
 }
 
 /// The profile `f`'s cells imply; fields without the cells they need stay empty.
-pub fn from_results(f: &ResultFile) -> MachineProfile {
+pub(crate) fn from_results(f: &ResultFile) -> MachineProfile {
     let size = f
         .cells
         .iter()

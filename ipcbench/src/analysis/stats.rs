@@ -1,7 +1,7 @@
 //! Plain statistics over figures.
 
 /// Median of finite values (`None` when there are none).
-pub fn median(mut v: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
         return None;

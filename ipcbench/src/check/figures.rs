@@ -8,18 +8,18 @@ use crate::units::fmt_size;
 
 /// One side of a comparison: a transport, or the best of several on each pair.
 #[derive(Debug)]
-pub struct Subject {
+pub(crate) struct Subject {
     /// As printed in the target's title.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Transport names; with several, the best one on each pair counts and is named.
-    pub members: &'static [&'static str],
+    pub(crate) members: &'static [&'static str],
     /// Where a member is only in some builds, how to get such a build.
-    pub build: Option<&'static str>,
+    pub(crate) build: Option<&'static str>,
 }
 
 impl Subject {
     /// The best member's figure on `pair` at `size` (OK cells only), with that member's cell.
-    pub fn best_on<'f>(
+    pub(crate) fn best_on<'f>(
         &self,
         f: &'f ResultFile,
         metric: Metric,
@@ -40,7 +40,7 @@ impl Subject {
     }
 
     /// Why `pair` has no figure for this side: "limit timed_out", or "no limit cell".
-    pub fn left_out(&self, f: &ResultFile, kind: Kind, size: u64, pair: CorePair) -> String {
+    pub(crate) fn left_out(&self, f: &ResultFile, kind: Kind, size: u64, pair: CorePair) -> String {
         let statuses: Vec<String> = f
             .cells
             .iter()
@@ -58,7 +58,7 @@ impl Subject {
 
 /// Pairs of `class` that have a cell of `metric`'s kind at `size` for any member of `subjects`,
 /// in ascending order.
-pub fn pairs_with_cells(
+pub(crate) fn pairs_with_cells(
     f: &ResultFile,
     subjects: &[&Subject],
     metric: Metric,
@@ -85,7 +85,7 @@ pub fn pairs_with_cells(
 /// size or kind of pair the file lacks, else the statuses of the cells there), and the focused
 /// `ipcbench run` command that would measure every side of the comparison (`all`) in one run:
 /// ratios only mean something within one file.
-pub fn missing(
+pub(crate) fn missing(
     f: &ResultFile,
     lacking: &[&Subject],
     all: &[&Subject],
@@ -181,7 +181,7 @@ fn example_pairs(f: &ResultFile, class: Class) -> String {
 
 /// "0->1,1->0", or "-" for none; after `cap` pairs, "... (N in all)" (a full matrix has
 /// thousands; the JSON output lists them all).
-pub fn pairs_text(pairs: &[CorePair], cap: usize) -> String {
+pub(crate) fn pairs_text(pairs: &[CorePair], cap: usize) -> String {
     if pairs.is_empty() {
         return "-".into();
     }
@@ -199,7 +199,7 @@ pub fn pairs_text(pairs: &[CorePair], cap: usize) -> String {
 
 /// "mempipe-spin on 0->1,1->0; mempipe-spin-zc on 0->2": which member of a several-transport
 /// side was best on which pairs.
-pub fn best_text(best: &[(&str, CorePair)]) -> String {
+pub(crate) fn best_text(best: &[(&str, CorePair)]) -> String {
     let mut groups: Vec<(&str, Vec<CorePair>)> = Vec::new();
     for &(t, p) in best {
         match groups.iter_mut().find(|g| g.0 == t) {

@@ -21,12 +21,12 @@ use serde::Serialize;
 use crate::analysis::stats::median;
 use crate::results::{read_json, CorePair, ResultFile};
 
-pub use render::{ratio_text, verdict_text};
+pub(crate) use render::{ratio_text, verdict_text};
 
 /// What a ratio must be.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Goal {
+pub(crate) enum Goal {
     /// ratio <= value.
     AtMost(f64),
     /// ratio >= value.
@@ -39,7 +39,7 @@ pub enum Goal {
 
 impl Goal {
     /// PASS or SHORT for a ratio; `Info` for an informational goal.
-    pub fn judge(self, ratio: f64) -> Verdict {
+    pub(crate) fn judge(self, ratio: f64) -> Verdict {
         let short = |pass: bool, by: f64| {
             if pass {
                 Verdict::Pass
@@ -56,7 +56,7 @@ impl Goal {
     }
 
     /// "<= 1.15x", ">= 40.0 M msg/s": the goal with its value put through `value`.
-    pub fn text_for(self, value: impl Fn(f64) -> String) -> String {
+    pub(crate) fn text_for(self, value: impl Fn(f64) -> String) -> String {
         match self {
             Goal::AtMost(g) => format!("<= {}", value(g)),
             Goal::AtLeast(g) => format!(">= {}", value(g)),
@@ -69,7 +69,7 @@ impl Goal {
 /// The outcome of one target line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     /// Missed; `by` is the fraction of the goal missed (0.31 = "short by 31%").
     Short {
@@ -89,40 +89,40 @@ pub enum Verdict {
 
 /// A round of one core pair that a paired ratio left out (see [`crate::analysis::paired`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct FlaggedRound {
-    pub pair: CorePair,
+pub(crate) struct FlaggedRound {
+    pub(crate) pair: CorePair,
     /// Counted from 1, as the text output names it.
-    pub round: usize,
+    pub(crate) round: usize,
 }
 
 /// One line of the verdict table.
 #[derive(Debug, Clone, Serialize)]
-pub struct Line {
+pub(crate) struct Line {
     /// The target's number ("1", "3b", "6c"), as [`targets::TARGETS`] lists them.
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// What is compared: transports, figure, size, kind of pair.
-    pub target: String,
+    pub(crate) target: String,
     /// The core pairs whose cells were used.
-    pub pairs: Vec<CorePair>,
+    pub(crate) pairs: Vec<CorePair>,
     /// The figures, for people: "110 ns / 70.0 ns" (medians over the pairs).
-    pub measured: String,
+    pub(crate) measured: String,
     /// Median over pairs of the per-pair ratio (or of figure / absolute target).
-    pub ratio: Option<f64>,
+    pub(crate) ratio: Option<f64>,
     /// Smallest ratio behind the median: per round (paired ratios, over every pair used),
     /// else per pair; present when there were several.
-    pub ratio_min: Option<f64>,
+    pub(crate) ratio_min: Option<f64>,
     /// Largest ratio behind the median, as `ratio_min`.
-    pub ratio_max: Option<f64>,
+    pub(crate) ratio_max: Option<f64>,
     /// The goal on `ratio`.
-    pub goal: Goal,
+    pub(crate) goal: Goal,
     /// The goal for people: "<= 1.15x", ">= 12.0 GB/s (absolute)".
-    pub goal_text: String,
-    pub verdict: Verdict,
+    pub(crate) goal_text: String,
+    pub(crate) verdict: Verdict,
     /// Which transport was best where a side is "the best of" several, pairs left out, the
     /// worst cell.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// Rounds left out of a paired ratio because its denominator was an outlier in them.
-    pub flagged_rounds: Vec<FlaggedRound>,
+    pub(crate) flagged_rounds: Vec<FlaggedRound>,
     /// Per-pair values before [`Line::finish`] turns them into the ratio.
     #[serde(skip)]
     samples: Vec<f64>,
@@ -152,7 +152,7 @@ impl Line {
     }
 
     /// What is missing (for NOT MEASURED), then the notes: the lines printed under the row.
-    pub fn explanations(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn explanations(&self) -> impl Iterator<Item = &str> {
         let missing = match &self.verdict {
             Verdict::NotMeasured { missing } => Some(missing.as_str()),
             _ => None,
@@ -195,7 +195,7 @@ impl Line {
 }
 
 /// Every target's lines for one result file, in their numbered order.
-pub fn evaluate(f: &ResultFile) -> Vec<Line> {
+pub(crate) fn evaluate(f: &ResultFile) -> Vec<Line> {
     targets::TARGETS.iter().flat_map(|t| t.lines(f)).collect()
 }
 
@@ -248,7 +248,7 @@ fn verdicts(path: &Path, f: &ResultFile) -> FileVerdicts {
 
 /// `ipcbench check`: each file in turn; the text table per file, or one JSON array with an
 /// entry per file. Fails (exit 1) when any file could not be read, after checking the others.
-pub fn run(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+pub(crate) fn run(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     let mut entries = Vec::new();
     for (i, path) in files.iter().enumerate() {

@@ -22,7 +22,7 @@ guest: indicative.
 ";
 
 /// "PASS", "SHORT by 31%", "NOT MEASURED", "INFO", "NOT IN FILE".
-pub fn verdict_text(v: &Verdict) -> String {
+pub(crate) fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Pass => "PASS".into(),
         Verdict::Short { by } if *by * 100.0 < 1.0 => format!("SHORT by {:.1}%", by * 100.0),
@@ -35,7 +35,7 @@ pub fn verdict_text(v: &Verdict) -> String {
 
 /// "1.57x", with the range of the per-round ratios over all pairs used when they differ:
 /// "1.27x (1.11-1.43)".
-pub fn ratio_text(l: &Line) -> String {
+pub(crate) fn ratio_text(l: &Line) -> String {
     let Some(r) = l.ratio else {
         return "-".into();
     };
@@ -55,7 +55,7 @@ pub fn ratio_text(l: &Line) -> String {
 
 /// "results/x.json: AMD EPYC (host vm), 1 socket, 2 cores, 2 CPUs, SMT off, kvm; measured
 /// 2026-11-24 21:32 UTC by ipcbench 0.1.0, git commit not recorded".
-pub fn header(path: &Path, f: &ResultFile) -> String {
+pub(crate) fn header(path: &Path, f: &ResultFile) -> String {
     let m = &f.machine;
     let virt = m
         .virtualization
@@ -85,7 +85,7 @@ pub fn header(path: &Path, f: &ResultFile) -> String {
 }
 
 /// The whole text output for one file.
-pub fn text(path: &Path, f: &ResultFile, lines: &[Line]) -> String {
+pub(crate) fn text(path: &Path, f: &ResultFile, lines: &[Line]) -> String {
     let rows: Vec<[String; 7]> = lines
         .iter()
         .map(|l| {

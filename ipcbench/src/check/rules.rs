@@ -15,14 +15,14 @@ use Size::{Bytes, EachThroughput};
 
 /// Message size of a target: one size, or one line per throughput size in the file.
 #[derive(Debug)]
-pub enum Size {
+pub(crate) enum Size {
     Bytes(u64),
     EachThroughput,
 }
 
 /// How a target is computed.
 #[derive(Debug)]
-pub enum Rule {
+pub(crate) enum Rule {
     /// `num / den` on each pair of `class` that has both, as a paired ratio (per round, then
     /// the median over rounds: see [`crate::analysis::paired`]); the verdict is on the median over
     /// those pairs (one noisy pair cannot decide it), the range of the per-round ratios is
@@ -70,14 +70,14 @@ pub enum Rule {
 
 /// One target: its number ("1", "3b") and its rule.
 #[derive(Debug)]
-pub struct Target {
-    pub id: &'static str,
-    pub rule: Rule,
+pub(crate) struct Target {
+    pub(crate) id: &'static str,
+    pub(crate) rule: Rule,
 }
 
 impl Target {
     /// The lines of this target for `f`: one, or one per throughput size for `EachThroughput`.
-    pub fn lines(&self, f: &ResultFile) -> Vec<Line> {
+    pub(crate) fn lines(&self, f: &ResultFile) -> Vec<Line> {
         let id = self.id;
         match &self.rule {
             Rule::PairRatio {

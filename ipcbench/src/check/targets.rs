@@ -113,7 +113,7 @@ const fn elsewhere(id: &'static str, what: &'static str, see: &'static str) -> T
 /// The targets, in their numbered order; `ipcbench check` prints one line per row (per size in
 /// the file for `EachThroughput`).
 #[rustfmt::skip]
-pub static TARGETS: &[Target] = &[
+pub(crate) static TARGETS: &[Target] = &[
     // One way against the bound: the harness's path (8 B) and the copy (4 KiB, 64 KiB).
     ratio("1", (&SPIN, &LIMIT), OneWayP50, Bytes(8), Cross, AtMost(1.15)),
     ratio("1", (&SPIN, &LIMIT), OneWayP50, Bytes(4096), Cross, AtMost(1.15)),

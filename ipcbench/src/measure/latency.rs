@@ -11,20 +11,20 @@ use std::time::{Duration, Instant};
 /// Highest round trip the histogram tracks: 60 s (larger values saturate).
 const MAX_TRACKED_NS: u64 = 60_000_000_000;
 
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).expect("static histogram bounds are valid")
 }
 
 /// What one repeat of the parent's ping loop produced.
-pub struct PingRun {
+pub(crate) struct PingRun {
     /// Round-trip times in ns (warm-up excluded).
-    pub hist: Histogram<u64>,
-    pub ended: Ended,
+    pub(crate) hist: Histogram<u64>,
+    pub(crate) ended: Ended,
 }
 
 /// Ping for `warmup` (not recorded), then for `duration` (recorded); then
 /// send the [`LAST`] message so the child stops echoing.
-pub fn ping<E: Endpoint + ?Sized>(
+pub(crate) fn ping<E: Endpoint + ?Sized>(
     ep: &mut E,
     size: usize,
     warmup: Duration,
@@ -86,13 +86,13 @@ fn ping_loop<E: Endpoint + ?Sized>(
 }
 
 /// What the child's echo loop saw.
-pub struct EchoRun {
-    pub messages: u64,
-    pub ended: Ended,
+pub(crate) struct EchoRun {
+    pub(crate) messages: u64,
+    pub(crate) ended: Ended,
 }
 
 /// Echo every message back until the [`LAST`] one (which is echoed too).
-pub fn echo<E: Endpoint + ?Sized>(ep: &mut E, size: usize, verify: bool) -> EchoRun {
+pub(crate) fn echo<E: Endpoint + ?Sized>(ep: &mut E, size: usize, verify: bool) -> EchoRun {
     let mut tx = vec![0u8; size];
     let mut messages = 0u64;
     let ended = loop {

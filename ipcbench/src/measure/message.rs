@@ -7,22 +7,22 @@
 //! 18 bytes, a checksum of the bytes between it and the last byte, which is filled per message from the
 //! sequence number so stale or mixed-up data is caught.
 
-pub const DATA: u8 = 0;
-pub const LAST: u8 = 1;
-pub const START: u8 = 2;
+pub(crate) const DATA: u8 = 0;
+pub(crate) const LAST: u8 = 1;
+pub(crate) const START: u8 = 2;
 
 /// Length of a control message: `[kind u64][count u64][checksum u64]`.
-pub const CONTROL_LEN: usize = 24;
+pub(crate) const CONTROL_LEN: usize = 24;
 /// Control kind: a flow-control credit (count = messages received so far).
-pub const CREDIT: u64 = 1;
+pub(crate) const CREDIT: u64 = 1;
 /// Control kind: the final acknowledgement (count and checksum of the
 /// counted messages).
-pub const FINAL: u64 = 2;
+pub(crate) const FINAL: u64 = 2;
 
 const HEADER: usize = 17;
 
 /// Initial contents of a send buffer: a non-trivial pattern.
-pub fn pattern(size: usize) -> Vec<u8> {
+pub(crate) fn pattern(size: usize) -> Vec<u8> {
     (0..size)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
         .collect()
@@ -31,7 +31,7 @@ pub fn pattern(size: usize) -> Vec<u8> {
 /// Write marker and sequence number (and with `verify`, the payload and
 /// checksum) into `buf` before sending it.
 #[inline]
-pub fn stamp(buf: &mut [u8], marker: u8, seq: u64, verify: bool) {
+pub(crate) fn stamp(buf: &mut [u8], marker: u8, seq: u64, verify: bool) {
     let len = buf.len();
     if verify {
         let seq_bytes = seq.to_le_bytes();
@@ -52,7 +52,7 @@ pub fn stamp(buf: &mut [u8], marker: u8, seq: u64, verify: bool) {
 
 /// Check a received message against the expected sequence number; returns
 /// a description of the first problem found.
-pub fn check(msg: &[u8], seq: u64, verify: bool) -> Result<(), String> {
+pub(crate) fn check(msg: &[u8], seq: u64, verify: bool) -> Result<(), String> {
     let len = msg.len();
     if msg[0] > START {
         return Err(format!("message {seq}: bad marker {}", msg[0]));
@@ -92,7 +92,7 @@ fn seq_len(len: usize) -> usize {
 }
 
 /// FNV-1a over the payload (only used with `--verify`).
-pub fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
@@ -104,7 +104,7 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 /// its data, so a zero-copy read must pay for pulling each line across
 /// cores, as a copy does; reading only a header would flatter it.
 #[inline]
-pub fn digest(msg: &[u8]) -> u64 {
+pub(crate) fn digest(msg: &[u8]) -> u64 {
     let mut acc = msg.len() as u64;
     for &b in msg.iter().step_by(64) {
         acc = acc.wrapping_mul(31).wrapping_add(b as u64);
@@ -113,11 +113,11 @@ pub fn digest(msg: &[u8]) -> u64 {
 }
 
 #[inline]
-pub fn fold(acc: u64, digest: u64) -> u64 {
+pub(crate) fn fold(acc: u64, digest: u64) -> u64 {
     acc.wrapping_mul(0x100_0000_01b3).wrapping_add(digest)
 }
 
-pub fn control(kind: u64, count: u64, sum: u64) -> [u8; CONTROL_LEN] {
+pub(crate) fn control(kind: u64, count: u64, sum: u64) -> [u8; CONTROL_LEN] {
     let mut b = [0u8; CONTROL_LEN];
     b[..8].copy_from_slice(&kind.to_le_bytes());
     b[8..16].copy_from_slice(&count.to_le_bytes());
@@ -125,7 +125,7 @@ pub fn control(kind: u64, count: u64, sum: u64) -> [u8; CONTROL_LEN] {
     b
 }
 
-pub fn parse_control(b: &[u8]) -> (u64, u64, u64) {
+pub(crate) fn parse_control(b: &[u8]) -> (u64, u64, u64) {
     let word = |i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&b[i * 8..i * 8 + 8]);

@@ -10,9 +10,9 @@
 //! (see `crate::transport`), so data flows one way: a transport knows the interface, the loops
 //! know no transport.
 
-pub mod latency;
-pub mod message;
-pub mod throughput;
+pub(crate) mod latency;
+pub(crate) mod message;
+pub(crate) mod throughput;
 
 use latency::{EchoRun, PingRun};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use throughput::{SinkRun, StreamRun};
 
 /// How a loop ended when it did not finish normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// Finished its planned work.
     Done,
     /// Stopped by the deadline or Ctrl-C, with partial data.
@@ -40,7 +40,7 @@ impl From<XferError> for Ended {
 
 /// Why a send or receive did not complete.
 #[derive(Debug, thiserror::Error)]
-pub enum XferError {
+pub(crate) enum XferError {
     /// The cell's deadline passed or the user pressed Ctrl-C.
     #[error("stopped (deadline or interrupt)")]
     Stopped,
@@ -66,7 +66,7 @@ impl From<rustix::io::Errno> for XferError {
 /// is interrupted (EINTR) and `crate::stop::should_stop()` is true; spinning
 /// implementations must poll `should_stop()` while they wait. That is how a
 /// stuck cell is bounded: the watchdog sets the flag and signals the thread.
-pub trait Endpoint {
+pub(crate) trait Endpoint {
     /// Send one message. `msg` may be reused as soon as this returns.
     fn send(&mut self, msg: &[u8]) -> Result<(), XferError>;
 

@@ -12,14 +12,14 @@ use crate::stop::should_stop;
 use std::time::{Duration, Instant};
 
 /// What the parent's stream produced.
-pub struct StreamRun {
+pub(crate) struct StreamRun {
     /// Messages sent in the measured phase (START..=LAST).
-    pub messages: u64,
+    pub(crate) messages: u64,
     /// From before START until the acknowledgement (or until it stopped).
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Whether the child confirmed exactly `messages` with the right digest.
-    pub confirmed: bool,
-    pub ended: Ended,
+    pub(crate) confirmed: bool,
+    pub(crate) ended: Ended,
 }
 
 struct Sender<'a, E: ?Sized> {
@@ -56,7 +56,7 @@ impl<E: Endpoint + ?Sized> Sender<'_, E> {
 }
 
 /// Stream messages of `size` bytes. `window`: see `Transport::flow_window`.
-pub fn stream<E: Endpoint + ?Sized>(
+pub(crate) fn stream<E: Endpoint + ?Sized>(
     ep: &mut E,
     size: usize,
     warmup: Duration,
@@ -149,16 +149,16 @@ fn expected_sum(size: usize, first: u64, messages: u64, verify: bool) -> u64 {
 }
 
 /// What the child's sink saw.
-pub struct SinkRun {
+pub(crate) struct SinkRun {
     /// All messages received, warm-up included.
-    pub received: u64,
+    pub(crate) received: u64,
     /// Messages counted (START..=LAST).
-    pub counted: u64,
-    pub ended: Ended,
+    pub(crate) counted: u64,
+    pub(crate) ended: Ended,
 }
 
 /// Receive until [`LAST`], checking every message, then acknowledge.
-pub fn sink<E: Endpoint + ?Sized>(
+pub(crate) fn sink<E: Endpoint + ?Sized>(
     ep: &mut E,
     size: usize,
     verify: bool,

@@ -8,13 +8,13 @@ use std::fmt::Write;
 use super::esc;
 
 /// Categorical colours (Tableau 10), assigned to transports in report order.
-pub const PALETTE: [&str; 10] = [
+pub(crate) const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac",
 ];
 
 /// Colour and dash style for a transport, stable across the report.
-pub fn style(all: &[String], t: &str) -> (&'static str, bool) {
+pub(crate) fn style(all: &[String], t: &str) -> (&'static str, bool) {
     if t == "limit" {
         return ("#222", true);
     }
@@ -24,31 +24,35 @@ pub fn style(all: &[String], t: &str) -> (&'static str, bool) {
 
 /// One line of a chart.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend label (untrusted: escaped when drawn).
-    pub name: String,
+    pub(crate) name: String,
     /// Stroke colour (trusted: from [`PALETTE`] or a constant).
-    pub color: &'static str,
+    pub(crate) color: &'static str,
     /// Dashed lines mark reference series such as the hardware `limit`.
-    pub dashed: bool,
+    pub(crate) dashed: bool,
     /// Points in data units, drawn in order.
-    pub points: Vec<(f64, f64)>,
+    pub(crate) points: Vec<(f64, f64)>,
 }
 
 /// An axis in data units.
 #[derive(Debug, Clone)]
-pub struct Axis {
-    pub label: String,
-    pub min: f64,
-    pub max: f64,
-    pub log: bool,
+pub(crate) struct Axis {
+    pub(crate) label: String,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) log: bool,
     /// Tick positions (data units) and labels.
-    pub ticks: Vec<(f64, String)>,
+    pub(crate) ticks: Vec<(f64, String)>,
 }
 
 impl Axis {
     /// A log axis covering `values`, with 1-2-5 ticks formatted by `fmt`.
-    pub fn log_fit(label: &str, values: impl Iterator<Item = f64>, fmt: fn(f64) -> String) -> Axis {
+    pub(crate) fn log_fit(
+        label: &str,
+        values: impl Iterator<Item = f64>,
+        fmt: fn(f64) -> String,
+    ) -> Axis {
         let (lo, hi) = values
             .filter(|v| v.is_finite() && *v > 0.0)
             .fold((f64::INFINITY, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -70,7 +74,7 @@ impl Axis {
 
     /// A log axis with a tick at each of `values` (e.g. the measured message sizes, which are
     /// powers of two and read badly on decade ticks), padded by 2x on both ends.
-    pub fn log_at_values(label: &str, values: &[f64], fmt: fn(f64) -> String) -> Axis {
+    pub(crate) fn log_at_values(label: &str, values: &[f64], fmt: fn(f64) -> String) -> Axis {
         let mut v: Vec<f64> = values
             .iter()
             .copied()
@@ -108,7 +112,7 @@ impl Axis {
 }
 
 /// Ticks at 1-2-5 x 10^k between `lo` and `hi`; only powers of ten when that gives enough.
-pub fn log_ticks(lo: f64, hi: f64, fmt: fn(f64) -> String) -> Vec<(f64, String)> {
+pub(crate) fn log_ticks(lo: f64, hi: f64, fmt: fn(f64) -> String) -> Vec<(f64, String)> {
     if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
         return Vec::new();
     }
@@ -140,13 +144,13 @@ fn tidy(label: &str) -> String {
 }
 
 /// The "nines" of a percentile: 0 → 0, 90 → 1, 99 → 2, 99.9 → 3, 99.99 → 4.
-pub fn nines(percentile: f64) -> f64 {
+pub(crate) fn nines(percentile: f64) -> f64 {
     let rest = (1.0 - percentile / 100.0).max(1e-6);
     -rest.log10()
 }
 
 /// A line chart with a legend on the right. `id` must be safe (caller-made, not from a file).
-pub fn line_chart(id: &str, title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
+pub(crate) fn line_chart(id: &str, title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
     let (w, h) = (640.0, 340.0);
     let (l, r, t, b) = (92.0, 140.0, 28.0, 44.0);
     let (pw, ph) = (w - l - r, h - t - b);

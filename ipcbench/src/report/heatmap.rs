@@ -22,18 +22,18 @@ const STOPS: [(u8, u8, u8); 6] = [
 ];
 
 /// Colour for cells with no measurement.
-pub const MISSING: &str = "#e4e4e4";
+pub(crate) const MISSING: &str = "#e4e4e4";
 
 /// Maps nanoseconds to colours on a log scale shared by all heatmaps.
 #[derive(Debug, Clone, Copy)]
-pub struct ColorScale {
+pub(crate) struct ColorScale {
     lo: f64,
     hi: f64,
 }
 
 impl ColorScale {
     /// A scale spanning every OK latency cell in `files` (one-way p50, ns).
-    pub fn from_files(files: &[ResultFile]) -> ColorScale {
+    pub(crate) fn from_files(files: &[ResultFile]) -> ColorScale {
         let vals = files
             .iter()
             .flat_map(|f| &f.cells)
@@ -52,7 +52,7 @@ impl ColorScale {
     }
 
     /// Position of `ns` on the scale, 0..=1.
-    pub fn position(&self, ns: f64) -> f64 {
+    pub(crate) fn position(&self, ns: f64) -> f64 {
         let t = (ns.max(self.lo).log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10());
         t.clamp(0.0, 1.0)
     }
@@ -68,13 +68,13 @@ impl ColorScale {
     }
 
     /// Fill colour for `ns`.
-    pub fn color(&self, ns: f64) -> String {
+    pub(crate) fn color(&self, ns: f64) -> String {
         let (r, g, b) = Self::rgb_at(self.position(ns));
         format!("#{r:02x}{g:02x}{b:02x}")
     }
 
     /// Text colour readable on the fill for `ns`.
-    pub fn text_color(&self, ns: f64) -> &'static str {
+    pub(crate) fn text_color(&self, ns: f64) -> &'static str {
         let (r, g, b) = Self::rgb_at(self.position(ns));
         let lum = 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * b as f64;
         if lum > 140.0 {
@@ -86,7 +86,7 @@ impl ColorScale {
 
     /// The shared legend: a gradient bar with 1-2-5 ticks in ns, and swatches for the states
     /// that have no value.
-    pub fn legend_svg(&self) -> String {
+    pub(crate) fn legend_svg(&self) -> String {
         let (w, bar_x, bar_w) = (840.0, 10.0, 460.0);
         let mut s = String::new();
         let _ = write!(
@@ -133,7 +133,7 @@ impl ColorScale {
 }
 
 /// Hatch patterns referenced by heatmap cells; emitted once per page.
-pub fn pattern_defs() -> &'static str {
+pub(crate) fn pattern_defs() -> &'static str {
     r##"<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>
 <pattern id="hatch-timeout" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#d9d9d9"/><line x1="0" y1="0" x2="0" y2="6" stroke="#555" stroke-width="2.5"/></pattern>
 <pattern id="hatch-failed" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(-45)"><rect width="6" height="6" fill="#f3d0d0"/><line x1="0" y1="0" x2="0" y2="6" stroke="#b00" stroke-width="2"/></pattern>
@@ -159,7 +159,7 @@ fn snap_up(v: f64) -> f64 {
 }
 
 /// Renders one heatmap: rows are initiator CPUs `a`, columns responder CPUs `b`.
-pub fn heatmap(
+pub(crate) fn heatmap(
     file_index: usize,
     file: &ResultFile,
     transport: &str,
@@ -294,7 +294,7 @@ pub fn heatmap(
 }
 
 /// A safe id fragment from an untrusted name: ASCII alphanumerics and '-' only.
-pub fn slug(s: &str) -> String {
+pub(crate) fn slug(s: &str) -> String {
     let out: String = s
         .chars()
         .map(|c| {

@@ -26,7 +26,7 @@ svg .cellv{font-family:ui-monospace,monospace} svg .grid{stroke:#e6e6e6;stroke-w
 "#;
 
 /// The whole page.
-pub fn page(files: &[ResultFile]) -> String {
+pub(crate) fn page(files: &[ResultFile]) -> String {
     let scale = ColorScale::from_files(files);
     let all_transports = transports(files);
     let mut s = String::new();

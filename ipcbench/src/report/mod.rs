@@ -23,7 +23,7 @@ use crate::results::{read_json, ResultFile, ResultsError};
 
 /// Errors from `ipcbench report`.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     /// No input files were given.
     #[error("no result files given: pass one or more .json files written by `ipcbench run`")]
     NoInputs,
@@ -40,7 +40,7 @@ pub enum ReportError {
 }
 
 /// Reads every input and writes the HTML report to `out`.
-pub fn write_report(inputs: &[PathBuf], out: &Path) -> Result<(), ReportError> {
+pub(crate) fn write_report(inputs: &[PathBuf], out: &Path) -> Result<(), ReportError> {
     if inputs.is_empty() {
         return Err(ReportError::NoInputs);
     }
@@ -55,12 +55,12 @@ pub fn write_report(inputs: &[PathBuf], out: &Path) -> Result<(), ReportError> {
 }
 
 /// Renders the whole report for `files` (measured on one or several machines).
-pub fn render_html(files: &[ResultFile]) -> String {
+pub(crate) fn render_html(files: &[ResultFile]) -> String {
     html::page(files)
 }
 
 /// Escapes text for HTML element content and quoted attribute values (also valid in SVG).
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

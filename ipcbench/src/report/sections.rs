@@ -11,7 +11,13 @@ use crate::results::{CorePair, Kind, ResultFile};
 use crate::topology::Relation;
 use crate::units::{fmt_ns, fmt_rate, fmt_size};
 
-pub fn throughput_section(s: &mut String, i: usize, f: &ResultFile, all: &[String], title: &str) {
+pub(crate) fn throughput_section(
+    s: &mut String,
+    i: usize,
+    f: &ResultFile,
+    all: &[String],
+    title: &str,
+) {
     let topo = &f.machine.topology;
     // (relation, transport, size) -> rates over the pairs of that relation.
     let mut by: BTreeMap<Relation, BTreeMap<String, BTreeMap<u64, Vec<f64>>>> = BTreeMap::new();
@@ -76,7 +82,13 @@ fn distribution_pair(f: &ResultFile, size: u64) -> Option<CorePair> {
     count.iter().rev().max_by_key(|x| x.1).map(|x| x.0)
 }
 
-pub fn distribution_section(s: &mut String, i: usize, f: &ResultFile, all: &[String], title: &str) {
+pub(crate) fn distribution_section(
+    s: &mut String,
+    i: usize,
+    f: &ResultFile,
+    all: &[String],
+    title: &str,
+) {
     let Some(size) = default_latency_size(f) else {
         return;
     };

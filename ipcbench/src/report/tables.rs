@@ -22,7 +22,7 @@ fn latencies(f: &ResultFile, t: &str, size: u64, cross: bool) -> Vec<(CorePair, 
         .collect()
 }
 
-pub fn summary_table(s: &mut String, f: &ResultFile) {
+pub(crate) fn summary_table(s: &mut String, f: &ResultFile) {
     let Some(size) = default_latency_size(f) else {
         s.push_str("<p class=\"note\">No latency cells.</p>");
         return;
@@ -139,7 +139,7 @@ fn limit_ratio(f: &ResultFile, t: &str, size: u64) -> String {
 }
 
 /// How much placement matters: median one-way p50 per pair relation, per transport.
-pub fn placement_table(s: &mut String, f: &ResultFile) {
+pub(crate) fn placement_table(s: &mut String, f: &ResultFile) {
     let Some(size) = default_latency_size(f) else {
         return;
     };

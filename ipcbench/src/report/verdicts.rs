@@ -7,7 +7,7 @@ use super::esc;
 use crate::check::{evaluate, ratio_text, verdict_text, Verdict};
 use crate::results::{CorePair, ResultFile};
 
-pub fn verdict_table(s: &mut String, f: &ResultFile) {
+pub(crate) fn verdict_table(s: &mut String, f: &ResultFile) {
     let lines = evaluate(f);
     s.push_str(
         "<p class=\"note\">mempipe's targets as ratios within this file: per core pair, then the \

@@ -19,16 +19,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::machine::Machine;
+pub(crate) use crate::machine::Machine;
 
 pub(crate) mod query;
 
 /// Schema version written by this build and the newest one it can read.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// Errors from reading or writing result files; every variant names the file.
 #[derive(Debug, thiserror::Error)]
-pub enum ResultsError {
+pub(crate) enum ResultsError {
     /// The file could not be opened, read, created or written.
     #[error("cannot access result file {path}: {source}")]
     Io {
@@ -66,25 +66,25 @@ pub enum ResultsError {
 
 /// One complete benchmark run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultFile {
+pub(crate) struct ResultFile {
     /// Layout version of this file; see [`SCHEMA_VERSION`].
-    pub schema_version: u32,
+    pub(crate) schema_version: u32,
     /// Which program wrote the file.
-    pub tool: Tool,
+    pub(crate) tool: Tool,
     /// Wall-clock time the run started, seconds since the Unix epoch.
-    pub created_unix_s: u64,
+    pub(crate) created_unix_s: u64,
     /// The machine the run was measured on.
-    pub machine: Machine,
+    pub(crate) machine: Machine,
     /// What was asked for.
-    pub params: Params,
+    pub(crate) params: Params,
     /// One entry per (transport, kind, size, core pair) measured or attempted.
     #[serde(default)]
-    pub cells: Vec<Cell>,
+    pub(crate) cells: Vec<Cell>,
 }
 
 impl ResultFile {
     /// A file for a run starting now, with no cells yet.
-    pub fn new(machine: Machine, params: Params) -> Self {
+    pub(crate) fn new(machine: Machine, params: Params) -> Self {
         let created_unix_s = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -102,20 +102,20 @@ impl ResultFile {
 
 /// The program that produced a result file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tool {
+pub(crate) struct Tool {
     /// Always "ipcbench" for files written by this tool.
-    pub name: String,
+    pub(crate) name: String,
     /// Crate version (`CARGO_PKG_VERSION`).
-    pub version: String,
+    pub(crate) version: String,
     /// Commit the binary was built from, when the build recorded it
     /// (environment variable `IPCBENCH_GIT_COMMIT` at compile time).
     #[serde(default)]
-    pub git_commit: Option<String>,
+    pub(crate) git_commit: Option<String>,
 }
 
 impl Tool {
     /// This build of ipcbench.
-    pub fn current() -> Self {
+    pub(crate) fn current() -> Self {
         Tool {
             name: env!("CARGO_PKG_NAME").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -126,26 +126,26 @@ impl Tool {
 
 /// The parameters of a run, as resolved (defaults filled in), so a reader knows what was asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Params {
+pub(crate) struct Params {
     /// Message sizes for ping-pong latency, bytes.
-    pub latency_sizes_bytes: Vec<u64>,
+    pub(crate) latency_sizes_bytes: Vec<u64>,
     /// Message sizes for one-way streaming throughput, bytes.
-    pub throughput_sizes_bytes: Vec<u64>,
+    pub(crate) throughput_sizes_bytes: Vec<u64>,
     /// Warm-up before each measurement, milliseconds (not recorded).
-    pub warmup_ms: u64,
+    pub(crate) warmup_ms: u64,
     /// Measured time per repeat, milliseconds.
-    pub duration_ms: u64,
+    pub(crate) duration_ms: u64,
     /// Independent repeats per cell (fresh processes/channels each time).
-    pub repeats: u32,
+    pub(crate) repeats: u32,
     /// Core pairs measured, in order.
-    pub pairs: Vec<CorePair>,
+    pub(crate) pairs: Vec<CorePair>,
     /// Transport names measured, in order.
-    pub transports: Vec<String>,
+    pub(crate) transports: Vec<String>,
     /// Whether throughput runs checked message contents.
-    pub verify: bool,
+    pub(crate) verify: bool,
     /// NUMA memory placement policy used for shared memory, if any (e.g. "local", "a", "b").
     #[serde(default)]
-    pub numa_placement: Option<String>,
+    pub(crate) numa_placement: Option<String>,
 }
 
 /// An ordered pair of logical CPUs.
@@ -153,11 +153,11 @@ pub struct Params {
 /// `a` is the initiator (latency: sends the ping) or producer (throughput); `b` is the responder
 /// or consumer. `a == b` means both processes share one CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct CorePair {
+pub(crate) struct CorePair {
     /// Initiator / producer CPU.
-    pub a: usize,
+    pub(crate) a: usize,
     /// Responder / consumer CPU.
-    pub b: usize,
+    pub(crate) b: usize,
 }
 
 impl fmt::Display for CorePair {
@@ -169,7 +169,7 @@ impl fmt::Display for CorePair {
 /// What a cell measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Ping-pong round trips of one message each way.
     Latency,
     /// One-way streaming as fast as possible.
@@ -188,7 +188,7 @@ impl fmt::Display for Kind {
 /// How a cell's measurement ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     /// Measured; the stats are present.
     Ok,
     /// The peer did not answer in time (e.g. a spinning transport with both ends on one CPU).
@@ -218,7 +218,7 @@ impl fmt::Display for Status {
 
 impl Status {
     /// Short machine-readable name ("ok", "timed_out", "skipped", "failed").
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::TimedOut => "timed_out",
@@ -230,55 +230,55 @@ impl Status {
 
 /// One measurement: a transport, a kind, a size, a core pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cell {
+pub(crate) struct Cell {
     /// Transport name as given on the command line (e.g. "pipe", "mempipe-spin", "limit").
-    pub transport: String,
+    pub(crate) transport: String,
     /// Latency or throughput.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Message size, bytes.
-    pub size_bytes: u64,
+    pub(crate) size_bytes: u64,
     /// Where the two processes ran.
-    pub pair: CorePair,
+    pub(crate) pair: CorePair,
     /// How it ended.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Present for `Kind::Latency` cells that ran.
     #[serde(default)]
-    pub latency: Option<LatencyStats>,
+    pub(crate) latency: Option<LatencyStats>,
     /// Present for `Kind::Throughput` cells that ran.
     #[serde(default)]
-    pub throughput: Option<ThroughputStats>,
+    pub(crate) throughput: Option<ThroughputStats>,
 }
 
 /// Order statistics of a set of samples, nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Percentiles {
-    pub min: u64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
+pub(crate) struct Percentiles {
+    pub(crate) min: u64,
+    pub(crate) p50: u64,
+    pub(crate) p90: u64,
+    pub(crate) p99: u64,
     /// 99.9th percentile.
-    pub p999: u64,
-    pub max: u64,
+    pub(crate) p999: u64,
+    pub(crate) max: u64,
     /// Arithmetic mean (not an order statistic; sensitive to outliers).
-    pub mean: f64,
+    pub(crate) mean: f64,
 }
 
 /// Ping-pong latency of one cell, all repeats merged.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct LatencyStats {
+pub(crate) struct LatencyStats {
     /// Round trips recorded, all repeats together.
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// Round-trip time distribution, nanoseconds.
-    pub rtt_ns: Percentiles,
+    pub(crate) rtt_ns: Percentiles,
     /// Estimated one-way latency: `rtt_ns.p50 / 2`. An estimate, not a one-way measurement
     /// (the two directions are assumed symmetric).
-    pub one_way_p50_ns: f64,
+    pub(crate) one_way_p50_ns: f64,
     /// Round-trip p50 of each repeat separately, nanoseconds: the spread between repeats.
     #[serde(default)]
-    pub repeats_p50_ns: Vec<f64>,
+    pub(crate) repeats_p50_ns: Vec<f64>,
     /// Compact percentile curve for plotting: `(percentile 0..100, rtt ns)`, ascending.
     #[serde(default)]
-    pub distribution: Vec<(f64, u64)>,
+    pub(crate) distribution: Vec<(f64, u64)>,
 }
 
 impl LatencyStats {
@@ -286,7 +286,7 @@ impl LatencyStats {
     /// has fresh processes, and on a VM it may catch another vCPU placement; a merged
     /// histogram would favour whichever repeat fitted most round trips in its time), or
     /// the merged p50 when no repeats were recorded.
-    pub fn rtt_p50_over_repeats(&self) -> f64 {
+    pub(crate) fn rtt_p50_over_repeats(&self) -> f64 {
         let mut v = self.repeats_p50_ns.clone();
         v.sort_by(f64::total_cmp);
         match v.len() {
@@ -298,26 +298,26 @@ impl LatencyStats {
 
 /// One-way streaming throughput of one cell.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ThroughputStats {
+pub(crate) struct ThroughputStats {
     /// Messages received, all repeats together.
-    pub messages: u64,
+    pub(crate) messages: u64,
     /// Payload bytes received, all repeats together.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Measured time, all repeats together, seconds.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     /// `messages / seconds`.
-    pub msgs_per_sec: f64,
+    pub(crate) msgs_per_sec: f64,
     /// `bytes / seconds`.
-    pub bytes_per_sec: f64,
+    pub(crate) bytes_per_sec: f64,
     /// Bytes per second of each repeat separately: the spread between repeats.
     #[serde(default)]
-    pub repeats_bytes_per_sec: Vec<f64>,
+    pub(crate) repeats_bytes_per_sec: Vec<f64>,
     /// Whether every received message's contents were checked and correct.
-    pub verified: bool,
+    pub(crate) verified: bool,
 }
 
 /// Writes `file` as pretty JSON (people read these files too).
-pub fn write_json(file: &ResultFile, path: &Path) -> Result<(), ResultsError> {
+pub(crate) fn write_json(file: &ResultFile, path: &Path) -> Result<(), ResultsError> {
     let io_err = |source| ResultsError::Io {
         path: path.to_path_buf(),
         source,
@@ -333,7 +333,7 @@ pub fn write_json(file: &ResultFile, path: &Path) -> Result<(), ResultsError> {
 }
 
 /// Reads a result file, refusing files from a newer schema with an "upgrade ipcbench" message.
-pub fn read_json(path: &Path) -> Result<ResultFile, ResultsError> {
+pub(crate) fn read_json(path: &Path) -> Result<ResultFile, ResultsError> {
     let f = File::open(path).map_err(|source| ResultsError::Io {
         path: path.to_path_buf(),
         source,
@@ -432,7 +432,7 @@ impl<'a> CsvRow<'a> {
 }
 
 /// Writes one CSV row per cell (with a header row).
-pub fn write_csv(file: &ResultFile, path: &Path) -> Result<(), ResultsError> {
+pub(crate) fn write_csv(file: &ResultFile, path: &Path) -> Result<(), ResultsError> {
     let csv_err = |source| ResultsError::Csv {
         path: path.to_path_buf(),
         source,

@@ -62,7 +62,7 @@ pub(crate) fn rate(c: &Cell) -> Option<f64> {
 /// What a cell's figure was in each round, in round order: the repeats' RTT p50s
 /// (latency) or bytes per second (throughput). A file without per-repeat figures
 /// gives its single merged figure as one round.
-pub fn rounds_of(c: &Cell) -> Vec<f64> {
+pub(crate) fn rounds_of(c: &Cell) -> Vec<f64> {
     match c.kind {
         Kind::Latency => c.latency.as_ref().map_or_else(Vec::new, |l| {
             if l.repeats_p50_ns.is_empty() {
@@ -83,7 +83,7 @@ pub fn rounds_of(c: &Cell) -> Vec<f64> {
 
 /// The number of a cell a target compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
+pub(crate) enum Metric {
     /// Half the median of the repeats' round-trip p50s, as the run summary shows it. Not
     /// `one_way_p50_ns` (the merged histogram's p50): on a VM one repeat may catch another
     /// vCPU placement, and the merged p50 follows whichever repeat fitted most round trips.
@@ -99,14 +99,14 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub fn kind(self) -> Kind {
+    pub(crate) fn kind(self) -> Kind {
         match self {
             Metric::OneWayP50 | Metric::RttP50 | Metric::RttP999 => Kind::Latency,
             Metric::BytesPerSec | Metric::MsgsPerSec => Kind::Throughput,
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Metric::OneWayP50 => "one-way p50",
             Metric::RttP50 => "RTT p50",
@@ -117,12 +117,12 @@ impl Metric {
     }
 
     /// Latencies are better low, rates high: decides the "best" of several transports.
-    pub fn lower_is_better(self) -> bool {
+    pub(crate) fn lower_is_better(self) -> bool {
         self.kind() == Kind::Latency
     }
 
     /// The figure of `c`, whatever its status, when present, finite and positive.
-    pub fn raw(self, c: &Cell) -> Option<f64> {
+    pub(crate) fn raw(self, c: &Cell) -> Option<f64> {
         let v = match self {
             Metric::OneWayP50 => c.latency.as_ref()?.rtt_p50_over_repeats() / 2.0,
             Metric::RttP50 => c.latency.as_ref()?.rtt_p50_over_repeats(),
@@ -135,14 +135,14 @@ impl Metric {
 
     /// The figure of an OK cell. A timed-out cell's figure is what a bounded run happened to
     /// catch (often one scheduler tick), not the transport's speed, so ratios leave it out.
-    pub fn of(self, c: &Cell) -> Option<f64> {
+    pub(crate) fn of(self, c: &Cell) -> Option<f64> {
         (c.kind == self.kind() && c.status == Status::Ok)
             .then(|| self.raw(c))
             .flatten()
     }
 
     /// The figure of each round (see [`crate::paired`]), in the same unit as [`Metric::raw`].
-    pub fn rounds(self, c: &Cell) -> Vec<f64> {
+    pub(crate) fn rounds(self, c: &Cell) -> Vec<f64> {
         match self {
             Metric::OneWayP50 => rounds_of(c).into_iter().map(|v| v / 2.0).collect(),
             Metric::RttP50 | Metric::BytesPerSec => rounds_of(c),
@@ -154,7 +154,7 @@ impl Metric {
         }
     }
 
-    pub fn fmt(self, v: f64) -> String {
+    pub(crate) fn fmt(self, v: f64) -> String {
         match self {
             Metric::OneWayP50 | Metric::RttP50 | Metric::RttP999 => fmt_ns(v),
             Metric::BytesPerSec => fmt_rate(v),
@@ -165,7 +165,7 @@ impl Metric {
 
 /// Which core pairs a target looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// `pair.a != pair.b`.
     Cross,
     /// `pair.a == pair.b`: both processes on one CPU.
@@ -173,11 +173,11 @@ pub enum Class {
 }
 
 impl Class {
-    pub fn holds(self, p: CorePair) -> bool {
+    pub(crate) fn holds(self, p: CorePair) -> bool {
         (p.a == p.b) == (self == Class::Same)
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Class::Cross => "cross-core",
             Class::Same => "same core",

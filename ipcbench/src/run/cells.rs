@@ -14,14 +14,14 @@ use crate::results::{Cell, LatencyStats, Percentiles, Status, ThroughputStats};
 use hdrhistogram::Histogram;
 
 /// Fewer round trips than this in one repeat means the cell did not finish.
-pub const MIN_ROUND_TRIPS: u64 = 20;
+pub(crate) const MIN_ROUND_TRIPS: u64 = 20;
 
 /// Percentiles stored as the plotting curve.
 const CURVE: [f64; 14] = [
     0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
 ];
 
-pub fn skipped(c: &PlannedCell, reason: String) -> Cell {
+pub(crate) fn skipped(c: &PlannedCell, reason: String) -> Cell {
     base(c, Status::Skipped { reason })
 }
 
@@ -44,7 +44,7 @@ fn ended_of(s: &Session) -> &Ended {
     }
 }
 
-pub fn assemble(
+pub(crate) fn assemble(
     c: &PlannedCell,
     sessions: &[Session],
     verify: bool,

@@ -19,26 +19,26 @@ use std::time::{Duration, Instant};
 
 /// Everything the child needs, passed as one JSON argument.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ChildSpec {
-    pub transport: String,
-    pub params: CellParams,
+pub(crate) struct ChildSpec {
+    pub(crate) transport: String,
+    pub(crate) params: CellParams,
     /// CPU to pin to.
-    pub cpu: usize,
+    pub(crate) cpu: usize,
     /// Inherited control socket.
-    pub ctl_fd: RawFd,
+    pub(crate) ctl_fd: RawFd,
     /// Inherited transport fds, in handoff order.
-    pub fds: Vec<RawFd>,
-    pub args: Vec<String>,
-    pub verify: bool,
-    pub window: Option<u64>,
+    pub(crate) fds: Vec<RawFd>,
+    pub(crate) args: Vec<String>,
+    pub(crate) verify: bool,
+    pub(crate) window: Option<u64>,
     /// The child gives up (and exits) this long after it starts.
-    pub budget_ms: u64,
+    pub(crate) budget_ms: u64,
 }
 
 /// Messages on the control socket, one JSON object per line.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "msg", rename_all = "snake_case")]
-pub enum ChildMsg {
+pub(crate) enum ChildMsg {
     Ready {
         cpu: usize,
         pid: u32,
@@ -69,7 +69,7 @@ fn inherited(fd: RawFd) -> bool {
 }
 
 /// Entry point of `ipcbench __child`. Returns the process exit code.
-pub fn main(spec_json: &str) -> i32 {
+pub(crate) fn main(spec_json: &str) -> i32 {
     let started = Instant::now();
     let spec: ChildSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,

@@ -17,7 +17,7 @@ use crate::{affinity, stop};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Run every planned cell; stops early (keeping what it has) on Ctrl-C.
-pub fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<()> {
+pub(crate) fn run(plan: &Plan, file: &mut ResultFile, run_id: &str) -> anyhow::Result<()> {
     let cells = plan.cells();
     let original_affinity = affinity::current_cpus()?;
     let bar = ProgressBar::new(plan.estimate().as_millis() as u64);

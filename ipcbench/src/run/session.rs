@@ -19,26 +19,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Extra time past warm-up + duration before a session counts as stuck.
-pub const GRACE: Duration = Duration::from_millis(1000);
+pub(crate) const GRACE: Duration = Duration::from_millis(1000);
 /// How long a child may take to start and attach.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The parent's measurement of one repeat.
-pub enum Measured {
+pub(crate) enum Measured {
     Latency(PingRun),
     Throughput(StreamRun),
 }
 
-pub struct Session {
-    pub measured: Measured,
+pub(crate) struct Session {
+    pub(crate) measured: Measured,
     /// The watchdog fired: a hand-off did not complete in time.
-    pub expired: bool,
+    pub(crate) expired: bool,
     /// What the child reported at the end, if it did.
-    pub child_end: Option<String>,
+    pub(crate) child_end: Option<String>,
 }
 
 /// Run one repeat. An `Err` means the session could not even start.
-pub fn run(
+pub(crate) fn run(
     t: &dyn Transport,
     params: &CellParams,
     pair: CorePair,

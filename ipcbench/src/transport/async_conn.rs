@@ -18,14 +18,14 @@ use std::task::Poll;
 use tokio::runtime::Runtime;
 
 /// One async connection variant over shared memory.
-pub struct AsyncConnShm {
+pub(crate) struct AsyncConnShm {
     name: &'static str,
     wakeup: WakeupKind,
 }
 
 /// Every async shared-memory connection variant (spin rings are left out:
 /// they busy-poll the runtime, which says nothing new).
-pub static VARIANTS: &[AsyncConnShm] = &[
+pub(crate) static VARIANTS: &[AsyncConnShm] = &[
     AsyncConnShm {
         name: "async-conn-shm-futex",
         wakeup: WakeupKind::Futex,
@@ -169,7 +169,7 @@ impl Transport for AsyncConnShm {
 }
 
 /// tokio's `UnixStream` over a socketpair.
-pub struct TokioUnixStream;
+pub(crate) struct TokioUnixStream;
 
 struct TokioStreamEndpoint {
     rt: Runtime,

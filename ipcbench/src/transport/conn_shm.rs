@@ -20,13 +20,13 @@ pub(super) const SLICE: Duration = Duration::from_millis(20);
 pub(super) const MAX_RING: usize = 64 << 20;
 
 /// One connection variant over shared memory.
-pub struct ConnShm {
+pub(crate) struct ConnShm {
     name: &'static str,
     wakeup: WakeupKind,
 }
 
 /// Every shared-memory connection variant.
-pub static VARIANTS: &[ConnShm] = &[
+pub(crate) static VARIANTS: &[ConnShm] = &[
     ConnShm {
         name: "conn-shm-spin",
         wakeup: WakeupKind::Spin,

@@ -6,7 +6,7 @@ use super::{CellParams, Endpoint, Handoff, Transport};
 use mempipe::Listener;
 
 /// The TCP connection transport.
-pub struct ConnTcp;
+pub(crate) struct ConnTcp;
 
 impl Transport for ConnTcp {
     fn name(&self) -> &'static str {

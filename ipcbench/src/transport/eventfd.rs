@@ -13,10 +13,10 @@ use rustix::event::{eventfd, EventfdFlags};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicU32;
 
-pub struct Eventfd;
+pub(crate) struct Eventfd;
 
 /// One eventfd used as a wake-up for one ring event.
-pub struct EventWait(OwnedFd);
+pub(crate) struct EventWait(OwnedFd);
 
 impl Wait for EventWait {
     const SPINS: bool = false;

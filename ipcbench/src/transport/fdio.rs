@@ -17,7 +17,7 @@ fn retry_or_fail(e: Errno) -> Result<(), XferError> {
 }
 
 /// Write all of `buf`, retrying on EINTR unless the cell must stop.
-pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), XferError> {
+pub(crate) fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), XferError> {
     let fd = fd.as_fd();
     while !buf.is_empty() {
         match rustix::io::write(fd, buf) {
@@ -29,7 +29,7 @@ pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), XferError> {
 }
 
 /// Read exactly `buf.len()` bytes from a byte stream.
-pub fn read_exact(fd: impl AsFd, mut buf: &mut [u8]) -> Result<(), XferError> {
+pub(crate) fn read_exact(fd: impl AsFd, mut buf: &mut [u8]) -> Result<(), XferError> {
     let fd = fd.as_fd();
     while !buf.is_empty() {
         match rustix::io::read(fd, &mut *buf) {
@@ -42,7 +42,7 @@ pub fn read_exact(fd: impl AsFd, mut buf: &mut [u8]) -> Result<(), XferError> {
 }
 
 /// Send one datagram/packet; it must go out whole.
-pub fn send_packet(fd: impl AsFd, buf: &[u8]) -> Result<(), XferError> {
+pub(crate) fn send_packet(fd: impl AsFd, buf: &[u8]) -> Result<(), XferError> {
     let fd = fd.as_fd();
     loop {
         match rustix::io::write(fd, buf) {
@@ -59,7 +59,7 @@ pub fn send_packet(fd: impl AsFd, buf: &[u8]) -> Result<(), XferError> {
 }
 
 /// Receive one datagram/packet that must be exactly `buf.len()` bytes.
-pub fn recv_packet(fd: impl AsFd, buf: &mut [u8]) -> Result<(), XferError> {
+pub(crate) fn recv_packet(fd: impl AsFd, buf: &mut [u8]) -> Result<(), XferError> {
     let fd = fd.as_fd();
     loop {
         match rustix::io::read(fd, &mut *buf) {
@@ -77,7 +77,7 @@ pub fn recv_packet(fd: impl AsFd, buf: &mut [u8]) -> Result<(), XferError> {
 }
 
 /// An endpoint reading from one fd and writing to another (or the same).
-pub struct FdEndpoint {
+pub(crate) struct FdEndpoint {
     rx: OwnedFd,
     /// `None`: write to `rx` (a socket).
     tx: Option<OwnedFd>,
@@ -87,7 +87,7 @@ pub struct FdEndpoint {
 
 impl FdEndpoint {
     /// Byte stream over a pipe pair.
-    pub fn stream_pair(rx: OwnedFd, tx: OwnedFd, buffer_len: usize) -> Self {
+    pub(crate) fn stream_pair(rx: OwnedFd, tx: OwnedFd, buffer_len: usize) -> Self {
         FdEndpoint {
             rx,
             tx: Some(tx),
@@ -96,7 +96,7 @@ impl FdEndpoint {
         }
     }
     /// Byte stream over one bidirectional socket.
-    pub fn stream_socket(fd: OwnedFd, buffer_len: usize) -> Self {
+    pub(crate) fn stream_socket(fd: OwnedFd, buffer_len: usize) -> Self {
         FdEndpoint {
             rx: fd,
             tx: None,
@@ -105,7 +105,7 @@ impl FdEndpoint {
         }
     }
     /// One message per datagram/packet.
-    pub fn packet_socket(fd: OwnedFd, buffer_len: usize) -> Self {
+    pub(crate) fn packet_socket(fd: OwnedFd, buffer_len: usize) -> Self {
         FdEndpoint {
             rx: fd,
             tx: None,

@@ -14,10 +14,10 @@ use rustix::io::Errno;
 use rustix::thread::futex;
 use std::sync::atomic::AtomicU32;
 
-pub struct Futex;
+pub(crate) struct Futex;
 
 /// Wait/wake with shared (not private) futex calls.
-pub struct SharedFutex;
+pub(crate) struct SharedFutex;
 
 impl Wait for SharedFutex {
     const SPINS: bool = false;

@@ -30,7 +30,7 @@ use super::{take_fds, CellParams, Endpoint, Handoff, Kind, Transport, XferError}
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub struct Limit;
+pub(crate) struct Limit;
 
 /// Payload bytes that fit in a slot's first line after the sequence number.
 const INLINE: usize = 56;

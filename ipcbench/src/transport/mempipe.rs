@@ -16,7 +16,7 @@ use std::time::Duration;
 const SLICE: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteMode {
+pub(crate) enum WriteMode {
     /// `try_reserve` + fill in place + `commit`.
     Reserve,
     /// `try_send(&[u8])`.
@@ -24,7 +24,7 @@ pub enum WriteMode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadMode {
+pub(crate) enum ReadMode {
     /// `try_recv` into a buffer of ours.
     Copy,
     /// `try_read`: a grant over the bytes in place.
@@ -32,7 +32,7 @@ pub enum ReadMode {
 }
 
 /// One mempipe variant.
-pub struct Mempipe {
+pub(crate) struct Mempipe {
     name: &'static str,
     wakeup: WakeupKind,
     write: WriteMode,
@@ -42,7 +42,7 @@ pub struct Mempipe {
 macro_rules! variants {
     ($($name:literal => $wakeup:ident, $write:ident, $read:ident;)*) => {
         /// Every variant, in the order `ipcbench list` shows them.
-        pub static VARIANTS: &[Mempipe] = &[$(Mempipe {
+        pub(crate) static VARIANTS: &[Mempipe] = &[$(Mempipe {
             name: $name,
             wakeup: WakeupKind::$wakeup,
             write: WriteMode::$write,

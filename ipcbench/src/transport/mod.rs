@@ -48,23 +48,23 @@
 //! must start with `p.name_prefix` and be unlinked in `Drop` of the parent's
 //! endpoint (`ipcbench clean` removes those of killed runs).
 
-pub mod async_conn;
-pub mod conn_shm;
-pub mod conn_tcp;
-pub mod eventfd;
-pub mod fdio;
-pub mod futex;
-pub mod limit;
-pub mod mempipe;
+pub(crate) mod async_conn;
+pub(crate) mod conn_shm;
+pub(crate) mod conn_tcp;
+pub(crate) mod eventfd;
+pub(crate) mod fdio;
+pub(crate) mod futex;
+pub(crate) mod limit;
+pub(crate) mod mempipe;
 #[cfg(feature = "peers")]
-pub mod peers;
-pub mod pipe;
-pub mod ring;
-pub mod shm;
-pub mod tcp;
-pub mod udp;
-pub mod unix_seqpacket;
-pub mod unix_stream;
+pub(crate) mod peers;
+pub(crate) mod pipe;
+pub(crate) mod ring;
+pub(crate) mod shm;
+pub(crate) mod tcp;
+pub(crate) mod udp;
+pub(crate) mod unix_seqpacket;
+pub(crate) mod unix_stream;
 
 pub(crate) use crate::capacity::ring_capacity;
 pub(crate) use crate::measure::{Endpoint, XferError};
@@ -72,28 +72,28 @@ use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
 
 /// Largest message ipcbench accepts at all (64 MiB).
-pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
+pub(crate) const MAX_MESSAGE_SIZE: usize = 64 << 20;
 
 /// Which measurement a cell runs (the result schema's kind).
-pub use crate::results::Kind;
+pub(crate) use crate::results::Kind;
 
 /// What a transport needs to know before it creates its resources.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CellParams {
-    pub kind: Kind,
+pub(crate) struct CellParams {
+    pub(crate) kind: Kind,
     /// Payload size of the measured messages in bytes. Control messages
     /// (acks, credits) are at most [`crate::measure::message::CONTROL_LEN`]
     /// bytes, so buffers must hold `max(size, CONTROL_LEN)`.
-    pub size: usize,
+    pub(crate) size: usize,
     /// Unique prefix for anything named (memfd names, shm names, paths):
     /// `ipcbench-<pid>-<random>-c<cell>`. `ipcbench clean` removes leftovers
     /// under /dev/shm and the temp dir that start with `ipcbench-`.
-    pub name_prefix: String,
+    pub(crate) name_prefix: String,
 }
 
 impl CellParams {
     /// Bytes a buffer must hold for the measured and the control messages.
-    pub fn buffer_len(&self) -> usize {
+    pub(crate) fn buffer_len(&self) -> usize {
         self.size.max(crate::measure::message::CONTROL_LEN)
     }
 }
@@ -101,9 +101,9 @@ impl CellParams {
 /// What the parent gives the child: inherited fds (in order) and strings.
 /// The child receives an equal `Handoff` (same order) in `attach`.
 #[derive(Debug, Default)]
-pub struct Handoff {
-    pub fds: Vec<OwnedFd>,
-    pub args: Vec<String>,
+pub(crate) struct Handoff {
+    pub(crate) fds: Vec<OwnedFd>,
+    pub(crate) args: Vec<String>,
 }
 
 /// A closed or dead peer ends the cell as [`XferError::Closed`]; anything
@@ -132,7 +132,7 @@ impl From<::mempipe::RecvError> for XferError {
 }
 
 /// A transport recipe; see the module docs for the life cycle.
-pub trait Transport: Sync {
+pub(crate) trait Transport: Sync {
     /// Name used on the command line and in results (`tcp-nodelay`).
     fn name(&self) -> &'static str;
     /// One line for `ipcbench list`.
@@ -161,7 +161,7 @@ pub trait Transport: Sync {
 }
 
 /// All transports, in the order they are listed and run.
-pub fn registry() -> Vec<&'static dyn Transport> {
+pub(crate) fn registry() -> Vec<&'static dyn Transport> {
     let mut out: Vec<&'static dyn Transport> = vec![
         &pipe::Pipe,
         &unix_stream::UnixStream,
@@ -184,12 +184,15 @@ pub fn registry() -> Vec<&'static dyn Transport> {
 }
 
 /// Look a transport up by name.
-pub fn find(name: &str) -> Option<&'static dyn Transport> {
+pub(crate) fn find(name: &str) -> Option<&'static dyn Transport> {
     registry().into_iter().find(|t| t.name() == name)
 }
 
 /// Take exactly `n` fds from a handoff (child side), with a clear error.
-pub fn take_fds<const N: usize>(handoff: Handoff, what: &str) -> anyhow::Result<[OwnedFd; N]> {
+pub(crate) fn take_fds<const N: usize>(
+    handoff: Handoff,
+    what: &str,
+) -> anyhow::Result<[OwnedFd; N]> {
     let got = handoff.fds.len();
     handoff
         .fds

@@ -4,7 +4,7 @@ use super::fdio::FdEndpoint;
 use super::{take_fds, CellParams, Endpoint, Handoff, Transport};
 use std::os::fd::OwnedFd;
 
-pub struct Pipe;
+pub(crate) struct Pipe;
 
 impl Transport for Pipe {
     fn name(&self) -> &'static str {

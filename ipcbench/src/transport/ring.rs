@@ -22,12 +22,12 @@ const SPACE_WAITER: usize = 68;
 const DATA: usize = 128;
 
 /// Bytes one ring of capacity `cap` occupies in the mapping.
-pub fn region_len(cap: usize) -> usize {
+pub(crate) fn region_len(cap: usize) -> usize {
     DATA + cap
 }
 
 /// How one side waits for a shared word to change and wakes the other.
-pub trait Wait {
+pub(crate) trait Wait {
     /// True for busy-waiting: no waiter flags or wake calls needed.
     const SPINS: bool;
     /// Return once `word` probably differs from `seen` (spurious returns are
@@ -38,7 +38,7 @@ pub trait Wait {
 }
 
 /// Busy-wait with the pause hint, polling the stop flag now and then.
-pub struct Spin;
+pub(crate) struct Spin;
 
 impl Wait for Spin {
     const SPINS: bool = true;
@@ -54,7 +54,7 @@ impl Wait for Spin {
 
 /// Spin (pause hint) until `done()`; checks the stop flag every 1024 spins.
 #[inline]
-pub fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), XferError> {
+pub(crate) fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), XferError> {
     let mut n = 0u32;
     while !done() {
         std::hint::spin_loop();
@@ -95,7 +95,7 @@ impl RingView {
 }
 
 /// The writing side of a ring.
-pub struct Producer<W: Wait> {
+pub(crate) struct Producer<W: Wait> {
     ring: RingView,
     head: u32,
     cached_tail: u32,
@@ -104,7 +104,7 @@ pub struct Producer<W: Wait> {
 }
 
 impl<W: Wait> Producer<W> {
-    pub fn new(shm: Arc<Shm>, off: usize, cap: usize, data_wake: W, space_wait: W) -> Self {
+    pub(crate) fn new(shm: Arc<Shm>, off: usize, cap: usize, data_wake: W, space_wait: W) -> Self {
         let ring = RingView::new(shm, off, cap);
         let head = ring.word(HEAD).load(Ordering::Acquire);
         Producer {
@@ -116,7 +116,7 @@ impl<W: Wait> Producer<W> {
         }
     }
 
-    pub fn write(&mut self, mut msg: &[u8]) -> Result<(), XferError> {
+    pub(crate) fn write(&mut self, mut msg: &[u8]) -> Result<(), XferError> {
         let cap = self.ring.cap;
         while !msg.is_empty() {
             let mut free = cap - self.head.wrapping_sub(self.cached_tail);
@@ -163,7 +163,7 @@ impl<W: Wait> Producer<W> {
 }
 
 /// The reading side of a ring; copies messages out into its own buffer.
-pub struct Consumer<W: Wait> {
+pub(crate) struct Consumer<W: Wait> {
     ring: RingView,
     tail: u32,
     cached_head: u32,
@@ -173,7 +173,7 @@ pub struct Consumer<W: Wait> {
 }
 
 impl<W: Wait> Consumer<W> {
-    pub fn new(
+    pub(crate) fn new(
         shm: Arc<Shm>,
         off: usize,
         cap: usize,
@@ -194,7 +194,7 @@ impl<W: Wait> Consumer<W> {
     }
 
     /// Copy the next `len` bytes out and hand them to `consume`.
-    pub fn read_with(
+    pub(crate) fn read_with(
         &mut self,
         len: usize,
         consume: &mut dyn FnMut(&[u8]),
@@ -246,9 +246,9 @@ impl<W: Wait> Consumer<W> {
 }
 
 /// A duplex endpoint over two rings.
-pub struct RingEndpoint<W: Wait> {
-    pub tx: Producer<W>,
-    pub rx: Consumer<W>,
+pub(crate) struct RingEndpoint<W: Wait> {
+    pub(crate) tx: Producer<W>,
+    pub(crate) rx: Consumer<W>,
 }
 
 impl<W: Wait> Endpoint for RingEndpoint<W> {
@@ -268,12 +268,12 @@ fn duplex_len(cap: usize) -> usize {
 
 /// Bytes of the mapping a cell's duplex needs (rings sized by
 /// [`super::ring_capacity`]; a larger message moves through in chunks).
-pub fn cell_len(p: &super::CellParams) -> usize {
+pub(crate) fn cell_len(p: &super::CellParams) -> usize {
     duplex_len(super::ring_capacity(p.buffer_len()))
 }
 
 /// One side of a cell's duplex over `shm` (sized as [`cell_len`]).
-pub fn cell_duplex<W: Wait + 'static>(
+pub(crate) fn cell_duplex<W: Wait + 'static>(
     shm: Shm,
     p: &super::CellParams,
     is_parent: bool,

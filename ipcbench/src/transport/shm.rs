@@ -10,14 +10,14 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// A shared mapping; all offsets handed out are checked against its length.
-pub struct Shm {
+pub(crate) struct Shm {
     map: MmapMut,
 }
 
 impl Shm {
     /// Create a zero-filled memfd of `len` bytes and map it. Returns the fd
     /// for the child.
-    pub fn create(name: &str, len: usize) -> anyhow::Result<(Shm, OwnedFd)> {
+    pub(crate) fn create(name: &str, len: usize) -> anyhow::Result<(Shm, OwnedFd)> {
         let fd = memfd_create(name, MemfdFlags::CLOEXEC).context("memfd_create")?;
         let file = File::from(fd);
         file.set_len(len as u64).context("memfd: set size")?;
@@ -26,7 +26,7 @@ impl Shm {
     }
 
     /// Map a memfd received from the parent.
-    pub fn attach(fd: OwnedFd) -> anyhow::Result<Shm> {
+    pub(crate) fn attach(fd: OwnedFd) -> anyhow::Result<Shm> {
         Self::map(&File::from(fd))
     }
 
@@ -41,12 +41,12 @@ impl Shm {
         Ok(Shm { map })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Base address of the mapping (stable for the mapping's lifetime).
-    pub fn base(&self) -> *mut u8 {
+    pub(crate) fn base(&self) -> *mut u8 {
         self.map.as_ptr() as *mut u8
     }
 
@@ -54,7 +54,7 @@ impl Shm {
     ///
     /// # Panics
     /// If `off` is misaligned or out of bounds (a layout bug, not input).
-    pub fn atomic_u32(&self, off: usize) -> &AtomicU32 {
+    pub(crate) fn atomic_u32(&self, off: usize) -> &AtomicU32 {
         assert!(
             off.is_multiple_of(4) && off + 4 <= self.len(),
             "bad atomic offset {off}"
@@ -66,7 +66,7 @@ impl Shm {
     }
 
     /// The 8-byte atomic at `off`; same rules as [`Shm::atomic_u32`].
-    pub fn atomic_u64(&self, off: usize) -> &AtomicU64 {
+    pub(crate) fn atomic_u64(&self, off: usize) -> &AtomicU64 {
         assert!(
             off.is_multiple_of(8) && off + 8 <= self.len(),
             "bad atomic offset {off}"

@@ -9,12 +9,12 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 
 /// One transport type, registered twice: with Nagle's algorithm and without.
-pub struct Tcp {
+pub(crate) struct Tcp {
     nodelay: bool,
 }
 
-pub static TCP: Tcp = Tcp { nodelay: false };
-pub static TCP_NODELAY: Tcp = Tcp { nodelay: true };
+pub(crate) static TCP: Tcp = Tcp { nodelay: false };
+pub(crate) static TCP_NODELAY: Tcp = Tcp { nodelay: true };
 
 impl Transport for Tcp {
     fn name(&self) -> &'static str {

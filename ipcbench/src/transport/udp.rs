@@ -12,10 +12,10 @@ use rustix::net::sockopt;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::OwnedFd;
 
-pub struct Udp;
+pub(crate) struct Udp;
 
 /// Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP).
-pub const MAX_DATAGRAM: usize = 65507;
+pub(crate) const MAX_DATAGRAM: usize = 65507;
 const WANT_RCVBUF: usize = 4 << 20;
 /// Receive-buffer budget the credit window is sized against: half the
 /// default `rmem_default` (212992), counting ~1 KiB of kernel overhead per

@@ -8,7 +8,7 @@ use rustix::net::{socketpair, sockopt, AddressFamily, SocketFlags, SocketType};
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 
-pub struct UnixSeqpacket;
+pub(crate) struct UnixSeqpacket;
 
 /// Send buffer we ask for; the kernel may cap it at `wmem_max`.
 const WANT_SNDBUF: usize = 4 << 20;

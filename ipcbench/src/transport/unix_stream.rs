@@ -4,7 +4,7 @@ use super::fdio::FdEndpoint;
 use super::{take_fds, CellParams, Endpoint, Handoff, Transport};
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 
-pub struct UnixStream;
+pub(crate) struct UnixStream;
 
 impl Transport for UnixStream {
     fn name(&self) -> &'static str {

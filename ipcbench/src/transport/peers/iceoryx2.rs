@@ -71,17 +71,17 @@ enum Wait {
 }
 
 /// One iceoryx2 variant.
-pub struct Iceoryx2 {
+pub(crate) struct Iceoryx2 {
     name: &'static str,
     wait: Wait,
 }
 
-pub static POLL: Iceoryx2 = Iceoryx2 {
+pub(crate) static POLL: Iceoryx2 = Iceoryx2 {
     name: "iceoryx2-poll",
     wait: Wait::Poll,
 };
 
-pub static WAIT: Iceoryx2 = Iceoryx2 {
+pub(crate) static WAIT: Iceoryx2 = Iceoryx2 {
     name: "iceoryx2-wait",
     wait: Wait::Block,
 };

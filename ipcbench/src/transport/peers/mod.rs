@@ -9,9 +9,9 @@
 //! dir, so that the parent's `Drop` can remove them and `ipcbench clean`
 //! recognises them after a killed run.
 
-pub mod iceoryx2;
+pub(crate) mod iceoryx2;
 
 use super::Transport;
 
 /// The peer-library transports, in the order `ipcbench list` shows them.
-pub static TRANSPORTS: &[&dyn Transport] = &[&iceoryx2::POLL, &iceoryx2::WAIT];
+pub(crate) static TRANSPORTS: &[&dyn Transport] = &[&iceoryx2::POLL, &iceoryx2::WAIT];
