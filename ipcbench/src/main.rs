@@ -146,6 +146,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("interrupted: writing the cells measured so far");
     }
     print!("{}", summary::render(&file));
+    println!();
+    print!("{}", analysis::advice::advise(&file).text());
     let paths = write_outputs(&file, &args.out)?;
     println!("took {:.1} s; wrote:", started.elapsed().as_secs_f64());
     for p in &paths {

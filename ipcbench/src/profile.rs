@@ -1,6 +1,7 @@
 //! `ipcbench profile FILE [--install]`: the machine profile a run implies (see
 //! [`crate::analysis::profile`]), what it will make connections choose, and where it goes.
 
+use crate::analysis::advice::profile_effect;
 use crate::analysis::profile::from_results;
 use mempipe::conn::MachineProfile;
 use std::path::Path;
@@ -11,6 +12,10 @@ pub(crate) fn run(file: &Path, install: bool) -> anyhow::Result<()> {
     let profile = from_results(&results);
     let text = profile.to_text();
     print!("{text}");
+    println!(
+        "# installed, this makes mempipe connections choose: {}",
+        profile_effect(&profile)
+    );
     if profile.wake_cost.is_none() {
         eprintln!(
             "note: no mempipe-futex latency cells cross-core: wake_cost_ns left out \

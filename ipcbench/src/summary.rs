@@ -7,6 +7,7 @@
 //!
 //! One-way = median over repeats of the round-trip p50, halved.
 
+use crate::analysis::advice::BIMODAL;
 use crate::analysis::paired::{paired, BOUND_OUTLIER};
 use crate::results::query::rounds_of;
 use crate::results::{Cell, Kind, ResultFile, Status};
@@ -21,6 +22,8 @@ struct Figure<'f> {
     one_way: f64,
     /// (max - min) / median of the repeat p50s, when there are several.
     spread: Option<f64>,
+    /// The slowest repeat is over [`BIMODAL`] times the fastest: they disagree.
+    split: bool,
     timed_out: bool,
 }
 
@@ -34,6 +37,7 @@ fn figure(c: &Cell) -> Option<Figure<'_>> {
         cell: c,
         one_way: median / 2.0,
         spread,
+        split: v.len() > 1 && v[v.len() - 1] > BIMODAL * v[0],
         timed_out: c.status == Status::TimedOut,
     })
 }
@@ -80,6 +84,9 @@ fn ratio_text(file: &ResultFile, v: Option<Figure>) -> String {
     });
     match bound {
         None => "no bound (no limit cell)".into(),
+        Some(b) if b.status == Status::TimedOut && b.pair.a == b.pair.b => {
+            "no bound (limit spins: one CPU)".into()
+        }
         Some(b) if b.status != Status::Ok => {
             format!("no bound (limit {})", b.status.name().replace('_', " "))
         }
@@ -117,8 +124,10 @@ pub(crate) fn render(file: &ResultFile) -> String {
         let cross = size.and_then(|s| best(file, t, s, false));
         let same = size.and_then(|s| best(file, t, s, true));
         let spread = cross
-            .and_then(|f| f.spread)
-            .map_or("-".into(), |s| format!("{:.0}%", s * 100.0));
+            .and_then(|f| Some((f.spread?, f.split)))
+            .map_or("-".into(), |(s, split)| {
+                format!("{:.0}%{}", s * 100.0, if split { " !" } else { "" })
+            });
         let rate = tsize.and_then(|s| {
             file.cells
                 .iter()
@@ -156,8 +165,9 @@ pub(crate) fn render(file: &ResultFile) -> String {
         out,
         "x limit = paired ratio to `limit` on the same pair: per round, median over rounds (range);\n\
          a round whose `limit` is more than {:.0}% off its median is flagged and left out.\n\
-         spread = (max-min)/median of the repeat p50s;\n\
-         * = timed out (too few round trips within the time bound; value from what was measured)",
+         spread = (max-min)/median of the repeat p50s; ! = the repeats disagree (see the notes);\n\
+         * = timed out (too few round trips within the time bound; value from what was measured)\n\
+         no bound (limit spins: one CPU) = `limit` spins, and spinning cannot hand off on one CPU",
         BOUND_OUTLIER * 100.0
     );
     out
@@ -236,7 +246,7 @@ mod tests {
             .find(|l| l.starts_with("mempipe-spin"))
             .unwrap();
         assert!(spin.contains(" 1.10x "), "{text}");
-        assert!(spin.contains("no bound (limit timed out)"), "{text}");
+        assert!(spin.contains("no bound (limit spins: one CPU)"), "{text}");
         let tiny = |w: &str| w.ends_with('x') && w.contains("e-");
         assert!(!text.split_whitespace().any(tiny), "no tiny ratios: {text}");
     }

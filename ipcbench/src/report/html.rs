@@ -23,6 +23,8 @@ figure{margin:0} figure.heatmap figcaption{font-size:13px;margin:0 0 2px 44px}
 svg text{font-family:system-ui,sans-serif} svg .tick{font-size:11px;fill:#444} svg .axis{font-size:12px;fill:#333}
 svg .title{font-size:13px;font-weight:600;fill:#222} svg .legend-label{font-size:12px;fill:#222}
 svg .cellv{font-family:ui-monospace,monospace} svg .grid{stroke:#e6e6e6;stroke-width:1}
+section.advice{background:#f3f8ff;border:1px solid #cfe0f5;border-radius:6px;padding:2px 18px 8px;margin:12px 0 18px;max-width:1100px}
+section.advice h2{border:0;margin:12px 0 4px} section.advice li{margin:3px 0}
 "#;
 
 /// The whole page.
@@ -41,21 +43,16 @@ pub(crate) fn page(files: &[ResultFile]) -> String {
         s.push_str("<p class=\"note\">No result files.</p></body></html>\n");
         return s;
     }
+    for f in files {
+        super::advice::advice_box(&mut s, f, &file_title(files, f));
+    }
     s.push_str(
         "<p class=\"note\">Latency is one-way p50, estimated as half the ping-pong round trip. \
          All heatmaps share one logarithmic colour scale. Hover a cell or line for details.</p>",
     );
     machine_table(&mut s, files);
     for (i, f) in files.iter().enumerate() {
-        let title = if files.len() > 1 {
-            format!(
-                " — {} ({})",
-                esc(&f.machine.hostname),
-                esc(&date(f.created_unix_s))
-            )
-        } else {
-            String::new()
-        };
+        let title = file_title(files, f);
         let _ = write!(s, "<section class=\"file\" id=\"file-{i}\">");
         let _ = write!(s, "<h2>Summary{title}</h2>");
         super::tables::summary_table(&mut s, f);
@@ -93,6 +90,19 @@ pub(crate) fn page(files: &[ResultFile]) -> String {
         esc(env!("CARGO_PKG_VERSION"))
     );
     s
+}
+
+/// " — host (date)" after a heading when the report holds several files, else nothing.
+fn file_title(files: &[ResultFile], f: &ResultFile) -> String {
+    if files.len() > 1 {
+        format!(
+            " — {} ({})",
+            esc(&f.machine.hostname),
+            esc(&date(f.created_unix_s))
+        )
+    } else {
+        String::new()
+    }
 }
 
 fn machine_table(s: &mut String, files: &[ResultFile]) {

@@ -10,6 +10,7 @@
 //! draws the line charts that [`sections`] fills with throughput and percentile curves, and
 //! [`tables`] holds the summary and placement tables, [`verdicts`] the performance targets.
 
+mod advice;
 mod charts;
 mod heatmap;
 mod html;

@@ -1,0 +1,442 @@
+//! The advice a run ends with: which transport to use on this machine for request/response, for
+//! streaming and for a mostly idle server, each with the figure behind it; what
+//! `ipcbench profile --install` will make mempipe connections choose; and a sentence for each
+//! figure of the run that would otherwise puzzle (cells that cannot work by design, repeats that
+//! disagree, rounds left out of the ratios). The run summary prints it and the HTML report shows
+//! it first.
+//!
+//! Every figure is a median over the cross-core pairs measured (one pair's luck does not decide),
+//! at the headline sizes: 8 B latency (else the smallest), 4 KiB throughput (else the largest).
+
+use super::paired::{over_pairs, paired, BOUND_OUTLIER};
+use super::profile::from_results;
+use super::stats::median;
+use crate::results::query::{default_latency_size, rounds_of, Class, Metric};
+use crate::results::{Kind, ResultFile, Status};
+use crate::units::{fmt_ns, fmt_rate, fmt_ratio, fmt_size};
+use mempipe::conn::MachineProfile;
+use std::time::Duration;
+
+/// Repeats whose slowest p50 is more than this many times their fastest disagree: they did not
+/// measure one behaviour, and the advice says why.
+pub(crate) const BIMODAL: f64 = 3.0;
+
+/// A transport recommended for one use, with the figure that earned it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Pick {
+    pub(crate) transport: String,
+    /// "167 ns one-way p50 at 8 B, 1.05x the hardware bound".
+    pub(crate) figure: String,
+}
+
+/// What a run advises; see the module docs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Advice {
+    pub(crate) request_response: Option<Pick>,
+    pub(crate) streaming: Option<Pick>,
+    pub(crate) idle_friendly: Option<Pick>,
+    /// What the machine profile of this run makes connections choose.
+    pub(crate) profile: String,
+    /// Why odd figures of the run are what they are.
+    pub(crate) notes: Vec<String>,
+}
+
+/// Transports that keep a CPU busy while they wait (they never sleep).
+pub(crate) fn busy_waits(transport: &str) -> bool {
+    transport == "limit" || transport.contains("spin") || transport.ends_with("-poll")
+}
+
+/// Median over cross-core pairs of `metric` for `transport` at `size`, OK cells only.
+fn cross_median(f: &ResultFile, transport: &str, metric: Metric, size: u64) -> Option<f64> {
+    let v: Vec<f64> = f
+        .cells
+        .iter()
+        .filter(|c| c.transport == transport && c.size_bytes == size && Class::Cross.holds(c.pair))
+        .filter_map(|c| metric.of(c))
+        .collect();
+    median(v)
+}
+
+/// Paired ratio of `transport` to `limit` over the cross-core pairs, at `size`.
+fn to_bound(f: &ResultFile, transport: &str, kind: Kind, size: u64) -> Option<f64> {
+    let cells = |t: &'static str| {
+        f.cells
+            .iter()
+            .filter(move |c| c.transport == t && c.kind == kind && c.size_bytes == size)
+            .filter(|c| c.status == Status::Ok && Class::Cross.holds(c.pair))
+    };
+    let ratios: Vec<_> = f
+        .cells
+        .iter()
+        .filter(|c| c.transport == transport && c.kind == kind && c.size_bytes == size)
+        .filter(|c| c.status == Status::Ok && Class::Cross.holds(c.pair))
+        .filter_map(|c| {
+            let b = cells("limit").find(|b| b.pair == c.pair)?;
+            paired(&rounds_of(c), &rounds_of(b))
+        })
+        .collect();
+    over_pairs(&ratios).map(|r| r.median)
+}
+
+/// The best transport (not `limit`) by `metric` at `size` among those `allowed` keeps.
+fn best(
+    f: &ResultFile,
+    metric: Metric,
+    size: u64,
+    allowed: impl Fn(&str) -> bool,
+) -> Option<(String, f64)> {
+    let mut best: Option<(String, f64)> = None;
+    for t in &f.params.transports {
+        if t == "limit" || !allowed(t) {
+            continue;
+        }
+        let Some(v) = cross_median(f, t, metric, size) else {
+            continue;
+        };
+        let better = match &best {
+            None => true,
+            Some((_, b)) if metric.lower_is_better() => v < *b,
+            Some((_, b)) => v > *b,
+        };
+        if better {
+            best = Some((t.clone(), v));
+        }
+    }
+    best
+}
+
+fn latency_pick(f: &ResultFile, size: u64, allowed: impl Fn(&str) -> bool) -> Option<Pick> {
+    let (t, v) = best(f, Metric::OneWayP50, size, allowed)?;
+    let mut figure = format!("{} one-way p50 at {}", fmt_ns(v), fmt_size(size));
+    if let Some(r) = to_bound(f, &t, Kind::Latency, size) {
+        figure += &format!(", {} the hardware bound", fmt_ratio(r));
+    }
+    figure += if busy_waits(&t) {
+        "; spins, so each waiting side keeps a CPU busy"
+    } else if t.contains("hybrid") {
+        "; spins briefly, then sleeps in the kernel"
+    } else {
+        "; sleeps in the kernel while it waits"
+    };
+    Some(Pick {
+        transport: t,
+        figure,
+    })
+}
+
+/// The advice `f` supports; uses without the cells they need stay `None`.
+pub(crate) fn advise(f: &ResultFile) -> Advice {
+    let lat_size = default_latency_size(f);
+    let tsizes = crate::results::query::sizes(f, Kind::Throughput);
+    let thr_size = if tsizes.contains(&4096) {
+        Some(4096)
+    } else {
+        tsizes.last().copied()
+    };
+    let streaming = thr_size.and_then(|size| {
+        let (t, v) = best(f, Metric::BytesPerSec, size, |_| true)?;
+        let mut figure = format!("{} at {} messages", fmt_rate(v), fmt_size(size));
+        if let Some(r) = to_bound(f, &t, Kind::Throughput, size) {
+            figure += &format!(", {} the hardware bound", fmt_ratio(r));
+        }
+        Some(Pick {
+            transport: t,
+            figure,
+        })
+    });
+    Advice {
+        request_response: lat_size.and_then(|s| latency_pick(f, s, |_| true)),
+        streaming,
+        idle_friendly: lat_size.and_then(|s| latency_pick(f, s, |t| !busy_waits(t))),
+        profile: profile_effect(&from_results(f)),
+        notes: notes(f, lat_size),
+    }
+}
+
+/// What connections choose with `p` installed (the rules of `mempipe::conn::ConnConfig`: a
+/// hybrid budget of twice the wake cost within 2-200 µs, spin for lowest latency when viable).
+pub(crate) fn profile_effect(p: &MachineProfile) -> String {
+    let mut parts = Vec::new();
+    match p.spin_viable {
+        Some(true) => parts.push(
+            "lowest-latency connections spin (spinning beat a futex wait on the cross-core pairs)"
+                .to_string(),
+        ),
+        Some(false) => parts.push(
+            "lowest-latency connections use hybrid with a long spin instead of spinning \
+             (spinning did not beat a futex wait here)"
+                .to_string(),
+        ),
+        None => {}
+    }
+    if let Some(cost) = p.wake_cost {
+        let budget = (cost * 2).clamp(Duration::from_micros(2), Duration::from_micros(200));
+        parts.push(format!(
+            "balanced connections (the default) spin {} before they sleep, twice the {} a \
+             futex wake costs here (default 20 µs)",
+            fmt_ns(budget.as_nanos() as f64),
+            fmt_ns(cost.as_nanos() as f64)
+        ));
+    }
+    if let Some(ring) = p.stream_peak_ring {
+        parts.push(format!(
+            "rings of {} (default 1 MiB), where streaming peaked",
+            fmt_size(ring as u64)
+        ));
+    }
+    if parts.is_empty() {
+        "nothing: this run has no cells a profile needs (measure mempipe-futex and mempipe-spin)"
+            .into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// A sentence for each kind of odd figure in `f`.
+fn notes(f: &ResultFile, lat_size: Option<u64>) -> Vec<String> {
+    let mut out = Vec::new();
+    let stuck: Vec<&str> = f
+        .params
+        .transports
+        .iter()
+        .map(String::as_str)
+        .filter(|t| {
+            f.cells.iter().any(|c| {
+                c.transport == *t && c.status == Status::TimedOut && Class::Same.holds(c.pair)
+            }) && busy_waits(t)
+        })
+        .collect();
+    if !stuck.is_empty() {
+        out.push(format!(
+            "Same-core cells of {} time out by design: a spinning side that shares its CPU with \
+             its peer holds that CPU until the scheduler preempts it, so every hand-off waits a \
+             scheduler tick (milliseconds). Their figures are not speeds, `limit` gives no bound \
+             on one CPU, and on a shared CPU a sleeping transport (futex, hybrid) is the choice.",
+            stuck.join(", ")
+        ));
+    }
+    for t in &f.params.transports {
+        let Some(size) = lat_size else { break };
+        let split = f
+            .cells
+            .iter()
+            .filter(|c| &c.transport == t && c.size_bytes == size && c.status == Status::Ok)
+            .filter(|c| c.kind == Kind::Latency && Class::Cross.holds(c.pair))
+            .filter_map(|c| {
+                let r = rounds_of(c);
+                let lo = r.iter().copied().filter(|v| *v > 0.0).reduce(f64::min)?;
+                let hi = r.iter().copied().reduce(f64::max)?;
+                (hi > BIMODAL * lo).then_some((lo / 2.0, hi / 2.0))
+            })
+            .next();
+        if let Some((lo, hi)) = split {
+            let why = if t.contains("hybrid") {
+                "a hybrid wait that outlasts its spin budget sleeps in the kernel, and a sleeping \
+                 side answers late, which makes its peer outlast the budget too: a repeat that \
+                 falls into this slow mode stays there (a busy host, other load or a vCPU \
+                 preempted by the hypervisor tips it). Variants that differ only in how they \
+                 write (-send, -zc) can land on either side of this in one run; the difference \
+                 is the wait, not the write path"
+            } else {
+                "something else ran on these CPUs during some repeats (other load, or the \
+                 hypervisor moved or paused a vCPU)"
+            };
+            out.push(format!(
+                "{t}: its repeats disagree ({} to {} one-way p50 on one pair), so its spread is \
+                 large and its median may be either figure: {why}. Rerun on a quiet machine to \
+                 see which is typical.",
+                fmt_ns(lo),
+                fmt_ns(hi)
+            ));
+        }
+    }
+    let mut flagged_rounds: Vec<usize> = Vec::new();
+    for b in f
+        .cells
+        .iter()
+        .filter(|c| c.transport == "limit" && c.status == Status::Ok)
+    {
+        let r = rounds_of(b);
+        if let Some(m) = median(r.clone()) {
+            for (i, v) in r.iter().enumerate() {
+                if (v / m - 1.0).abs() > BOUND_OUTLIER && !flagged_rounds.contains(&i) {
+                    flagged_rounds.push(i);
+                }
+            }
+        }
+    }
+    flagged_rounds.sort_unstable();
+    if !flagged_rounds.is_empty() {
+        let list: Vec<String> = flagged_rounds.iter().map(|r| (r + 1).to_string()).collect();
+        out.push(format!(
+            "\"round {} flagged\" beside a ratio: in that round the hardware bound `limit` ran more \
+             than {:.0}% off its own median on that pair (the hypervisor moved or slowed a vCPU, \
+             or the first round ran on cold caches and clocks), so the round says nothing about \
+             the transports and its ratio is left out; the ratio stands on the other rounds.",
+            list.join(", "),
+            BOUND_OUTLIER * 100.0
+        ));
+    }
+    out
+}
+
+impl Advice {
+    /// The three uses with their picks, for the terminal and the report.
+    pub(crate) fn uses(&self) -> [(&'static str, Option<&Pick>); 3] {
+        [
+            ("request/response", self.request_response.as_ref()),
+            ("streaming", self.streaming.as_ref()),
+            ("an idle-friendly server", self.idle_friendly.as_ref()),
+        ]
+    }
+
+    /// The advice as plain text, as the run ends with it.
+    pub(crate) fn text(&self) -> String {
+        let mut s = String::from("On this machine (medians over the cross-core pairs measured):\n");
+        for (what, pick) in self.uses() {
+            match pick {
+                Some(p) => s += &format!("  for {what}, use {}: {}\n", p.transport, p.figure),
+                None => s += &format!("  for {what}: not measured in this run\n"),
+            }
+        }
+        s += &format!(
+            "  `ipcbench profile --install` will make mempipe connections choose: {}.\n",
+            self.profile
+        );
+        for n in &self.notes {
+            s += &format!("note: {n}\n");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::tests::{file, lat, thr};
+
+    fn with_transports(mut f: ResultFile) -> ResultFile {
+        let mut ts: Vec<String> = Vec::new();
+        for c in &f.cells {
+            if !ts.contains(&c.transport) {
+                ts.push(c.transport.clone());
+            }
+        }
+        f.params.transports = ts;
+        f.params.throughput_sizes_bytes = vec![4096];
+        f
+    }
+
+    #[test]
+    fn each_use_gets_the_best_transport_allowed_with_its_figure() {
+        let f = with_transports(file(
+            &[0, 1],
+            vec![
+                lat("limit", 8, (0, 1), 100.0),
+                lat("mempipe-spin", 8, (0, 1), 110.0),
+                lat("mempipe-hybrid", 8, (0, 1), 130.0),
+                lat("mempipe-futex", 8, (0, 1), 20_000.0),
+                lat("pipe", 8, (0, 1), 9_000.0),
+                thr("mempipe-spin", 4096, (0, 1), 5e9),
+                thr("mempipe-futex-zc", 4096, (0, 1), 7e9),
+                thr("pipe", 4096, (0, 1), 1e9),
+            ],
+        ));
+        let a = advise(&f);
+        let rr = a.request_response.clone().unwrap();
+        assert_eq!(rr.transport, "mempipe-spin");
+        assert!(
+            rr.figure.starts_with("110 ns one-way p50 at 8 B, 1.10x"),
+            "{}",
+            rr.figure
+        );
+        assert!(rr.figure.contains("spins"), "{}", rr.figure);
+        // The idle-friendly pick never busy-waits: hybrid, not the faster spin.
+        let idle = a.idle_friendly.clone().unwrap();
+        assert_eq!(idle.transport, "mempipe-hybrid");
+        assert!(idle.figure.contains("then sleeps"), "{}", idle.figure);
+        let stream = a.streaming.clone().unwrap();
+        assert_eq!(stream.transport, "mempipe-futex-zc");
+        assert!(
+            stream.figure.starts_with("7.00 GB/s at 4 KiB"),
+            "{}",
+            stream.figure
+        );
+        // Spin beat futex on the one cross-core pair: the profile makes lowest-latency spin.
+        assert!(
+            a.profile.contains("lowest-latency connections spin"),
+            "{}",
+            a.profile
+        );
+        assert!(
+            a.profile.contains("spin 39.8 µs before they sleep"),
+            "{}",
+            a.profile
+        );
+        let text = a.text();
+        assert!(
+            text.contains("for request/response, use mempipe-spin: 110 ns"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`ipcbench profile --install` will make"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_median_over_pairs_decides_not_one_lucky_pair() {
+        let f = with_transports(file(
+            &[0, 1, 2],
+            vec![
+                lat("pipe", 8, (0, 1), 1_000.0),
+                lat("pipe", 8, (0, 2), 9_000.0),
+                lat("pipe", 8, (1, 2), 9_000.0),
+                lat("unix-stream", 8, (0, 1), 5_000.0),
+                lat("unix-stream", 8, (0, 2), 5_000.0),
+                lat("unix-stream", 8, (1, 2), 5_000.0),
+            ],
+        ));
+        let a = advise(&f);
+        assert_eq!(a.request_response.clone().unwrap().transport, "unix-stream");
+        assert_eq!(a.streaming, None);
+        assert!(a.text().contains("for streaming: not measured in this run"));
+    }
+
+    #[test]
+    fn spinning_same_core_timeouts_and_disagreeing_repeats_are_explained() {
+        let mut stuck = lat("limit", 8, (0, 0), 4e6);
+        stuck.status = Status::TimedOut;
+        let mut hybrid = lat("mempipe-hybrid-send", 8, (0, 1), 120.0);
+        hybrid.latency.as_mut().unwrap().repeats_p50_ns = vec![240.0, 119_000.0, 121_000.0];
+        let f = with_transports(file(
+            &[0, 1],
+            vec![stuck, hybrid, lat("mempipe-futex", 8, (0, 0), 1_000.0)],
+        ));
+        let notes = advise(&f).notes;
+        assert!(
+            notes[0].starts_with("Same-core cells of limit time out by design"),
+            "{notes:?}"
+        );
+        assert!(
+            !notes[0].contains("mempipe-futex"),
+            "a sleeping transport is not stuck"
+        );
+        assert!(
+            notes[1].starts_with("mempipe-hybrid-send: its repeats disagree (120 ns to 60.5 µs"),
+            "{notes:?}"
+        );
+        assert!(notes[1].contains("not the write path"), "{notes:?}");
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+
+    #[test]
+    fn an_outlying_round_of_the_bound_is_explained_once() {
+        let mut b = lat("limit", 8, (0, 1), 100.0);
+        b.latency.as_mut().unwrap().repeats_p50_ns = vec![400.0, 200.0, 202.0];
+        let f = with_transports(file(&[0, 1], vec![b]));
+        let notes = advise(&f).notes;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("\"round 1 flagged\""), "{notes:?}");
+    }
+}
