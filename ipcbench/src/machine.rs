@@ -14,7 +14,7 @@ use crate::topology::{format_cpu_list, Topology, TopologyError};
 use crate::units::format_bytes;
 
 /// The machine a result file was measured on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Machine {
     /// Host name (`uname -n`).
     pub(crate) hostname: String,
@@ -39,6 +39,11 @@ pub(crate) struct Machine {
     pub(crate) clocksource: Option<String>,
     /// Online CPUs, caches, NUMA nodes, per-CPU placement.
     pub(crate) topology: Topology,
+    /// The 1-minute load average as the run ended (`/proc/loadavg`; ipcbench's own two
+    /// processes account for up to about 2 of it): other load takes CPU time from the
+    /// measurement, and the advice says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) load_avg: Option<f64>,
 }
 
 /// Errors from machine detection.
@@ -86,7 +91,14 @@ impl Machine {
                 &sys.join("devices/system/clocksource/clocksource0/current_clocksource"),
             ),
             topology,
+            load_avg: None,
         }
+    }
+
+    /// The 1-minute load average now, when `/proc/loadavg` says.
+    pub(crate) fn load_now() -> Option<f64> {
+        let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+        s.split_whitespace().next()?.parse().ok()
     }
 
     /// Online logical CPUs.

@@ -142,6 +142,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let mut file = results::ResultFile::new(machine, plan.params());
     run::run(&plan, &mut file, &run_id)?;
+    file.machine.load_avg = machine::Machine::load_now();
     if stop::interrupted() {
         eprintln!("interrupted: writing the cells measured so far");
     }

@@ -7,7 +7,7 @@
 //!
 //! One-way = median over repeats of the round-trip p50, halved.
 
-use crate::analysis::advice::BIMODAL;
+use crate::analysis::notes::BIMODAL;
 use crate::analysis::paired::{paired, BOUND_OUTLIER};
 use crate::results::query::rounds_of;
 use crate::results::{Cell, Kind, ResultFile, Status};
@@ -211,6 +211,7 @@ mod tests {
             kernel_release: "6.0".into(),
             virtualization: None,
             clocksource: None,
+            load_avg: None,
             topology: crate::topology::Topology::default(),
         };
         let mut f = ResultFile::new(

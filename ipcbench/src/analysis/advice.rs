@@ -8,18 +8,15 @@
 //! Every figure is a median over the cross-core pairs measured (one pair's luck does not decide),
 //! at the headline sizes: 8 B latency (else the smallest), 4 KiB throughput (else the largest).
 
-use super::paired::{over_pairs, paired, BOUND_OUTLIER};
+use super::notes::notes;
+use super::paired::{over_pairs, paired};
 use super::profile::from_results;
 use super::stats::median;
-use crate::results::query::{default_latency_size, rounds_of, Class, Metric};
+use crate::results::query::{busy_waits, default_latency_size, rounds_of, Class, Metric};
 use crate::results::{Kind, ResultFile, Status};
 use crate::units::{fmt_ns, fmt_rate, fmt_ratio, fmt_size};
 use mempipe::conn::MachineProfile;
 use std::time::Duration;
-
-/// Repeats whose slowest p50 is more than this many times their fastest disagree: they did not
-/// measure one behaviour, and the advice says why.
-pub(crate) const BIMODAL: f64 = 3.0;
 
 /// A transport recommended for one use, with the figure that earned it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +36,6 @@ pub(crate) struct Advice {
     pub(crate) profile: String,
     /// Why odd figures of the run are what they are.
     pub(crate) notes: Vec<String>,
-}
-
-/// Transports that keep a CPU busy while they wait (they never sleep).
-pub(crate) fn busy_waits(transport: &str) -> bool {
-    transport == "limit" || transport.contains("spin") || transport.ends_with("-poll")
 }
 
 /// Median over cross-core pairs of `metric` for `transport` at `size`, OK cells only.
@@ -178,11 +170,20 @@ pub(crate) fn profile_effect(p: &MachineProfile) -> String {
             fmt_ns(cost.as_nanos() as f64)
         ));
     }
-    if let Some(ring) = p.stream_peak_ring {
-        parts.push(format!(
+    match p.stream_peak_ring {
+        Some(ring) if ring != 1 << 20 => parts.push(format!(
             "rings of {} (default 1 MiB), where streaming peaked",
             fmt_size(ring as u64)
-        ));
+        )),
+        Some(_) => parts.push("rings stay at 1 MiB, where streaming peaked".into()),
+        None => {}
+    }
+    if p.spin_viable.is_none() {
+        parts.push(
+            "whether to spin stays the default (spin on two or more CPUs): no mempipe-spin \
+             cell beside a mempipe-futex one finished cross-core"
+                .into(),
+        );
     }
     if parts.is_empty() {
         "nothing: this run has no cells a profile needs (measure mempipe-futex and mempipe-spin)"
@@ -190,94 +191,6 @@ pub(crate) fn profile_effect(p: &MachineProfile) -> String {
     } else {
         parts.join("; ")
     }
-}
-
-/// A sentence for each kind of odd figure in `f`.
-fn notes(f: &ResultFile, lat_size: Option<u64>) -> Vec<String> {
-    let mut out = Vec::new();
-    let stuck: Vec<&str> = f
-        .params
-        .transports
-        .iter()
-        .map(String::as_str)
-        .filter(|t| {
-            f.cells.iter().any(|c| {
-                c.transport == *t && c.status == Status::TimedOut && Class::Same.holds(c.pair)
-            }) && busy_waits(t)
-        })
-        .collect();
-    if !stuck.is_empty() {
-        out.push(format!(
-            "Same-core cells of {} time out by design: a spinning side that shares its CPU with \
-             its peer holds that CPU until the scheduler preempts it, so every hand-off waits a \
-             scheduler tick (milliseconds). Their figures are not speeds, `limit` gives no bound \
-             on one CPU, and on a shared CPU a sleeping transport (futex, hybrid) is the choice.",
-            stuck.join(", ")
-        ));
-    }
-    for t in &f.params.transports {
-        let Some(size) = lat_size else { break };
-        let split = f
-            .cells
-            .iter()
-            .filter(|c| &c.transport == t && c.size_bytes == size && c.status == Status::Ok)
-            .filter(|c| c.kind == Kind::Latency && Class::Cross.holds(c.pair))
-            .filter_map(|c| {
-                let r = rounds_of(c);
-                let lo = r.iter().copied().filter(|v| *v > 0.0).reduce(f64::min)?;
-                let hi = r.iter().copied().reduce(f64::max)?;
-                (hi > BIMODAL * lo).then_some((lo / 2.0, hi / 2.0))
-            })
-            .next();
-        if let Some((lo, hi)) = split {
-            let why = if t.contains("hybrid") {
-                "a hybrid wait that outlasts its spin budget sleeps in the kernel, and a sleeping \
-                 side answers late, which makes its peer outlast the budget too: a repeat that \
-                 falls into this slow mode stays there (a busy host, other load or a vCPU \
-                 preempted by the hypervisor tips it). Variants that differ only in how they \
-                 write (-send, -zc) can land on either side of this in one run; the difference \
-                 is the wait, not the write path"
-            } else {
-                "something else ran on these CPUs during some repeats (other load, or the \
-                 hypervisor moved or paused a vCPU)"
-            };
-            out.push(format!(
-                "{t}: its repeats disagree ({} to {} one-way p50 on one pair), so its spread is \
-                 large and its median may be either figure: {why}. Rerun on a quiet machine to \
-                 see which is typical.",
-                fmt_ns(lo),
-                fmt_ns(hi)
-            ));
-        }
-    }
-    let mut flagged_rounds: Vec<usize> = Vec::new();
-    for b in f
-        .cells
-        .iter()
-        .filter(|c| c.transport == "limit" && c.status == Status::Ok)
-    {
-        let r = rounds_of(b);
-        if let Some(m) = median(r.clone()) {
-            for (i, v) in r.iter().enumerate() {
-                if (v / m - 1.0).abs() > BOUND_OUTLIER && !flagged_rounds.contains(&i) {
-                    flagged_rounds.push(i);
-                }
-            }
-        }
-    }
-    flagged_rounds.sort_unstable();
-    if !flagged_rounds.is_empty() {
-        let list: Vec<String> = flagged_rounds.iter().map(|r| (r + 1).to_string()).collect();
-        out.push(format!(
-            "\"round {} flagged\" beside a ratio: in that round the hardware bound `limit` ran more \
-             than {:.0}% off its own median on that pair (the hypervisor moved or slowed a vCPU, \
-             or the first round ran on cold caches and clocks), so the round says nothing about \
-             the transports and its ratio is left out; the ratio stands on the other rounds.",
-            list.join(", "),
-            BOUND_OUTLIER * 100.0
-        ));
-    }
-    out
 }
 
 impl Advice {
@@ -311,11 +224,11 @@ impl Advice {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::check::tests::{file, lat, thr};
 
-    fn with_transports(mut f: ResultFile) -> ResultFile {
+    pub(crate) fn with_transports(mut f: ResultFile) -> ResultFile {
         let mut ts: Vec<String> = Vec::new();
         for c in &f.cells {
             if !ts.contains(&c.transport) {
@@ -401,42 +314,5 @@ mod tests {
         assert_eq!(a.request_response.clone().unwrap().transport, "unix-stream");
         assert_eq!(a.streaming, None);
         assert!(a.text().contains("for streaming: not measured in this run"));
-    }
-
-    #[test]
-    fn spinning_same_core_timeouts_and_disagreeing_repeats_are_explained() {
-        let mut stuck = lat("limit", 8, (0, 0), 4e6);
-        stuck.status = Status::TimedOut;
-        let mut hybrid = lat("mempipe-hybrid-send", 8, (0, 1), 120.0);
-        hybrid.latency.as_mut().unwrap().repeats_p50_ns = vec![240.0, 119_000.0, 121_000.0];
-        let f = with_transports(file(
-            &[0, 1],
-            vec![stuck, hybrid, lat("mempipe-futex", 8, (0, 0), 1_000.0)],
-        ));
-        let notes = advise(&f).notes;
-        assert!(
-            notes[0].starts_with("Same-core cells of limit time out by design"),
-            "{notes:?}"
-        );
-        assert!(
-            !notes[0].contains("mempipe-futex"),
-            "a sleeping transport is not stuck"
-        );
-        assert!(
-            notes[1].starts_with("mempipe-hybrid-send: its repeats disagree (120 ns to 60.5 µs"),
-            "{notes:?}"
-        );
-        assert!(notes[1].contains("not the write path"), "{notes:?}");
-        assert_eq!(notes.len(), 2, "{notes:?}");
-    }
-
-    #[test]
-    fn an_outlying_round_of_the_bound_is_explained_once() {
-        let mut b = lat("limit", 8, (0, 1), 100.0);
-        b.latency.as_mut().unwrap().repeats_p50_ns = vec![400.0, 200.0, 202.0];
-        let f = with_transports(file(&[0, 1], vec![b]));
-        let notes = advise(&f).notes;
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].starts_with("\"round 1 flagged\""), "{notes:?}");
     }
 }

@@ -3,6 +3,7 @@
 //! `check`, `report`, `summary` and `profile` read it.
 
 pub(crate) mod advice;
+pub(crate) mod notes;
 pub(crate) mod paired;
 pub(crate) mod profile;
 pub(crate) mod stats;

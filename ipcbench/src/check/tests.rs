@@ -25,6 +25,7 @@ pub(crate) fn file(cpus: &[usize], cells: Vec<Cell>) -> ResultFile {
             kernel_release: "6.0".into(),
             virtualization: Some("kvm".into()),
             clocksource: None,
+            load_avg: None,
             topology: Topology {
                 online: cpus.to_vec(),
                 ..Topology::default()

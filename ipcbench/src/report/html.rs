@@ -107,7 +107,7 @@ fn file_title(files: &[ResultFile], f: &ResultFile) -> String {
 
 fn machine_table(s: &mut String, files: &[ResultFile]) {
     type Row = (&'static str, fn(&ResultFile) -> String);
-    let rows: [Row; 16] = [
+    let rows: [Row; 17] = [
         ("host", |f| f.machine.hostname.clone()),
         ("CPU model", |f| f.machine.cpu_model.clone()),
         ("kernel", |f| f.machine.kernel_release.clone()),
@@ -133,6 +133,11 @@ fn machine_table(s: &mut String, files: &[ResultFile]) {
         ("caches", caches_text),
         ("NUMA nodes", numa_text),
         ("measured", |f| date(f.created_unix_s)),
+        ("load average at the end", |f| {
+            f.machine
+                .load_avg
+                .map_or_else(|| "not recorded".into(), |l| format!("{l:.2}"))
+        }),
         ("tool", |f| {
             let t = &f.tool;
             match &t.git_commit {

@@ -59,6 +59,11 @@ pub(crate) fn rate(c: &Cell) -> Option<f64> {
         .then_some(t.bytes_per_sec)
 }
 
+/// Transports that keep a CPU busy while they wait (they never sleep).
+pub(crate) fn busy_waits(transport: &str) -> bool {
+    transport == "limit" || transport.contains("spin") || transport.ends_with("-poll")
+}
+
 /// What a cell's figure was in each round, in round order: the repeats' RTT p50s
 /// (latency) or bytes per second (throughput). A file without per-repeat figures
 /// gives its single merged figure as one round.

@@ -85,6 +85,7 @@ fn machine_from(topology: Topology, host: &str, model: &str, virt: Option<&str>)
         kernel_release: "6.18.44".into(),
         virtualization: virt.map(str::to_string),
         clocksource: Some("tsc".into()),
+        load_avg: None,
         topology,
     }
 }
