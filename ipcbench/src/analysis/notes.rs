@@ -3,6 +3,7 @@
 //! disagree and rounds left out of the ratios. Part of the advice.
 
 use super::paired::BOUND_OUTLIER;
+use super::profile::from_results;
 use super::stats::median;
 use crate::results::query::{busy_waits, rounds_of, Class};
 use crate::results::{Kind, ResultFile, Status};
@@ -118,11 +119,23 @@ fn split_repeats(f: &ResultFile, size: u64, out: &mut Vec<String>) {
         split.join(", ")
     );
     if split.iter().any(|s| s.contains("hybrid")) {
-        note += " For hybrid: a wait that outlasts its spin budget sleeps in the kernel, and a \
-                 sleeping side answers late, which makes its peer outlast the budget too, so a \
-                 repeat that falls into this slow mode stays there. Variants that differ only in \
-                 how they write (-send, -zc) can land on either side of it in one run: the \
-                 difference is the wait, not the write path.";
+        note += " For hybrid: a wait that outlasts its spin budget (20 µs in these transports, \
+                 mempipe's default) sleeps in the kernel, and a sleeping side answers late, which \
+                 makes its peer outlast the budget too, so a repeat that falls into this slow mode \
+                 stays there. Variants that differ only in how they write (-send, -zc) can land on \
+                 either side of it in one run: the difference is the wait, not the write path.";
+        if let Some(cost) = from_results(f).wake_cost {
+            note += &format!(
+                " A futex wake costs {} here{}; connections with the profile installed spin \
+                 twice that before they sleep.",
+                fmt_ns(cost.as_nanos() as f64),
+                if cost.as_micros() >= 10 {
+                    ", near or above the 20 µs budget, which makes the slow mode likely"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     out.push(note);
 }
