@@ -301,7 +301,7 @@ pub fn producer_corrupt(data: &[u8]) {
             3 => {
                 let len = usize::from(input.u16()) % (max + 2);
                 match producer.try_send(&pattern[..len.min(pattern.len())]) {
-                    Err(SendError::TooLarge { len: l, max: m }) => {
+                    Err(SendError::TooLarge { len: l, max: m, .. }) => {
                         assert!(l > m && m == max)
                     }
                     Err(SendError::Full { needed }) => {

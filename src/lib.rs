@@ -102,8 +102,8 @@ pub use config::{Config, ParseWakeupError, WakeupKind};
 pub use conn::{connect, ConnConfig, Connection, Listener};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
-    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, NameError, OpenError,
-    OsError, RecvError, RemoveError, SendError, Side,
+    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, MessageLimit, NameError,
+    OpenError, OsError, RecvError, RemoveError, SendError, Side,
 };
 #[cfg(not(loom))]
 pub use region::{Handoff, Region};

@@ -35,7 +35,9 @@ fn zero_length_and_max_length_messages() {
 fn too_large_is_refused_with_both_sizes() {
     let (mut tx, _rx) = pair(256, 120);
     match tx.try_send(&[0; 121]) {
-        Err(SendError::TooLarge { len: 121, max: 120 }) => {}
+        Err(SendError::TooLarge {
+            len: 121, max: 120, ..
+        }) => {}
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -30,10 +30,11 @@ pub(crate) mod wire;
 
 pub use address::{Address, IntoAddress};
 pub use client::connect;
-pub use config::{ConnConfig, Intent};
+pub use config::{ConnConfig, Intent, ParseIntentError};
 pub use connection::{Connection, RecvHalf, SendHalf};
 pub use error::{
-    AcceptError, AddressError, BindError, ConnectError, HandshakeError, ADDRESS_FORMS,
+    AcceptError, AddressError, BindError, ConnConfigError, ConnectError, DirectoryError,
+    HandshakeError, ADDRESS_FORMS,
 };
 pub use grant::SendGrant;
 pub use listener::Listener;
