@@ -1,7 +1,8 @@
 //! Single-process tests of framing edges and of the ring against a model queue.
 //! They run on heap memory too, so Miri can check them.
 
-use crate::{heap_channel, Config, Consumer, Producer, RecvError, SendError, WakeupKind};
+use super::heap_channel;
+use crate::{Config, Consumer, Producer, RecvError, SendError, WakeupKind};
 use std::collections::VecDeque;
 
 fn pair(capacity: usize, max: usize) -> (Producer, Consumer) {
