@@ -94,7 +94,7 @@ pub mod testing;
 
 pub use config::{Config, ParseWakeupError, WakeupKind};
 #[cfg(not(loom))]
-pub use conn::{connect, ConnConfig, Connection, Listener};
+pub use conn::{client::connect, config::ConnConfig, connection::Connection, listener::Listener};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
     AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, MessageLimit, NameError,

@@ -6,10 +6,11 @@ use super::waiter::{register, NotPollable};
 use crate::conn::connection::{RecvInner, SendInner};
 use crate::conn::tcp::{TcpReceiver, TcpSender, Wait};
 use crate::conn::{
-    AcceptError, ConnConfig, ConnectError, Connection, HandshakeError, IntoAddress, Listener,
-    RecvHalf, SendGrant, SendHalf, Transport,
+    AcceptError, ConnectError, HandshakeError, IntoAddress, RecvHalf, SendGrant, SendHalf,
+    Transport,
 };
 use crate::error::{OsError, RecvError, SendError};
+use crate::{ConnConfig, Connection, Listener};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::TcpStream;
@@ -243,10 +244,7 @@ fn poll_io<R>(
 
 impl AsyncSendHalf {
     /// Wraps a sending half for awaiting.
-    ///
-    /// # Errors
-    /// As [`AsyncConnection::new`].
-    pub fn new(half: SendHalf) -> Result<Self, NotPollable> {
+    pub(crate) fn new(half: SendHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
             SendInner::Shm(p) => AsyncSend::Shm(AsyncProducer::new(p)?),
             SendInner::Tcp(sender) => AsyncSend::Tcp {
@@ -364,10 +362,7 @@ impl AsyncSendHalf {
 
 impl AsyncRecvHalf {
     /// Wraps a receiving half for awaiting.
-    ///
-    /// # Errors
-    /// As [`AsyncConnection::new`].
-    pub fn new(half: RecvHalf) -> Result<Self, NotPollable> {
+    pub(crate) fn new(half: RecvHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
             RecvInner::Shm(c) => AsyncRecv::Shm(AsyncConsumer::new(c)?),
             RecvInner::Tcp(receiver) => AsyncRecv::Tcp {

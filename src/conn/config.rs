@@ -93,7 +93,8 @@ enum ProfileSource {
 /// profile from its default location when present.
 ///
 /// ```
-/// use mempipe::conn::{ConnConfig, Intent};
+/// use mempipe::conn::Intent;
+/// use mempipe::ConnConfig;
 /// use std::time::Duration;
 /// let config = ConnConfig::new()
 ///     .intent(Intent::LowestLatency)
