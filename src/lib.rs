@@ -115,7 +115,7 @@ pub use region::{Handoff, Region};
 ///     loop {
 ///         match rx.recv(&mut buf) {
 ///             Ok(_) => sum += u64::from(buf[0]),
-///             Err(mempipe::RecvError::Disconnected) => return Ok(sum),
+///             Err(e) if e.is_disconnected() => return Ok(sum),
 ///             Err(e) => return Err(e),
 ///         }
 ///     }
