@@ -9,27 +9,26 @@
 
 mod common;
 
+use clap::Parser;
 use mempipe::asyncio::connect;
 use mempipe::ConnConfig;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: async_echo_client ADDRESS [--count N]";
-
-fn main() -> ExitCode {
-    common::run_on_tokio("async_echo_client", run())
+/// Sends numbered messages to an echo server from one task and checks the
+/// echoes in another.
+#[derive(Debug, Parser)]
+struct Options {
+    #[command(flatten)]
+    client: common::ClientArgs,
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let address = args.next().ok_or(USAGE)?;
-    let mut count: u64 = 10_000;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--count" => count = common::count_value(&mut args)?,
-            other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
-        }
-    }
+fn main() -> ExitCode {
+    common::run_on_tokio("async_echo_client", run(Options::parse()))
+}
+
+async fn run(Options { client }: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let common::ClientArgs { address, count } = client;
     let config = ConnConfig::default().connect_timeout(Duration::from_secs(10));
     let conn = connect(address, &config).await?;
     println!("transport: {}", conn.transport());
@@ -58,9 +57,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     drop(sender.await??);
-    if count > 0 {
-        let each = start.elapsed() / count as u32;
-        println!("{count} echoes, {each:?} each on average ({ticks} idle ticks)");
-    }
+    let each = start.elapsed() / count as u32;
+    println!("{count} echoes, {each:?} each on average ({ticks} idle ticks)");
     Ok(())
 }

@@ -9,19 +9,24 @@
 
 mod common;
 
+use clap::Parser;
 use mempipe::asyncio::AsyncListener;
-use mempipe::RecvError;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: async_echo_server NAME [--tcp HOST:PORT]";
-
-fn main() -> ExitCode {
-    common::run_on_tokio("async_echo_server", run())
+/// Echoes every message of every client, one tokio task per client.
+#[derive(Debug, Parser)]
+struct Options {
+    #[command(flatten)]
+    server: common::ServerArgs,
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let (name, config) = common::server_args(USAGE)?;
-    let mut listener = AsyncListener::bind(&name, &config)?;
+fn main() -> ExitCode {
+    common::run_on_tokio("async_echo_server", run(Options::parse()))
+}
+
+async fn run(Options { server }: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let name = &server.name;
+    let mut listener = AsyncListener::bind(name, &server.config())?;
     println!("listening as {name:?}");
     loop {
         let mut conn = match listener.accept().await {
@@ -41,7 +46,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                             return println!("client gone: {e}");
                         }
                     }
-                    Err(RecvError::Disconnected) => return println!("client closed"),
+                    Err(e) if e.is_disconnected() => return println!("client closed"),
                     Err(e) => return println!("client gone: {e}"),
                 }
             }

@@ -10,41 +10,53 @@
 
 mod common;
 
+use clap::{Parser, ValueEnum};
 use mempipe::asyncio::{connect, AsyncListener};
 use mempipe::ConnConfig;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: async_idle serve|connect NAME CONNECTIONS";
-
-fn main() -> ExitCode {
-    common::run_on_tokio("async_idle", run())
+/// Opens idle connections that each await a message that never comes.
+#[derive(Debug, Parser)]
+struct Options {
+    /// Which side this process is.
+    role: Role,
+    /// The connection name both sides use.
+    name: String,
+    /// How many connections to open.
+    #[arg(value_name = "CONNECTIONS", value_parser = common::count)]
+    count: u64,
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [role, name, count] = args.as_slice() else {
-        return Err(USAGE.into());
-    };
-    let count: usize = count
-        .parse()
-        .map_err(|_| format!("CONNECTIONS {count:?}: not a whole number"))?;
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Role {
+    /// Listen and accept the connections.
+    Serve,
+    /// Connect to the listener.
+    Connect,
+}
+
+fn main() -> ExitCode {
+    common::run_on_tokio("async_idle", run(Options::parse()))
+}
+
+async fn run(Options { role, name, count }: Options) -> Result<(), Box<dyn std::error::Error>> {
     let config = ConnConfig::default().connect_timeout(Duration::from_secs(10));
     let mut waiting = Vec::new();
-    match role.as_str() {
-        "serve" => {
-            let mut listener = AsyncListener::bind(name, &config)?;
+    match role {
+        Role::Serve => {
+            let mut listener = AsyncListener::bind(&name, &config)?;
             for _ in 0..count {
                 waiting.push(listener.accept().await?);
             }
         }
-        "connect" => {
+        Role::Connect => {
             for _ in 0..count {
-                waiting.push(connect(name.clone(), &config).await?);
+                waiting.push(connect(&name, &config).await?);
             }
         }
-        other => return Err(format!("unknown role {other:?}; {USAGE}").into()),
     }
+    let role = format!("{role:?}").to_lowercase();
     println!("{role}: {count} connections, each awaiting a message");
     let tasks: Vec<_> = waiting
         .into_iter()

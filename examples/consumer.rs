@@ -18,7 +18,7 @@
 mod common;
 
 use clap::Parser;
-use mempipe::{Config, CreateError, RecvError, Region, WakeupKind};
+use mempipe::{Config, CreateError, Region, WakeupKind};
 use std::process::ExitCode;
 
 /// Creates a named region and prints every message a producer sends into it.
@@ -82,7 +82,7 @@ fn run(
                 count += 1;
                 println!("[{count}] {len} bytes: {}", String::from_utf8_lossy(&buf));
             }
-            Err(RecvError::Disconnected) => {
+            Err(e) if e.is_disconnected() => {
                 eprintln!("consumer: the producer closed its end after {count} messages");
                 return Ok(());
             }

@@ -10,46 +10,32 @@
 
 mod common;
 
+use clap::Parser;
 use mempipe::conn::Intent;
 use mempipe::{connect, ConnConfig};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: echo_client ADDRESS [--count N] [--intent lowest-latency|balanced|idle-friendly|pollable]";
+/// Sends numbered messages to an echo server and checks each echo.
+#[derive(Debug, Parser)]
+struct Options {
+    #[command(flatten)]
+    client: common::ClientArgs,
+    /// What the connection optimises for (it picks the wakeup and ring size).
+    #[arg(long, default_value_t = Intent::Balanced, value_parser = common::intent())]
+    intent: Intent,
+}
 
 fn main() -> ExitCode {
-    common::exit_code("echo_client", run())
+    common::exit_code("echo_client", run(Options::parse()))
 }
 
-fn parse_intent(s: &str) -> Result<Intent, String> {
-    [
-        Intent::LowestLatency,
-        Intent::Balanced,
-        Intent::IdleFriendly,
-        Intent::Pollable,
-    ]
-    .into_iter()
-    .find(|i| i.name() == s)
-    .ok_or_else(|| {
-        format!("--intent {s:?}: expected lowest-latency, balanced, idle-friendly or pollable")
-    })
-}
-
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let address = args.next().ok_or(USAGE)?;
-    let mut count: u64 = 10_000;
-    let mut config = ConnConfig::default().connect_timeout(Duration::from_secs(10));
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--count" => count = common::count_value(&mut args)?,
-            "--intent" => {
-                config = config.intent(parse_intent(&args.next().ok_or("--intent needs a value")?)?)
-            }
-            other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
-        }
-    }
-    let mut conn = connect(address.as_str(), &config)?;
+fn run(Options { client, intent }: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let common::ClientArgs { address, count } = client;
+    let config = ConnConfig::default()
+        .intent(intent)
+        .connect_timeout(Duration::from_secs(10));
+    let mut conn = connect(&address, &config)?;
     println!("transport: {}", conn.transport());
     let mut reply = Vec::new();
     let start = Instant::now();
@@ -60,9 +46,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("echo {seq} came back as {reply:02x?}").into());
         }
     }
-    if count > 0 {
-        let each = start.elapsed() / count as u32;
-        println!("{count} round trips, {each:?} each on average");
-    }
+    let each = start.elapsed() / count as u32;
+    println!("{count} round trips, {each:?} each on average");
     Ok(())
 }

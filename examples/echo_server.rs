@@ -16,18 +16,24 @@
 
 mod common;
 
-use mempipe::{Listener, RecvError};
+use clap::Parser;
+use mempipe::Listener;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: echo_server NAME [--tcp HOST:PORT]";
-
-fn main() -> ExitCode {
-    common::exit_code("echo_server", run())
+/// Echoes every message of every client, one thread per client.
+#[derive(Debug, Parser)]
+struct Options {
+    #[command(flatten)]
+    server: common::ServerArgs,
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let (name, config) = common::server_args(USAGE)?;
-    let listener = Listener::bind(&name, &config)?;
+fn main() -> ExitCode {
+    common::exit_code("echo_server", run(Options::parse()))
+}
+
+fn run(Options { server }: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let name = &server.name;
+    let listener = Listener::bind(name, &server.config())?;
     match listener.tcp_addr() {
         Some(addr) => println!("listening as {name:?} and on TCP {addr}"),
         None => println!("listening as {name:?}"),
@@ -51,7 +57,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                             return;
                         }
                     }
-                    Err(RecvError::Disconnected) => return println!("client closed"),
+                    Err(e) if e.is_disconnected() => return println!("client closed"),
                     Err(e) => return println!("client gone: {e}"),
                 }
             }

@@ -12,25 +12,28 @@
 //! cargo run --release --example echo_client -- echo
 //! ```
 
-use mempipe::{ConnConfig, Connection, Listener, RecvError, SendError};
+mod common;
+
+use clap::Parser;
+use mempipe::{ConnConfig, Connection, Listener};
 use rustix::event::epoll;
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: epoll_echo_server NAME";
 /// The listener's key in the epoll set; connections use their id, twice
 /// (receive side: `2 * id`, send side: `2 * id + 1`).
 const LISTENER: u64 = u64::MAX;
 
+/// Echoes every message of every client from one thread, on epoll.
+#[derive(Debug, Parser)]
+struct Options {
+    /// The name clients connect to (for example `echo`).
+    name: String,
+}
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("epoll_echo_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_code("epoll_echo_server", run(Options::parse()))
 }
 
 /// One client: its connection and the echo it could not send yet.
@@ -39,8 +42,7 @@ struct Client {
     pending: Option<Vec<u8>>,
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let name = std::env::args().nth(1).ok_or(USAGE)?;
+fn run(Options { name }: Options) -> Result<(), Box<dyn std::error::Error>> {
     let listener = Listener::bind(&name, &ConnConfig::default())?;
     println!("listening as {name:?}");
     let set = epoll::create(epoll::CreateFlags::CLOEXEC)?;
@@ -108,7 +110,7 @@ fn serve(set: &impl AsFd, id: u64, clients: &mut HashMap<u64, Client>) -> std::i
         if let Some(msg) = client.pending.take() {
             match client.conn.try_send(&msg) {
                 Ok(()) => {}
-                Err(SendError::Full { .. }) => {
+                Err(e) if e.is_full() => {
                     let len = msg.len();
                     client.pending = Some(msg);
                     match client.conn.sender().arm_notify(len) {
@@ -122,7 +124,7 @@ fn serve(set: &impl AsFd, id: u64, clients: &mut HashMap<u64, Client>) -> std::i
         }
         match client.conn.try_recv(&mut buf) {
             Ok(_) => client.pending = Some(std::mem::take(&mut buf)),
-            Err(RecvError::Empty) => match client.conn.receiver().arm_notify() {
+            Err(e) if e.is_empty() => match client.conn.receiver().arm_notify() {
                 Ok(true) => continue, // a message arrived meanwhile
                 Ok(false) => break None,
                 Err(e) => break Some(e.to_string()),

@@ -54,7 +54,7 @@ fn run(Options { name, count }: Options) -> Result<(), String> {
             eprintln!("producer: skipped: {e}");
             Ok(true)
         }
-        Err(SendError::Disconnected) => {
+        Err(e) if e.is_disconnected() => {
             eprintln!("producer: the consumer closed its end");
             Ok(false)
         }

@@ -29,7 +29,7 @@ mod common;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
-use mempipe::{Config, Consumer, Producer, RecvError, Region, WakeupKind};
+use mempipe::{Config, Consumer, Producer, Region, WakeupKind};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
@@ -254,7 +254,7 @@ fn consume(consumer: &mut Consumer, max: usize, seed: u64) -> Result<Checker, St
         };
         match r {
             Ok(()) => stalls.maybe(),
-            Err(RecvError::Disconnected) => return Ok(checker),
+            Err(e) if e.is_disconnected() => return Ok(checker),
             Err(e) => return Err(format!("receive {}: {e}", checker.counts.messages)),
         }
     }

@@ -250,7 +250,7 @@ fn receive(
     mark(CONSUMER, END);
     let seconds = start.elapsed().as_secs_f64();
     match rx.recv_into(&mut buf) {
-        Err(RecvError::Disconnected) => Ok((verified, empty_polls, seconds)),
+        Err(e) if e.is_disconnected() => Ok((verified, empty_polls, seconds)),
         Ok(n) => Err(format!(
             "a message of {n} bytes after the last one ({})",
             o.count

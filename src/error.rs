@@ -1,4 +1,11 @@
 //! Error types. Each message says what happened and, where there is one, what to do.
+//!
+//! Sending and receiving use one [`SendError`] and one [`RecvError`] for a
+//! ring and a connection alike, so their messages speak of "the peer" (a
+//! ring's consumer or producer, a connection's other end) and "this end"; the
+//! one message that names a setting, [`SendError::TooLarge`], carries which
+//! setting applies ([`MessageLimit`]), fixed when the end was made: the fast
+//! path does no work for it.
 
 use std::io;
 
@@ -20,11 +27,11 @@ impl std::fmt::Display for Side {
     }
 }
 
-/// The shared memory holds something the protocol cannot have produced: the peer
-/// is buggy, hostile, or the mapping was overwritten. The ring cannot be trusted
-/// any more; drop the endpoint.
+/// The peer sent something the protocol cannot have produced (a ring's shared
+/// memory or a connection's TCP stream): the peer is buggy, hostile, or the
+/// mapping was overwritten. This end cannot be trusted any more; drop it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ring corrupted: {what}")]
+#[error("protocol violation by the peer: {what}; this end cannot be trusted any more, drop it")]
 pub struct Corruption {
     /// What was found, with the offending values.
     pub what: String,
@@ -36,34 +43,60 @@ impl Corruption {
     }
 }
 
-/// Errors from sending (reserving space and committing).
+/// Which setting bounds the size of a message, as [`SendError::TooLarge`]
+/// names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageLimit {
+    /// A ring's [`Config::max_message`](crate::Config::max_message), fixed
+    /// when its region was created.
+    Region,
+    /// A connection's [`ConnConfig::max_message`](crate::ConnConfig::max_message):
+    /// the smaller of the two sides' values.
+    Connection,
+}
+
+impl std::fmt::Display for MessageLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MessageLimit::Region => "raise Config::max_message when creating the region",
+            MessageLimit::Connection => {
+                "raise ConnConfig::max_message on both sides (the smaller of the two applies)"
+            }
+        })
+    }
+}
+
+/// Errors from sending (reserving space and committing), on a ring or a
+/// connection.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// The ring has no room for the message now (non-blocking calls only).
-    #[error("ring full: no room for a {needed}-byte record now; retry after the consumer reads, or use a blocking send")]
+    /// No room for the message now (non-blocking calls only).
+    #[error("no room for a {needed}-byte message now; retry after the peer reads, or use a blocking send")]
     Full {
-        /// Bytes the record needs, framing included.
+        /// Bytes the message needs, framing included.
         needed: usize,
     },
-    /// The message is larger than the ring's maximum message size.
-    #[error("message of {len} bytes exceeds the ring's maximum of {max} bytes; raise Config::max_message when creating the region")]
+    /// The message is larger than the maximum message size.
+    #[error("message of {len} bytes exceeds the maximum of {max} bytes; {limit}")]
     TooLarge {
         /// Requested length.
         len: usize,
-        /// The ring's maximum message size.
+        /// The maximum message size.
         max: usize,
+        /// The setting that bounds it.
+        limit: MessageLimit,
     },
     /// A blocking send ran out of time.
-    #[error("timed out waiting for room in the ring")]
+    #[error("timed out waiting for room to send")]
     Timeout,
-    /// The consumer closed its end (or never will read again).
-    #[error("the consumer has disconnected")]
+    /// The peer closed its receiving end (or never will read again).
+    #[error("the peer has closed its end: nothing sent now will be read")]
     Disconnected,
-    /// The consumer's process died without closing its end. Blocking and timed
+    /// The peer's process died without closing its end. Blocking and timed
     /// calls report it within about a liveness interval of the death; so do
-    /// non-blocking calls that find the ring full (instead of
-    /// [`SendError::Full`]), and every call that would wait after it is known.
-    #[error("the consumer process (pid {pid}) died without closing the ring")]
+    /// non-blocking calls that find no room (instead of [`SendError::Full`]),
+    /// and every call that would wait after it is known.
+    #[error("the peer process (pid {pid}) died without closing its end")]
     PeerDied {
         /// The dead peer's pid.
         pid: u32,
@@ -76,29 +109,30 @@ pub enum SendError {
     Io(#[from] io::Error),
 }
 
-/// Errors from receiving.
+/// Errors from receiving, on a ring or a connection.
 #[derive(Debug, thiserror::Error)]
 pub enum RecvError {
     /// No message is available now (non-blocking calls only).
-    #[error("ring empty: no message available now")]
+    #[error("no message available now")]
     Empty,
     /// A blocking receive ran out of time.
     #[error("timed out waiting for a message")]
     Timeout,
-    /// The producer closed its end and every committed message has been read.
-    #[error("the producer has disconnected and every message was read")]
+    /// The peer closed its sending end and every message it sent has been read.
+    #[error("the peer has closed its end and every message it sent was read")]
     Disconnected,
-    /// The producer's process died without closing its end; every committed
-    /// message has been read. Blocking and timed calls report it within about a
-    /// liveness interval of the death; so do non-blocking calls that find the
-    /// ring empty (instead of [`RecvError::Empty`]), and every later call.
-    #[error("the producer process (pid {pid}) died without closing the ring; every committed message was read")]
+    /// The peer's process died without closing its end; every message it
+    /// completed has been read. Blocking and timed calls report it within
+    /// about a liveness interval of the death; so do non-blocking calls that
+    /// find nothing to read (instead of [`RecvError::Empty`]), and every later
+    /// call.
+    #[error("the peer process (pid {pid}) died without closing its end; every message it completed was read")]
     PeerDied {
         /// The dead peer's pid.
         pid: u32,
     },
     /// The caller's buffer is too small for the next message, which stays in the ring.
-    #[error("buffer of {buf_len} bytes is too small for the next message of {needed} bytes; the message stays in the ring")]
+    #[error("buffer of {buf_len} bytes is too small for the next message of {needed} bytes; the message stays queued")]
     BufferTooSmall {
         /// Length of the waiting message.
         needed: usize,
@@ -107,7 +141,7 @@ pub enum RecvError {
     },
     /// The next message is not the size of the value asked for (typed receives
     /// only); it stays in the ring.
-    #[error("the next message is {len} bytes, not the {expected} bytes of the value asked for; it stays in the ring (receive it as bytes)")]
+    #[error("the next message is {len} bytes, not the {expected} bytes of the value asked for; it stays queued (receive it as bytes)")]
     WrongSize {
         /// Length of the waiting message.
         len: usize,
@@ -120,6 +154,62 @@ pub enum RecvError {
     /// A wakeup system call failed.
     #[error("wakeup system call failed: {0}")]
     Io(#[from] io::Error),
+}
+
+impl SendError {
+    /// No room now: a `try_` send would have to wait (retry, or send blocking).
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendError::Full { .. })
+    }
+
+    /// A timed send ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendError::Timeout)
+    }
+
+    /// The peer closed its end: nothing more will be read.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, SendError::Disconnected)
+    }
+
+    /// The peer's process died without closing its end.
+    pub fn is_peer_died(&self) -> bool {
+        matches!(self, SendError::PeerDied { .. })
+    }
+
+    /// The peer is gone, closed or dead: this end is done for good (a
+    /// connection's user connects again).
+    pub fn is_peer_gone(&self) -> bool {
+        self.is_disconnected() || self.is_peer_died()
+    }
+}
+
+impl RecvError {
+    /// Nothing to read now: a `try_` receive would have to wait.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, RecvError::Empty)
+    }
+
+    /// A timed receive ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvError::Timeout)
+    }
+
+    /// The peer closed its end and everything it sent was read.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, RecvError::Disconnected)
+    }
+
+    /// The peer's process died without closing its end.
+    pub fn is_peer_died(&self) -> bool {
+        matches!(self, RecvError::PeerDied { .. })
+    }
+
+    /// The peer is gone, closed or dead: nothing more will arrive (a
+    /// connection's user connects again).
+    pub fn is_peer_gone(&self) -> bool {
+        self.is_disconnected() || self.is_peer_died()
+    }
 }
 
 /// A [`Config`](crate::Config) that cannot make a ring.
@@ -174,16 +264,17 @@ impl OsError {
     }
 }
 
-/// A region name that is not usable as a POSIX shared-memory name (empty, too
-/// long, `.`/`..`, or a `/` after the first: use a path and the `*_at_path`
-/// calls for files).
+/// A name that is not usable: a region name that is not a POSIX
+/// shared-memory name (empty, too long, `.`/`..`, or a `/` after the first:
+/// use a path and the `*_at_path` calls for files), or a connection name
+/// outside its alphabet and length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid region name {name:?}: {why}")]
+#[error("invalid name {name:?}: {why}")]
 pub struct NameError {
     /// The name given.
     pub name: String,
     /// Why it was refused.
-    pub why: &'static str,
+    pub why: String,
 }
 
 /// Errors from removing a named region ([`Region::remove`](crate::Region::remove),

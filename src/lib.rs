@@ -79,12 +79,6 @@ mod config;
 pub mod conn;
 mod endpoint;
 mod error;
-/// Entry points for the fuzz targets and the corpus replay test, behind the
-/// non-default `fuzzing` feature: no user build compiles them.
-#[cfg(all(feature = "fuzzing", not(loom)))]
-#[doc(hidden)]
-#[allow(clippy::missing_errors_doc)]
-pub mod fuzzing;
 mod layout;
 mod platform;
 #[cfg(not(loom))]
@@ -92,18 +86,19 @@ mod region;
 pub(crate) mod ring;
 pub(crate) mod wakeup;
 
-#[cfg(all(test, loom))]
-mod loom_models;
-#[cfg(all(test, not(loom)))]
-mod tests;
+/// Tests, loom models and the fuzz targets' entry points (feature `fuzzing`,
+/// not for users): no user build compiles them.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod testing;
 
 pub use config::{Config, ParseWakeupError, WakeupKind};
 #[cfg(not(loom))]
-pub use conn::{connect, ConnConfig, Connection, Listener};
+pub use conn::{client::connect, config::ConnConfig, connection::Connection, listener::Listener};
 pub use endpoint::{Consumer, Producer, ReadGrant, WriteGrant};
 pub use error::{
-    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, NameError, OpenError,
-    OsError, RecvError, RemoveError, SendError, Side,
+    AttachError, ConfigError, Corruption, CreateError, GrantBoundsError, MessageLimit, NameError,
+    OpenError, OsError, RecvError, RemoveError, SendError, Side,
 };
 #[cfg(not(loom))]
 pub use region::{Handoff, Region};
@@ -120,7 +115,7 @@ pub use region::{Handoff, Region};
 ///     loop {
 ///         match rx.recv(&mut buf) {
 ///             Ok(_) => sum += u64::from(buf[0]),
-///             Err(mempipe::RecvError::Disconnected) => return Ok(sum),
+///             Err(e) if e.is_disconnected() => return Ok(sum),
 ///             Err(e) => return Err(e),
 ///         }
 ///     }
@@ -142,20 +137,4 @@ pub use region::{Handoff, Region};
 pub fn channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
     let region = Region::create_anonymous(config)?;
     Ok((region.producer()?, region.consumer()?))
-}
-
-/// A ring in private heap memory with both ends in this process: the same code
-/// paths without a mapping, so Miri can run them.
-#[cfg(all(test, not(loom)))]
-pub(crate) fn heap_channel(config: &Config) -> Result<(Producer, Consumer), CreateError> {
-    let geometry = config.validate()?;
-    if config.wakeup == WakeupKind::EventFd {
-        return Err(error::ConfigError::EventFdNeedsDescriptors.into());
-    }
-    let shared = std::sync::Arc::new(ring::Shared::heap(geometry));
-    Ok(endpoint::in_process_pair(
-        shared,
-        config.wakeup,
-        config.spin_budget,
-    ))
 }

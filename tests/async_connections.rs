@@ -370,3 +370,29 @@ fn peer_killed_while_tasks_await() {
         peer.reap_killed();
     });
 }
+
+/// `asyncio::connect` takes the address as the blocking `connect` does, a
+/// borrowed `&str` included, and its future borrows nothing: it can be
+/// spawned (this would not compile were the `&str` held across the await).
+#[test]
+fn connect_with_a_borrowed_address_inside_tokio_spawn() {
+    let _serial = common::serial();
+    let name = unique_listener_name("aspawn");
+    runtime().block_on(async {
+        let mut listener = AsyncListener::bind(&name, &ConnConfig::new()).expect("bind");
+        let addr: String = name.clone();
+        let client = tokio::spawn(mempipe::asyncio::connect(addr.as_str(), &client_config()));
+        drop(addr);
+        let mut server = listener.accept().await.expect("accept");
+        let mut client = client.await.expect("the task").expect("connect");
+        client.send(b"spawned").await.expect("send");
+        let mut buf = Vec::new();
+        server.recv(&mut buf).await.expect("recv");
+        assert_eq!(buf, b"spawned");
+        // A malformed address fails when awaited, naming the accepted forms.
+        let e = mempipe::asyncio::connect("udp://x", &client_config())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("tcp://HOST:PORT"), "{e}");
+    });
+}

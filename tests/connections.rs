@@ -258,7 +258,17 @@ fn listener_killed_then_replaced(tcp: bool) {
         // server; the reply never comes.
         let _ = conn.send(b"lost");
         match conn.recv_timeout(&mut buf, HANG_GUARD) {
-            Err(RecvError::PeerDied { pid }) => assert_eq!(pid, server.pid()),
+            Err(e @ RecvError::PeerDied { pid }) => {
+                assert_eq!(pid, server.pid());
+                // On either transport the text speaks of the peer, not of a ring.
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "the peer process (pid {pid}) died without closing its end; every \
+                         message it completed was read"
+                    )
+                );
+            }
             other => panic!("expected PeerDied, got {other:?}"),
         }
     }

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{unique_listener_name, HANG_GUARD};
-use mempipe::conn::{Address, BindError, ConnectError, Intent, MachineProfile, TransportKind};
+use mempipe::conn::{
+    Address, BindError, ConnConfigError, ConnectError, Intent, MachineProfile, TransportKind,
+};
 use mempipe::{connect, ConnConfig, Connection, Listener, RecvError, WakeupKind};
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -77,28 +79,72 @@ fn a_live_listeners_name_is_never_taken() {
 fn invalid_names_are_refused() {
     for bad in ["", "a/b", "..", &"x".repeat(65)] {
         match Listener::bind(bad, &ConnConfig::new()) {
-            Err(BindError::InvalidName { .. }) => {}
+            Err(BindError::InvalidName(e)) => {
+                assert_eq!(e.name, bad);
+                assert!(e.to_string().contains("connection name"), "{e}");
+            }
             other => panic!("{bad:?}: {other:?}"),
         }
     }
+    let e = Listener::bind("a/b", &ConnConfig::new()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid name \"a/b\": character '/' is not allowed in a connection name (A-Z a-z 0-9 . _ -)"
+    );
 }
 
 #[test]
 fn unusable_sizes_are_refused_before_anything_is_bound() {
-    match Listener::bind(
-        &unique_listener_name("zero"),
-        &ConnConfig::new().max_message(0),
-    ) {
-        Err(BindError::Config(_)) => {}
+    let too_large = "ConnConfig::max_message(1099511627776) is out of range: a connection's \
+                     messages are 1 to 536870904 bytes";
+    for (bytes, text) in [
+        (0, "ConnConfig::max_message(0) is out of range: a connection's messages are 1 to 536870904 bytes"),
+        (1 << 40, too_large),
+    ] {
+        let config = ConnConfig::new().max_message(bytes);
+        match Listener::bind(&unique_listener_name("size"), &config) {
+            Err(e @ BindError::Config(ConnConfigError::MaxMessage { .. })) => {
+                assert_eq!(e.to_string(), text)
+            }
+            other => panic!("{bytes}: expected Config, got {other:?}"),
+        }
+        match connect(unique_listener_name("size").as_str(), &config) {
+            Err(e @ ConnectError::Config(ConnConfigError::MaxMessage { .. })) => {
+                assert_eq!(e.to_string(), text)
+            }
+            other => panic!("{bytes}: expected Config, got {other:?}"),
+        }
+    }
+    let ring = ConnConfig::new().ring_capacity(1 << 31);
+    match Listener::bind(&unique_listener_name("ring"), &ring) {
+        Err(e @ BindError::Config(ConnConfigError::RingCapacity { .. })) => assert_eq!(
+            e.to_string(),
+            "ConnConfig::ring_capacity(2147483648) is out of range: a connection's rings hold \
+             at most 1073741824 bytes each"
+        ),
         other => panic!("expected Config, got {other:?}"),
     }
-    match connect(
-        unique_listener_name("zero").as_str(),
-        &ConnConfig::new().max_message(0),
-    ) {
-        Err(ConnectError::Config(_)) => {}
-        other => panic!("expected Config, got {other:?}"),
-    }
+}
+
+#[test]
+fn error_helpers_answer_without_matching_variants() {
+    use mempipe::conn::AcceptError;
+    use mempipe::SendError;
+    let config = ConnConfig::new().connect_timeout(Duration::from_millis(50));
+    let e = connect(unique_listener_name("absent").as_str(), &config).unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    assert!(!ConnectError::from(ConnConfigError::MaxMessage { value: 0, max: 1 }).is_not_found());
+    let listener = Listener::bind(&unique_listener_name("helpers"), &ConnConfig::new()).unwrap();
+    assert!(matches!(listener.try_accept(), Err(e) if e.is_timeout()));
+    assert!(matches!(
+        listener.accept_timeout(Duration::from_millis(1)),
+        Err(AcceptError::Timeout)
+    ));
+    let e = SendError::PeerDied { pid: 7 };
+    assert!(e.is_peer_died() && e.is_peer_gone() && !e.is_disconnected() && !e.is_full());
+    let e = RecvError::Disconnected;
+    assert!(e.is_disconnected() && e.is_peer_gone() && !e.is_peer_died() && !e.is_empty());
+    assert!(RecvError::Timeout.is_timeout() && SendError::Timeout.is_timeout());
 }
 
 #[test]
@@ -248,7 +294,7 @@ fn split_halves_work_from_two_threads_and_close_in_order() {
             loop {
                 match srx.recv_timeout(&mut buf, HANG_GUARD) {
                     Ok(_) => stx.send(&buf).unwrap(),
-                    Err(RecvError::Disconnected) => return,
+                    Err(e) if e.is_disconnected() => return,
                     Err(e) => panic!("server: {e}"),
                 }
             }
@@ -261,7 +307,11 @@ fn split_halves_work_from_two_threads_and_close_in_order() {
         sender.join().unwrap();
         echo.join().unwrap();
         match rx.recv_timeout(&mut Vec::new(), HANG_GUARD) {
-            Err(RecvError::Disconnected) => {}
+            // A connection's user reads of the peer, not of a ring's producer.
+            Err(e) if e.is_disconnected() => assert_eq!(
+                e.to_string(),
+                "the peer has closed its end and every message it sent was read"
+            ),
             other => panic!("tcp={tcp}: expected Disconnected, got {other:?}"),
         }
     }
@@ -285,10 +335,17 @@ fn sizes_above_the_maximum_are_refused_on_both_transports() {
             "the smaller side's maximum applies"
         );
         match client.send(&[0; 1001]) {
-            Err(mempipe::SendError::TooLarge {
-                len: 1001,
-                max: 1000,
-            }) => {}
+            Err(
+                e @ mempipe::SendError::TooLarge {
+                    len: 1001,
+                    max: 1000,
+                    limit: mempipe::MessageLimit::Connection,
+                },
+            ) => assert_eq!(
+                e.to_string(),
+                "message of 1001 bytes exceeds the maximum of 1000 bytes; raise \
+                 ConnConfig::max_message on both sides (the smaller of the two applies)"
+            ),
             other => panic!("expected TooLarge, got {other:?}"),
         }
         assert!(client.try_reserve(1001).is_err());

@@ -1,7 +1,7 @@
 //! Replays the fuzz targets' committed seed corpora (`fuzz/corpus/<target>/`) and
 //! every past finding (`fuzz/regressions/<target>/`) through the same
-//! `mempipe::fuzzing` functions the fuzz targets call, on stable, so CI covers
-//! them without cargo-fuzz. A panic inside (a broken property, or a panic in
+//! `mempipe::testing::fuzzing` functions the fuzz targets call, on stable, so
+//! CI covers them without cargo-fuzz. A panic inside (a broken property, or a panic in
 //! the library) fails the test and names the file.
 
 use std::path::{Path, PathBuf};
@@ -9,12 +9,18 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 const TARGETS: [(&str, Target); 6] = [
-    ("consumer_corrupt", mempipe::fuzzing::consumer_corrupt),
-    ("producer_corrupt", mempipe::fuzzing::producer_corrupt),
-    ("open_header", mempipe::fuzzing::open_header),
-    ("ops_model", mempipe::fuzzing::ops_model),
-    ("handshake", mempipe::fuzzing::handshake),
-    ("tcp_frames", mempipe::fuzzing::tcp_frames),
+    (
+        "consumer_corrupt",
+        mempipe::testing::fuzzing::consumer_corrupt,
+    ),
+    (
+        "producer_corrupt",
+        mempipe::testing::fuzzing::producer_corrupt,
+    ),
+    ("open_header", mempipe::testing::fuzzing::open_header),
+    ("ops_model", mempipe::testing::fuzzing::ops_model),
+    ("handshake", mempipe::testing::fuzzing::handshake),
+    ("tcp_frames", mempipe::testing::fuzzing::tcp_frames),
 ];
 
 /// Targets that make system calls Miri cannot run (mapping files, sockets).

@@ -1,11 +1,12 @@
-//! What several examples share: the `--wakeup` and `--cores` values, the echo
-//! examples' command lines, pinning to a CPU, starting this program again as
-//! its peer process with regions handed over, running on tokio, and the exit
-//! status.
+//! What several examples share: the `--wakeup`, `--intent`, `--count` and
+//! `--cores` values, the echo examples' command lines, pinning to a CPU,
+//! starting this program again as its peer process with regions handed over,
+//! running on tokio, and the exit status.
 
 #![allow(dead_code)] // each example uses a different part
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use mempipe::conn::Intent;
 use mempipe::{ConnConfig, Region, WakeupKind};
 use std::fmt::Display;
 use std::future::Future;
@@ -41,26 +42,40 @@ pub fn count(value: &str) -> Result<u64, String> {
     }
 }
 
-/// The echo servers' command line, `NAME [--tcp HOST:PORT]`: the name to
-/// listen as and the configuration (with the TCP address, if given).
-pub fn server_args(usage: &str) -> Result<(String, ConnConfig), String> {
-    let mut args = std::env::args().skip(1);
-    let name = args.next().ok_or(usage)?;
-    let mut config = ConnConfig::default();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tcp" => config = config.tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
-            other => return Err(format!("unknown argument {other:?}; {usage}")),
-        }
-    }
-    Ok((name, config))
+/// The echo servers' command line: the name to listen as, and a TCP address.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// The name clients connect to (for example `echo`).
+    pub name: String,
+    /// Also accept TCP connections on this address (port 0: any free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tcp: Option<String>,
 }
 
-/// The value of the echo clients' `--count`: the next argument, a whole number.
-pub fn count_value(args: &mut impl Iterator<Item = String>) -> Result<u64, String> {
-    let v = args.next().ok_or("--count needs a number")?;
-    v.parse()
-        .map_err(|_| format!("--count {v:?}: not a whole number"))
+impl ServerArgs {
+    /// The listener's configuration: the defaults, plus TCP if asked for.
+    pub fn config(&self) -> ConnConfig {
+        match &self.tcp {
+            Some(addr) => ConnConfig::default().tcp(addr),
+            None => ConnConfig::default(),
+        }
+    }
+}
+
+/// The echo clients' command line: where to connect and how many echoes.
+#[derive(Debug, clap::Args)]
+pub struct ClientArgs {
+    /// A connection name (`echo`) or address (`tcp://127.0.0.1:7000`, `127.0.0.1:7000`).
+    pub address: String,
+    /// How many messages to send and check.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = count)]
+    pub count: u64,
+}
+
+/// Parses `--intent`: an intent's name (help and errors list them).
+pub fn intent() -> impl TypedValueParser<Value = Intent> {
+    PossibleValuesParser::new(Intent::ALL.map(Intent::name))
+        .map(|name| name.parse::<Intent>().expect("one of the listed names"))
 }
 
 /// Parses `--cores A,B`: this process's CPU and its peer's.

@@ -1,9 +1,9 @@
-//! `cargo +nightly fuzz run consumer_corrupt`: see `mempipe::fuzzing::consumer_corrupt` for what it
+//! `cargo +nightly fuzz run consumer_corrupt`: see `mempipe::testing::fuzzing::consumer_corrupt` for what it
 //! drives and checks; `tests/fuzz_corpus.rs` replays its corpus on stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    mempipe::fuzzing::consumer_corrupt(data);
+    mempipe::testing::fuzzing::consumer_corrupt(data);
 });

@@ -1,9 +1,9 @@
-//! `cargo +nightly fuzz run handshake`: see `mempipe::fuzzing::handshake` for what it
+//! `cargo +nightly fuzz run handshake`: see `mempipe::testing::fuzzing::handshake` for what it
 //! drives and checks; `tests/fuzz_corpus.rs` replays its corpus on stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    mempipe::fuzzing::handshake(data);
+    mempipe::testing::fuzzing::handshake(data);
 });

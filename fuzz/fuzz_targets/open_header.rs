@@ -1,9 +1,9 @@
-//! `cargo +nightly fuzz run open_header`: see `mempipe::fuzzing::open_header` for what it
+//! `cargo +nightly fuzz run open_header`: see `mempipe::testing::fuzzing::open_header` for what it
 //! drives and checks; `tests/fuzz_corpus.rs` replays its corpus on stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    mempipe::fuzzing::open_header(data);
+    mempipe::testing::fuzzing::open_header(data);
 });

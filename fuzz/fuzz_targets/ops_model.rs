@@ -1,9 +1,9 @@
-//! `cargo +nightly fuzz run ops_model`: see `mempipe::fuzzing::ops_model` for what it
+//! `cargo +nightly fuzz run ops_model`: see `mempipe::testing::fuzzing::ops_model` for what it
 //! drives and checks; `tests/fuzz_corpus.rs` replays its corpus on stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    mempipe::fuzzing::ops_model(data);
+    mempipe::testing::fuzzing::ops_model(data);
 });

@@ -6,11 +6,12 @@ use super::waiter::{register, NotPollable};
 use crate::conn::connection::{RecvInner, SendInner};
 use crate::conn::tcp::{TcpReceiver, TcpSender, Wait};
 use crate::conn::{
-    AcceptError, ConnConfig, ConnectError, Connection, IntoAddress, Listener, RecvHalf, SendGrant,
-    SendHalf, Transport,
+    AcceptError, ConnectError, HandshakeError, IntoAddress, RecvHalf, SendGrant, SendHalf,
+    Transport,
 };
-use crate::error::{RecvError, SendError};
-use std::future::poll_fn;
+use crate::error::{OsError, RecvError, SendError};
+use crate::{ConnConfig, Connection, Listener};
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
@@ -82,19 +83,39 @@ impl std::fmt::Debug for AsyncRecvHalf {
 /// blocking pool (the handshake waits for the listener), and wraps the
 /// connection for awaiting.
 ///
+/// The address is taken as the blocking `connect` takes it (`&str`, `String`,
+/// [`Address`](crate::conn::Address)) and parsed before the future is made,
+/// so the future borrows nothing and can be spawned:
+///
+/// ```no_run
+/// # async fn f() {
+/// let addr = String::from("orders");
+/// let client = tokio::spawn(mempipe::asyncio::connect(addr.as_str(), &mempipe::ConnConfig::default()));
+/// # let _ = client;
+/// # }
+/// ```
+///
 /// # Errors
-/// As [`connect`](crate::connect). (A connection's rings are anonymous, so
-/// they can always be awaited; were they not, that is [`ConnectError::Config`].)
-pub async fn connect(
-    address: impl IntoAddress + Send + 'static,
+/// As [`connect`](crate::connect). (A connection's rings carry wake
+/// descriptors, so they can always be awaited; rings from a listener that
+/// sent none are [`ConnectError::Handshake`].)
+pub fn connect(
+    address: impl IntoAddress,
     config: &ConnConfig,
-) -> Result<AsyncConnection, ConnectError> {
+) -> impl Future<Output = Result<AsyncConnection, ConnectError>> + Send + 'static {
+    let address = address.into_address();
     let config = config.clone();
-    let conn = match tokio::task::spawn_blocking(move || crate::connect(address, &config)).await {
-        Ok(result) => result?,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    };
-    AsyncConnection::new(conn).map_err(|e| ConnectError::Config(e.to_string()))
+    async move {
+        let address = address?;
+        let blocking = tokio::task::spawn_blocking(move || crate::connect(address, &config));
+        let conn = match blocking.await {
+            Ok(result) => result?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        AsyncConnection::new(conn).map_err(|e| {
+            HandshakeError::Mismatch(format!("its rings cannot be awaited: {e}")).into()
+        })
+    }
 }
 
 impl AsyncConnection {
@@ -223,10 +244,7 @@ fn poll_io<R>(
 
 impl AsyncSendHalf {
     /// Wraps a sending half for awaiting.
-    ///
-    /// # Errors
-    /// As [`AsyncConnection::new`].
-    pub fn new(half: SendHalf) -> Result<Self, NotPollable> {
+    pub(crate) fn new(half: SendHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
             SendInner::Shm(p) => AsyncSend::Shm(AsyncProducer::new(p)?),
             SendInner::Tcp(sender) => AsyncSend::Tcp {
@@ -344,10 +362,7 @@ impl AsyncSendHalf {
 
 impl AsyncRecvHalf {
     /// Wraps a receiving half for awaiting.
-    ///
-    /// # Errors
-    /// As [`AsyncConnection::new`].
-    pub fn new(half: RecvHalf) -> Result<Self, NotPollable> {
+    pub(crate) fn new(half: RecvHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
             RecvInner::Shm(c) => AsyncRecv::Shm(AsyncConsumer::new(c)?),
             RecvInner::Tcp(receiver) => AsyncRecv::Tcp {
@@ -481,10 +496,7 @@ impl AsyncListener {
     }
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncConnection, AcceptError>> {
-        let os = |e: io::Error| AcceptError::Os {
-            op: "register with tokio",
-            source: e,
-        };
+        let os = |e: io::Error| AcceptError::Os(OsError::new("register with tokio", e));
         loop {
             match self.inner.try_accept() {
                 Err(AcceptError::NoPending) => {}

@@ -2,6 +2,7 @@
 //! transport forced or left to the library.
 
 use super::error::AddressError;
+use crate::error::NameError;
 use std::fmt;
 use std::str::FromStr;
 
@@ -34,18 +35,27 @@ pub enum Address {
 }
 
 /// Checks a connection name: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
-pub(crate) fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), NameError> {
+    let refuse = |why: String| NameError {
+        name: name.to_owned(),
+        why,
+    };
     if name.is_empty() || name.len() > 64 {
-        return Err(format!("a name is 1 to 64 bytes, not {}", name.len()));
+        return Err(refuse(format!(
+            "a connection name is 1 to 64 bytes, not {}",
+            name.len()
+        )));
     }
     if name.starts_with('.') {
-        return Err("a name does not start with '.'".into());
+        return Err(refuse("a connection name does not start with '.'".into()));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!("character {c:?} is not allowed in a name"));
+        return Err(refuse(format!(
+            "character {c:?} is not allowed in a connection name (A-Z a-z 0-9 . _ -)"
+        )));
     }
     Ok(())
 }
@@ -85,7 +95,7 @@ impl FromStr for Address {
                 Ok(Address::Tcp(rest.to_owned()))
             }
             Some("shm") => {
-                check_name(rest).map_err(bad)?;
+                check_name(rest).map_err(|e| bad(e.why))?;
                 Ok(Address::Shm(rest.to_owned()))
             }
             Some("xio") | None if looks_tcp => {
@@ -93,7 +103,7 @@ impl FromStr for Address {
                 Ok(Address::AutoTcp(rest.to_owned()))
             }
             Some("xio") | None => {
-                check_name(rest).map_err(bad)?;
+                check_name(rest).map_err(|e| bad(e.why))?;
                 Ok(Address::Auto(rest.to_owned()))
             }
             Some(other) => Err(bad(format!("unknown scheme {other:?}"))),

@@ -3,7 +3,7 @@
 use super::address::{Address, IntoAddress};
 use super::config::{Choice, ConnConfig};
 use super::connection::Connection;
-use super::error::{ConnectError, HandshakeError};
+use super::error::{ConnConfigError, ConnectError, DirectoryError, HandshakeError};
 use super::rendezvous;
 use super::tcp::TcpShared;
 use super::transport::Transport;
@@ -66,8 +66,8 @@ use std::time::{Duration, Instant};
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
     let choice = config.choose();
-    if let Err(e) = wire::check_geometry(choice.capacity as u64, choice.max_message as u64) {
-        return Err(ConnectError::Config(e.to_string()));
+    if let Err(e) = ConnConfigError::check(choice.capacity, choice.max_message) {
+        return Err(e.into());
     }
     let deadline = Instant::now() + config.connect_timeout;
     match &address {
@@ -169,10 +169,11 @@ fn connect_local(
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(e) => {
-                return Err(ConnectError::Directory {
+                return Err(DirectoryError {
                     path: path.parent().map(PathBuf::from).unwrap_or_default(),
                     why: format!("connecting to {} failed: {e}", path.display()),
-                })
+                }
+                .into())
             }
         }
     };
@@ -302,7 +303,7 @@ fn connect_tcp(
             Ok(conn) => Ok(conn),
             // Same kernel, but the socket is out of reach (another mount
             // namespace, another user's directory): stay on TCP.
-            Err(ConnectError::NotFound { .. } | ConnectError::Directory { .. }) => {
+            Err(ConnectError::NotFound { .. } | ConnectError::Directory(_)) => {
                 connect_tcp(addr, config, choice, deadline, false)
             }
             Err(e) => Err(e),

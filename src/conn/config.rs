@@ -23,7 +23,15 @@ pub enum Intent {
 }
 
 impl Intent {
-    /// Lower-case name.
+    /// Every intent, in a stable order.
+    pub const ALL: [Intent; 4] = [
+        Intent::LowestLatency,
+        Intent::Balanced,
+        Intent::IdleFriendly,
+        Intent::Pollable,
+    ];
+
+    /// Lower-case name, as accepted by [`str::parse`].
     pub fn name(self) -> &'static str {
         match self {
             Intent::LowestLatency => "lowest-latency",
@@ -31,6 +39,38 @@ impl Intent {
             Intent::IdleFriendly => "idle-friendly",
             Intent::Pollable => "pollable",
         }
+    }
+}
+
+impl std::fmt::Display for Intent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown intent name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown intent {0:?}: expected one of lowest-latency, balanced, idle-friendly, pollable")]
+pub struct ParseIntentError(String);
+
+impl std::str::FromStr for Intent {
+    type Err = ParseIntentError;
+
+    /// Parses an intent's [`name`](Intent::name), ignoring ASCII case.
+    ///
+    /// ```
+    /// use mempipe::conn::Intent;
+    /// assert_eq!("idle-friendly".parse(), Ok(Intent::IdleFriendly));
+    /// assert!("fast".parse::<Intent>().unwrap_err().to_string().contains("lowest-latency"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ParseIntentError`] for any other string; its message lists the names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|i| i.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseIntentError(s.to_owned()))
     }
 }
 
@@ -53,7 +93,8 @@ enum ProfileSource {
 /// profile from its default location when present.
 ///
 /// ```
-/// use mempipe::conn::{ConnConfig, Intent};
+/// use mempipe::conn::Intent;
+/// use mempipe::ConnConfig;
 /// use std::time::Duration;
 /// let config = ConnConfig::new()
 ///     .intent(Intent::LowestLatency)
@@ -256,7 +297,8 @@ impl ConnConfig {
             .ring_capacity
             .unwrap_or(base_ring)
             .max(ring_for(self.max_message))
-            .next_power_of_two();
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
         let why = format!(
             "intent {}{}; {source}",
             self.intent.name(),
@@ -342,5 +384,18 @@ mod tests {
             .max_message(1 << 20)
             .choose();
         assert!(big.capacity >= 2 * ((1 << 20) + 8));
+    }
+
+    #[test]
+    fn every_intent_parses_from_its_name_and_others_list_the_names() {
+        for intent in Intent::ALL {
+            assert_eq!(intent.name().parse(), Ok(intent));
+            assert_eq!(intent.to_string().to_uppercase().parse(), Ok(intent));
+        }
+        let e = "fastest".parse::<Intent>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown intent \"fastest\": expected one of lowest-latency, balanced, idle-friendly, pollable"
+        );
     }
 }

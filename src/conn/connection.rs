@@ -86,7 +86,8 @@ impl fmt::Debug for RecvHalf {
 }
 
 impl Connection {
-    pub(crate) fn shm(producer: Producer, consumer: Consumer, transport: Transport) -> Self {
+    pub(crate) fn shm(mut producer: Producer, consumer: Consumer, transport: Transport) -> Self {
+        producer.set_message_limit(crate::error::MessageLimit::Connection);
         let transport = Arc::new(transport);
         Connection {
             tx: SendHalf {

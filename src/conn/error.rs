@@ -1,15 +1,15 @@
 //! Errors of binding, connecting and accepting. Sending and receiving on a
-//! connection use the ring's [`SendError`](crate::SendError) and
-//! [`RecvError`](crate::RecvError) on every transport.
+//! connection use [`SendError`](crate::SendError) and
+//! [`RecvError`](crate::RecvError) on every transport, worded for rings and
+//! connections alike.
 
-use crate::error::{AttachError, CreateError, OpenError};
+use crate::error::{AttachError, CreateError, NameError, OpenError, OsError};
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The accepted address forms, quoted by every address error.
-pub const ADDRESS_FORMS: &str =
-    "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
+const ADDRESS_FORMS: &str = "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
      tcp://HOST:PORT (TCP), xio://HOST:PORT (TCP, upgraded to shared memory on the same host); \
      a NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'";
 
@@ -102,27 +102,56 @@ impl From<io::Error> for HandshakeError {
     }
 }
 
-impl From<crate::error::OsError> for HandshakeError {
-    fn from(e: crate::error::OsError) -> Self {
+impl From<OsError> for HandshakeError {
+    fn from(e: OsError) -> Self {
         // Keeps the failed call's name in the message ("sendmsg failed: ...").
         HandshakeError::Io(io::Error::new(e.source.kind(), e))
     }
 }
 
+/// A [`ConnConfig`](crate::ConnConfig) that no connection can have, refused
+/// by [`Listener::bind`](crate::Listener::bind) and [`connect`](crate::connect)
+/// before anything is created or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnConfigError {
+    /// The maximum message is zero or larger than a connection carries.
+    #[error("ConnConfig::max_message({value}) is out of range: a connection's messages are 1 to {max} bytes")]
+    MaxMessage {
+        /// The value given.
+        value: u64,
+        /// The largest maximum message a connection allows.
+        max: u64,
+    },
+    /// The ring capacity is larger than a connection's ring may be.
+    #[error("ConnConfig::ring_capacity({value}) is out of range: a connection's rings hold at most {max} bytes each")]
+    RingCapacity {
+        /// The capacity asked for (after rounding up to a power of two).
+        value: u64,
+        /// The largest ring capacity.
+        max: u64,
+    },
+}
+
+/// The rendezvous directory is missing, unsafe, or cannot be created or used.
+#[derive(Debug, thiserror::Error)]
+#[error("rendezvous directory {}: {why}; ConnConfig::rendezvous_dir names another", path.display())]
+pub struct DirectoryError {
+    /// The directory.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub why: String,
+}
+
 /// [`Listener::bind`](crate::Listener::bind) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    /// The name is not usable.
-    #[error("invalid connection name {name:?}: {why}")]
-    InvalidName {
-        /// The name given.
-        name: String,
-        /// Why it was refused.
-        why: String,
-    },
+    /// The name is not usable as a connection name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
     /// The configuration is not usable (for example a zero maximum message).
-    #[error("invalid listener configuration: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConnConfigError),
     /// A live listener holds the name.
     #[error("connection name {name:?} is in use by a running listener{}; stop it or pick another name", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     InUse {
@@ -132,13 +161,8 @@ pub enum BindError {
         pid: Option<u32>,
     },
     /// The rendezvous directory is missing, unsafe, or cannot be created.
-    #[error("rendezvous directory {}: {why}", path.display())]
-    Directory {
-        /// The directory.
-        path: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
     /// Listening on the TCP address failed.
     #[error("cannot listen on TCP address {addr}: {source}")]
     Tcp {
@@ -149,14 +173,8 @@ pub enum BindError {
         source: io::Error,
     },
     /// An operating-system call failed.
-    #[error("{op} failed: {source}")]
-    Os {
-        /// The call that failed.
-        op: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
 }
 
 /// [`connect`](crate::connect) failed.
@@ -196,16 +214,22 @@ pub enum ConnectError {
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
     /// The requested configuration is not usable.
-    #[error("invalid connection configuration: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConnConfigError),
     /// The rendezvous directory is unusable.
-    #[error("rendezvous directory {}: {why}", path.display())]
-    Directory {
-        /// The directory.
-        path: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+impl ConnectError {
+    /// No listener answered within the connect timeout (by name or on TCP):
+    /// the server is not running yet, or not reachable; retrying may help.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::NotFound { .. } | ConnectError::Unreachable { .. }
+        )
+    }
 }
 
 /// [`Listener::accept`](crate::Listener::accept) could not establish one
@@ -241,12 +265,36 @@ pub enum AcceptError {
     #[error("creating a connection's rings failed: {0}")]
     Create(#[from] CreateError),
     /// An operating-system call failed.
-    #[error("{op} failed: {source}")]
-    Os {
-        /// The call that failed.
-        op: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
+}
+
+impl AcceptError {
+    /// No client came: none was waiting ([`Listener::try_accept`](crate::Listener::try_accept))
+    /// or none connected in time ([`Listener::accept_timeout`](crate::Listener::accept_timeout)).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, AcceptError::NoPending | AcceptError::Timeout)
+    }
+}
+
+impl ConnConfigError {
+    /// Checks the geometry a configuration resolved to: the maximum message
+    /// first (the setting a user changes), then the ring it needs.
+    pub(crate) fn check(capacity: usize, max_message: usize) -> Result<(), Self> {
+        let max_ring = super::wire::MAX_RING;
+        let max = max_ring / 2 - 8;
+        if max_message == 0 || max_message as u64 > max {
+            return Err(ConnConfigError::MaxMessage {
+                value: max_message as u64,
+                max,
+            });
+        }
+        if capacity as u64 > max_ring {
+            return Err(ConnConfigError::RingCapacity {
+                value: capacity as u64,
+                max: max_ring,
+            });
+        }
+        Ok(())
+    }
 }

@@ -3,12 +3,13 @@
 
 use super::config::{ring_for, Choice, ConnConfig};
 use super::connection::Connection;
-use super::error::{AcceptError, BindError, HandshakeError};
+use super::error::{AcceptError, BindError, ConnConfigError, DirectoryError, HandshakeError};
 use super::rendezvous::{self, Bound};
 use super::tcp::TcpShared;
 use super::transport::Transport;
 use super::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
 use crate::config::Config;
+use crate::error::OsError;
 use crate::region::Region;
 use rustix::event::{PollFd, PollFlags};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -93,15 +94,11 @@ impl Listener {
     /// holds the name; [`BindError::Directory`] when the rendezvous directory
     /// is unsafe or missing; [`BindError::Tcp`]; [`BindError::Os`].
     pub fn bind(name: &str, config: &ConnConfig) -> Result<Listener, BindError> {
-        super::address::check_name(name).map_err(|why| BindError::InvalidName {
-            name: name.to_owned(),
-            why,
-        })?;
+        super::address::check_name(name)?;
         let choice = config.choose();
-        wire::check_geometry(choice.capacity as u64, choice.max_message as u64)
-            .map_err(|e| BindError::Config(e.to_string()))?;
+        ConnConfigError::check(choice.capacity, choice.max_message)?;
         let dir = rendezvous::prepare_dir(config.rendezvous_dir.as_deref())
-            .map_err(|(path, why)| BindError::Directory { path, why })?;
+            .map_err(|(path, why)| DirectoryError { path, why })?;
         let others = config.allow_any_user
             || !config.allowed_uids.is_empty()
             || config.allowed_gid.is_some();
@@ -118,12 +115,7 @@ impl Listener {
             }
             None => None,
         };
-        let os = |op| {
-            move |e: rustix::io::Errno| BindError::Os {
-                op,
-                source: e.into(),
-            }
-        };
+        let os = |op| move |e: rustix::io::Errno| BindError::Os(OsError::new(op, e));
         let epoll = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC)
             .map_err(os("epoll_create"))?;
         let flags = rustix::event::epoll::EventFlags::IN;
@@ -202,7 +194,7 @@ impl Listener {
         until: Option<Instant>,
         nonblocking: bool,
     ) -> Result<Connection, AcceptError> {
-        let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
+        let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
         loop {
             match self.bound.socket.accept() {
                 Ok((stream, _)) => return self.serve_local(stream),
@@ -253,7 +245,7 @@ impl Listener {
 
     /// The handshake with a client on the rendezvous socket.
     fn serve_local(&self, stream: UnixStream) -> Result<Connection, AcceptError> {
-        let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
+        let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
         let timeout = self.config.handshake_timeout;
         blocking_with_timeouts(&stream, timeout)?;
         let cred = rustix::net::sockopt::socket_peercred(&stream)
@@ -362,7 +354,7 @@ impl Listener {
         stream: TcpStream,
         addr: SocketAddr,
     ) -> Result<Option<Connection>, AcceptError> {
-        let os = |op| move |e: std::io::Error| AcceptError::Os { op, source: e };
+        let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
         let timeout = self.config.handshake_timeout;
         blocking_with_timeouts(&stream, timeout)?;
         let fail = |source| AcceptError::Handshake {
@@ -429,12 +421,7 @@ impl AsFd for Listener {
 /// for a handshake that a silent peer cannot stretch.
 fn blocking_with_timeouts(socket: impl AsFd, timeout: Duration) -> Result<(), AcceptError> {
     use rustix::net::sockopt::{set_socket_timeout, Timeout};
-    let os = |op| {
-        move |e: rustix::io::Errno| AcceptError::Os {
-            op,
-            source: e.into(),
-        }
-    };
+    let os = |op| move |e: rustix::io::Errno| AcceptError::Os(OsError::new(op, e));
     rustix::io::ioctl_fionbio(&socket, false).map_err(os("fcntl"))?;
     set_socket_timeout(&socket, Timeout::Recv, Some(timeout)).map_err(os("SO_RCVTIMEO"))?;
     set_socket_timeout(&socket, Timeout::Send, Some(timeout)).map_err(os("SO_SNDTIMEO"))

@@ -10,6 +10,7 @@
 //! listener: its name is never taken over.
 
 use super::error::BindError;
+use crate::error::{NameError, OsError};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -96,16 +97,16 @@ impl Drop for Bound {
 
 /// Takes the name's lock, replaces a stale socket and listens.
 pub(crate) fn bind(dir: &Path, name: &str, world_connectable: bool) -> Result<Bound, BindError> {
-    let os = |op: &'static str| move |e: std::io::Error| BindError::Os { op, source: e };
+    let os = |op: &'static str| move |e: std::io::Error| BindError::Os(OsError::new(op, e));
     let path = socket_path(dir, name);
     if path.as_os_str().len() > super::wire::MAX_PATH {
-        return Err(BindError::InvalidName {
+        return Err(BindError::InvalidName(NameError {
             name: name.to_owned(),
             why: format!(
                 "the socket path {} is longer than a UNIX socket allows",
                 path.display()
             ),
-        });
+        }));
     }
     let lock_path = dir.join(format!("{name}.lock"));
     let mut lock = loop {
@@ -114,10 +115,7 @@ pub(crate) fn bind(dir: &Path, name: &str, world_connectable: bool) -> Result<Bo
             OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
             Mode::RUSR | Mode::WUSR,
         )
-        .map_err(|e| BindError::Os {
-            op: "open the lock file",
-            source: e.into(),
-        })?;
+        .map_err(|e| BindError::Os(OsError::new("open the lock file", e)))?;
         let mut file = File::from(fd);
         match rustix::fs::flock(file.as_fd(), FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}

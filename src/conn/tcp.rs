@@ -192,6 +192,7 @@ impl TcpSender {
             return Err(SendError::TooLarge {
                 len,
                 max: self.shared.max_message,
+                limit: crate::error::MessageLimit::Connection,
             });
         }
         let until = wait.until();

@@ -31,28 +31,28 @@ pub(crate) const FLAG_MAY_UPGRADE: u32 = 1;
 
 /// What a connecting side asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientHello {
+pub(crate) struct ClientHello {
     /// [`VIA_UNIX`] or [`VIA_TCP`].
-    pub via: u8,
+    pub(crate) via: u8,
     /// Wanted wakeup, `None` to let the listener decide.
-    pub wakeup: Option<WakeupKind>,
+    pub(crate) wakeup: Option<WakeupKind>,
     /// Flags ([`FLAG_MAY_UPGRADE`]).
-    pub flags: u32,
+    pub(crate) flags: u32,
     /// The client's pid (informational over TCP).
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Largest message the client wants to send or receive.
-    pub max_message: u64,
+    pub(crate) max_message: u64,
     /// Ring capacity the client asks for (a power of two).
-    pub capacity: u64,
+    pub(crate) capacity: u64,
     /// Hybrid spin budget in nanoseconds.
-    pub spin_budget_ns: u64,
+    pub(crate) spin_budget_ns: u64,
     /// The client's kernel boot id (all zero when unknown).
-    pub boot_id: [u8; 16],
+    pub(crate) boot_id: [u8; 16],
 }
 
 /// The listener's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Accepted: the connection follows.
     Accepted,
     /// Refused: the peer's user is not allowed.
@@ -86,27 +86,27 @@ impl Status {
 
 /// What the listener chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerHello {
+pub(crate) struct ServerHello {
     /// Accepted, refused, or sent elsewhere.
-    pub status: Status,
+    pub(crate) status: Status,
     /// The rings' wakeup (shared memory only).
-    pub wakeup: Option<WakeupKind>,
+    pub(crate) wakeup: Option<WakeupKind>,
     /// The listener's pid.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Largest message either side may send.
-    pub max_message: u64,
+    pub(crate) max_message: u64,
     /// Ring capacity, each way (shared memory only).
-    pub capacity: u64,
+    pub(crate) capacity: u64,
     /// Hybrid spin budget in nanoseconds.
-    pub spin_budget_ns: u64,
+    pub(crate) spin_budget_ns: u64,
     /// How often a blocked call checks that the peer lives, in nanoseconds.
-    pub liveness_ns: u64,
+    pub(crate) liveness_ns: u64,
     /// The listener's kernel boot id.
-    pub boot_id: [u8; 16],
+    pub(crate) boot_id: [u8; 16],
     /// With [`Status::Refused`]: the uid that was refused.
-    pub detail: u32,
+    pub(crate) detail: u32,
     /// With [`Status::Upgrade`]: the rendezvous socket path.
-    pub path: Vec<u8>,
+    pub(crate) path: Vec<u8>,
 }
 
 fn wakeup_raw(w: Option<WakeupKind>) -> u8 {
@@ -177,7 +177,7 @@ pub(crate) fn check_geometry(capacity: u64, max_message: u64) -> Result<(), Hand
 
 impl ClientHello {
     /// The hello's bytes.
-    pub fn encode(&self) -> [u8; CLIENT_HELLO_LEN] {
+    pub(crate) fn encode(&self) -> [u8; CLIENT_HELLO_LEN] {
         let mut b = [0u8; CLIENT_HELLO_LEN];
         b[..8].copy_from_slice(&MAGIC);
         b[8..10].copy_from_slice(&VERSION.to_le_bytes());
@@ -196,7 +196,7 @@ impl ClientHello {
     ///
     /// # Errors
     /// A [`HandshakeError`] naming the first field that is wrong.
-    pub fn decode(b: &[u8]) -> Result<ClientHello, HandshakeError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<ClientHello, HandshakeError> {
         check_prefix(b, CLIENT_HELLO_LEN)?;
         let via = b[11];
         if via != VIA_UNIX && via != VIA_TCP {
@@ -243,7 +243,7 @@ impl ServerHello {
     }
 
     /// The hello's bytes: the fixed part, then the path.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; SERVER_HELLO_LEN];
         b[..8].copy_from_slice(&MAGIC);
         b[8..10].copy_from_slice(&VERSION.to_le_bytes());
@@ -267,7 +267,7 @@ impl ServerHello {
     ///
     /// # Errors
     /// A [`HandshakeError`] naming the first field that is wrong.
-    pub fn decode_fixed(b: &[u8]) -> Result<(ServerHello, usize), HandshakeError> {
+    pub(crate) fn decode_fixed(b: &[u8]) -> Result<(ServerHello, usize), HandshakeError> {
         check_prefix(b, SERVER_HELLO_LEN)?;
         let status = Status::from_raw(b[10]).ok_or(HandshakeError::BadField {
             field: "status",
@@ -323,7 +323,7 @@ impl ServerHello {
     /// reads the fixed part and the path separately; the fuzz target and the
     /// tests parse whole hellos.)
     #[cfg(any(test, feature = "fuzzing"))]
-    pub fn decode(b: &[u8]) -> Result<ServerHello, HandshakeError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<ServerHello, HandshakeError> {
         let (mut hello, path_len) = Self::decode_fixed(b)?;
         let end = SERVER_HELLO_LEN + path_len;
         if b.len() < end {
@@ -346,7 +346,7 @@ pub(crate) const FRAME_CLOSE: u32 = 1;
 
 /// A decoded TCP frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A message of this many bytes follows.
     Data(usize),
     /// The peer closed its sending end.
@@ -371,7 +371,7 @@ pub(crate) fn encode_frame(frame: Frame) -> [u8; FRAME_HEADER] {
 /// # Errors
 /// A description of what is wrong: unknown kind, a close frame with a length,
 /// or a length above the maximum.
-pub fn decode_frame(b: &[u8; FRAME_HEADER], max_message: usize) -> Result<Frame, String> {
+pub(crate) fn decode_frame(b: &[u8; FRAME_HEADER], max_message: usize) -> Result<Frame, String> {
     let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let kind = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
     match kind {

@@ -5,7 +5,7 @@
 //! The protocol is the blocking one with the sleep replaced by "return to the
 //! event loop": arm the signal as *polled* (so a futex or hybrid notifier
 //! rings the descriptor instead of the futex word), re-check the condition,
-//! and only then wait for readability. Loom checks it (`loom_models`).
+//! and only then wait for readability. Loom checks it (`testing::loom_models`).
 
 use super::{Consumer, Link, Producer};
 #[cfg(feature = "tokio")]

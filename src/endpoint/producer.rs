@@ -2,7 +2,7 @@
 
 use super::{Deadline, Link, WriteGrant};
 use crate::config::WakeupKind;
-use crate::error::{Corruption, SendError};
+use crate::error::{Corruption, MessageLimit, SendError};
 use crate::ring::producer::ReserveError;
 use crate::ring::{Reservation, RingProducer};
 use crate::wakeup::WaitEnd;
@@ -16,6 +16,8 @@ use std::time::Duration;
 pub struct Producer {
     pub(super) ring: RingProducer,
     pub(super) link: Link,
+    /// The setting [`SendError::TooLarge`] names: read only on that error.
+    limit: MessageLimit,
 }
 
 impl std::fmt::Debug for Producer {
@@ -34,7 +36,14 @@ impl Producer {
         Ok(Producer {
             ring: RingProducer::new(link.shared().clone())?,
             link,
+            limit: MessageLimit::Region,
         })
+    }
+
+    /// Makes [`SendError::TooLarge`] name `limit` (a connection's ends name
+    /// `ConnConfig::max_message`, not the region's setting).
+    pub(crate) fn set_message_limit(&mut self, limit: MessageLimit) {
+        self.limit = limit;
     }
 
     /// Reserves room for a message of `len` bytes without waiting: a
@@ -212,6 +221,7 @@ impl Producer {
                     return Err(SendError::TooLarge {
                         len,
                         max: self.max_message(),
+                        limit: self.limit,
                     })
                 }
                 Err(ReserveError::Corrupted(c)) => return Err(c.into()),

@@ -21,24 +21,24 @@ pub(crate) enum Name {
 
 impl Name {
     pub(crate) fn shm(name: &str) -> Result<Name, NameError> {
-        let refuse = |why| NameError {
+        let refuse = |why: &str| NameError {
             name: name.to_owned(),
-            why,
+            why: why.to_owned(),
         };
         let bare = name.strip_prefix('/').unwrap_or(name);
         if bare.is_empty() {
-            return Err(refuse("empty name"));
+            return Err(refuse("a region name is not empty"));
         }
         if bare.len() > 250 {
-            return Err(refuse("longer than 250 bytes"));
+            return Err(refuse("a region name has at most 250 bytes"));
         }
         if bare.contains('/') {
             return Err(refuse(
-                "a shared-memory name holds no '/' after the first; use a path for files",
+                "a region (shared-memory) name holds no '/' after the first; use a path for files",
             ));
         }
         if bare.contains('\0') || bare == "." || bare == ".." {
-            return Err(refuse("not a valid file name"));
+            return Err(refuse("a region name is a valid file name"));
         }
         Ok(Name::Shm(format!("/{bare}")))
     }

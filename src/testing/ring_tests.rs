@@ -1,7 +1,8 @@
 //! Single-process tests of framing edges and of the ring against a model queue.
 //! They run on heap memory too, so Miri can check them.
 
-use crate::{heap_channel, Config, Consumer, Producer, RecvError, SendError, WakeupKind};
+use super::heap_channel;
+use crate::{Config, Consumer, Producer, RecvError, SendError, WakeupKind};
 use std::collections::VecDeque;
 
 fn pair(capacity: usize, max: usize) -> (Producer, Consumer) {
@@ -35,7 +36,9 @@ fn zero_length_and_max_length_messages() {
 fn too_large_is_refused_with_both_sizes() {
     let (mut tx, _rx) = pair(256, 120);
     match tx.try_send(&[0; 121]) {
-        Err(SendError::TooLarge { len: 121, max: 120 }) => {}
+        Err(SendError::TooLarge {
+            len: 121, max: 120, ..
+        }) => {}
         other => panic!("unexpected {other:?}"),
     }
 }

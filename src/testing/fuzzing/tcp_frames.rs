@@ -1,0 +1,78 @@
+//! Fuzz target `tcp_frames`: [`tcp_frames`] says what it feeds the library and checks.
+
+use super::*;
+
+/// Fuzz target `tcp_frames`: the first two bytes set the connection's maximum
+/// message (1..=65536), the third whether the peer closes after sending; the
+/// rest is what the peer writes on a real loopback TCP connection. The
+/// receiving half must deliver messages within the maximum, in order, each
+/// exactly the bytes its frame held, and end with a typed error.
+pub fn tcp_frames(data: &[u8]) {
+    use crate::conn::tcp::{TcpReceiver, TcpShared, Wait};
+    use crate::conn::wire::{decode_frame, Frame, FRAME_HEADER};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    if data.len() < 3 {
+        return;
+    }
+    let max = usize::from(u16::from_le_bytes([data[0], data[1]])) + 1;
+    let close = data[2] & 1 == 1;
+    let stream = &data[3..data.len().min(3 + (64 << 10))];
+    // One listener for the process, and connections closed with a reset (no
+    // TIME_WAIT): a campaign opens millions, more than there are ports.
+    static LISTENER: std::sync::OnceLock<TcpListener> = std::sync::OnceLock::new();
+    let listener =
+        LISTENER.get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("loopback listener"));
+    let mut peer = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+    let (ours, _) = listener.accept().expect("accept");
+    rustix::net::sockopt::set_socket_linger(&ours, Some(Duration::ZERO)).expect("SO_LINGER");
+    rustix::net::sockopt::set_socket_linger(&peer, Some(Duration::ZERO)).expect("SO_LINGER");
+    peer.write_all(stream).expect("write the input");
+    if close {
+        peer.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    }
+    // What a correct receiver must deliver: the frames up to the first bad one.
+    let mut expected = Vec::new();
+    let mut at = 0;
+    while let Some(header) = stream.get(at..at + FRAME_HEADER) {
+        let header: [u8; FRAME_HEADER] = header.try_into().expect("8 bytes");
+        match decode_frame(&header, max) {
+            Ok(Frame::Data(len)) if at + FRAME_HEADER + len <= stream.len() => {
+                expected.push(&stream[at + FRAME_HEADER..at + FRAME_HEADER + len]);
+                at += FRAME_HEADER + len;
+            }
+            _ => break,
+        }
+    }
+    let shared = TcpShared::new(ours, 0, false, max, Duration::from_millis(1));
+    let mut rx = TcpReceiver::new(shared);
+    let mut buf = Vec::new();
+    let mut got = 0;
+    loop {
+        // Wait while something is owed (whole frames, or the end of a closed
+        // stream); then a non-blocking look must find nothing more.
+        let wait = if close || got < expected.len() {
+            Wait::Within(Duration::from_secs(5))
+        } else {
+            Wait::NonBlocking
+        };
+        match rx.recv(&mut buf, wait) {
+            Ok(len) => {
+                assert!(len <= max && len == buf.len());
+                assert_eq!(Some(&buf.as_slice()), expected.get(got), "message {got}");
+                got += 1;
+            }
+            Err(RecvError::Empty) => break,
+            Err(RecvError::Timeout) => panic!("a whole frame or the end was never delivered"),
+            Err(RecvError::Disconnected | RecvError::PeerDied { .. } | RecvError::Corrupted(_)) => {
+                break
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(
+        got,
+        expected.len(),
+        "every whole frame before the end is delivered"
+    );
+}
