@@ -49,7 +49,7 @@ pub fn server_args(usage: &str) -> Result<(String, ConnConfig), String> {
     let mut config = ConnConfig::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--tcp" => config = config.tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
+            "--tcp" => config = config.plaintext_tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
             other => return Err(format!("unknown argument {other:?}; {usage}")),
         }
     }

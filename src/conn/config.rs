@@ -76,6 +76,7 @@ pub struct ConnConfig {
     pub(crate) allow_any_user: bool,
     pub(crate) rendezvous_dir: Option<PathBuf>,
     pub(crate) tcp: Option<String>,
+    pub(crate) plaintext_off_host: bool,
     profile: ProfileSource,
 }
 
@@ -95,6 +96,7 @@ impl Default for ConnConfig {
             allow_any_user: false,
             rendezvous_dir: None,
             tcp: None,
+            plaintext_off_host: false,
             profile: ProfileSource::Default,
         }
     }
@@ -189,10 +191,35 @@ impl ConnConfig {
         self
     }
 
-    /// Listener: also accepts TCP connections on `addr` (`host:port`, port 0
-    /// for any free port).
-    pub fn tcp(mut self, addr: impl Into<String>) -> Self {
+    /// Listener: also accepts **plaintext** TCP connections on `addr`
+    /// (`host:port`, port 0 for any free port).
+    ///
+    /// Plaintext TCP has no authentication and no encryption: whoever reaches
+    /// the address may connect (the user checks of
+    /// [`allow_uid`](Self::allow_uid) and the like apply to the rendezvous
+    /// socket only), and on a loopback address that is **every local user**.
+    /// An address other hosts can reach (anything but `127.0.0.0/8` and
+    /// `::1`, including `0.0.0.0`) is refused at bind unless
+    /// [`allow_plaintext_off_host`](Self::allow_plaintext_off_host) is given too.
+    ///
+    /// ```
+    /// use mempipe::conn::ConnConfig;
+    /// let local = ConnConfig::new().plaintext_tcp("127.0.0.1:7000");
+    /// let open = ConnConfig::new().plaintext_tcp("0.0.0.0:7000").allow_plaintext_off_host();
+    /// # let _ = (local, open);
+    /// ```
+    pub fn plaintext_tcp(mut self, addr: impl Into<String>) -> Self {
         self.tcp = Some(addr.into());
+        self
+    }
+
+    /// Allows plaintext TCP to and from other hosts: a listener's
+    /// [`plaintext_tcp`](Self::plaintext_tcp) address, and a client's TCP
+    /// address, may then be one that is not loopback. Anyone on the network
+    /// path can then read, change or inject messages; use it only on a
+    /// network you trust.
+    pub fn allow_plaintext_off_host(mut self) -> Self {
+        self.plaintext_off_host = true;
         self
     }
 
