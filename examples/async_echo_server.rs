@@ -13,7 +13,7 @@ use mempipe::asyncio::AsyncListener;
 use mempipe::RecvError;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: async_echo_server NAME [--tcp HOST:PORT]";
+const USAGE: &str = "usage: async_echo_server NAME [--tcp HOST:PORT [--tcp-off-host]]";
 
 fn main() -> ExitCode {
     common::run_on_tokio("async_echo_server", run())

@@ -41,8 +41,9 @@ pub fn count(value: &str) -> Result<u64, String> {
     }
 }
 
-/// The echo servers' command line, `NAME [--tcp HOST:PORT]`: the name to
-/// listen as and the configuration (with the TCP address, if given).
+/// The echo servers' command line, `NAME [--tcp HOST:PORT [--tcp-off-host]]`:
+/// the name to listen as and the configuration (with the plaintext TCP
+/// address, if given, which must be loopback without `--tcp-off-host`).
 pub fn server_args(usage: &str) -> Result<(String, ConnConfig), String> {
     let mut args = std::env::args().skip(1);
     let name = args.next().ok_or(usage)?;
@@ -50,6 +51,7 @@ pub fn server_args(usage: &str) -> Result<(String, ConnConfig), String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tcp" => config = config.plaintext_tcp(args.next().ok_or("--tcp needs HOST:PORT")?),
+            "--tcp-off-host" => config = config.allow_plaintext_off_host(),
             other => return Err(format!("unknown argument {other:?}; {usage}")),
         }
     }

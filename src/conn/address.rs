@@ -13,7 +13,12 @@ use std::str::FromStr;
 /// | `NAME`, `xio://NAME` | the listener named NAME on this host; shared memory |
 /// | `shm://NAME` | the same, stated explicitly |
 /// | `tcp://HOST:PORT` | TCP, always |
-/// | `xio://HOST:PORT`, `HOST:PORT` | TCP, switched to shared memory when the listener is on this host |
+/// | `xio://HOST:PORT`, `HOST:PORT` | TCP, picked by the library |
+///
+/// TCP is plaintext: it proves nothing about the listener, so a listener
+/// reached over TCP is never followed to shared memory (use its NAME on this
+/// host), and a HOST that is not loopback needs
+/// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host).
 ///
 /// ```
 /// use mempipe::conn::Address;
@@ -30,7 +35,8 @@ pub enum Address {
     Shm(String),
     /// A TCP address (`host:port`), TCP required.
     Tcp(String),
-    /// A TCP address; shared memory when the listener turns out to share this host.
+    /// A TCP address; the library picks the transport (TCP: a listener
+    /// reached over plaintext TCP is not trusted to name another).
     AutoTcp(String),
 }
 

@@ -142,13 +142,17 @@ impl ConnConfig {
         self
     }
 
-    /// How long [`connect`](crate::connect) waits for the listener to appear.
+    /// How long [`connect`](crate::connect) may take in all: waiting for the
+    /// listener to appear or to take the connection, connecting, and the
+    /// handshake. It returns by then whatever the listener does.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long either side waits for the other's handshake messages.
+    /// How long either side waits for the other's handshake, as a whole
+    /// (a peer that spreads its bytes does not stretch it); on the connecting
+    /// side it runs within the connect timeout.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
