@@ -146,6 +146,44 @@ fn a_hostile_tcp_listener_cannot_send_the_client_to_another_local_service() {
 }
 
 #[test]
+fn the_async_client_is_refused_the_same_way() {
+    let _serial = common::serial();
+    let private =
+        Listener::bind(&unique_listener_name("private-async"), &ConnConfig::new()).unwrap();
+    let target = private.path().as_os_str().as_encoded_bytes().to_vec();
+    let hostile = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = hostile.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut socket, _) = hostile.accept().unwrap();
+        let mut hello = [0u8; 60];
+        socket.read_exact(&mut hello).unwrap();
+        let _ = socket.write_all(&server_hello(3, std::process::id(), &target));
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(async {
+        tokio::time::timeout(
+            HANG_GUARD,
+            mempipe::asyncio::connect(format!("xio://{addr}"), &ConnConfig::new()),
+        )
+        .await
+        .expect("no answer within the hang guard")
+    });
+    match result {
+        Err(ConnectError::Handshake(HandshakeError::BadField { field, .. })) => {
+            assert_eq!(field, "status")
+        }
+        other => panic!("expected the upgrade refused, got {:?}", other.err()),
+    }
+    assert!(matches!(
+        private.try_accept(),
+        Err(mempipe::conn::AcceptError::NoPending)
+    ));
+}
+
+#[test]
 fn a_tcp_client_learns_nothing_of_this_host_and_a_fake_pid_kills_nothing() {
     let _serial = common::serial();
     let listener = Listener::bind(
