@@ -19,7 +19,7 @@ use common::{child_context, spawn_child_with, unique_listener_name, HANG_GUARD};
 use mempipe::conn::{BindError, ConnectError, HandshakeError, TransportKind};
 use mempipe::{connect, ConnConfig, Connection, Listener, OpenError, RecvError, Region};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,6 +86,36 @@ fn dead_pid() -> u32 {
     pid
 }
 
+/// A hostile TCP listener on loopback: takes `clients` connections, reads
+/// each one's hello, and answers with `answer`. Joins with the hellos read.
+fn hostile_tcp(
+    clients: usize,
+    answer: impl Fn(&mut TcpStream) + Send + 'static,
+) -> (SocketAddr, std::thread::JoinHandle<Vec<[u8; 60]>>) {
+    let hostile = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = hostile.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let mut hellos = Vec::new();
+        for _ in 0..clients {
+            let (mut socket, _) = hostile.accept().unwrap();
+            let mut hello = [0u8; 60];
+            socket.read_exact(&mut hello).unwrap();
+            hellos.push(hello);
+            answer(&mut socket);
+        }
+        hellos
+    });
+    (addr, thread)
+}
+
+/// An answer that offers to switch to shared memory at `target`.
+fn upgrade_to(target: &Path) -> impl Fn(&mut TcpStream) + Send + 'static {
+    let reply = server_hello(3, std::process::id(), target.as_os_str().as_encoded_bytes());
+    move |socket| {
+        let _ = socket.write_all(&reply);
+    }
+}
+
 /// One honest round trip on `conn`, answered by `peer`.
 fn round_trip(conn: &mut Connection, peer: &mut Connection) {
     let mut buf = Vec::new();
@@ -109,20 +139,7 @@ fn a_hostile_tcp_listener_cannot_send_the_client_to_another_local_service() {
     let _serial = common::serial();
     // The service the attacker would like the client to reach.
     let private = Listener::bind(&unique_listener_name("private"), &ConnConfig::new()).unwrap();
-    let target = private.path().as_os_str().as_encoded_bytes().to_vec();
-    let hostile = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = hostile.local_addr().unwrap();
-    let attacker = std::thread::spawn(move || {
-        let mut hellos = Vec::new();
-        for _ in 0..2 {
-            let (mut socket, _) = hostile.accept().unwrap();
-            let mut hello = [0u8; 60];
-            socket.read_exact(&mut hello).unwrap();
-            hellos.push(hello);
-            let _ = socket.write_all(&server_hello(3, std::process::id(), &target));
-        }
-        hellos
-    });
+    let (addr, attacker) = hostile_tcp(2, upgrade_to(private.path()));
     for address in [format!("xio://{addr}"), format!("tcp://{addr}")] {
         match guarded(move || connect(address.as_str(), &ConnConfig::new())) {
             Err(ConnectError::Handshake(HandshakeError::BadField { field, .. })) => {
@@ -150,15 +167,7 @@ fn the_async_client_is_refused_the_same_way() {
     let _serial = common::serial();
     let private =
         Listener::bind(&unique_listener_name("private-async"), &ConnConfig::new()).unwrap();
-    let target = private.path().as_os_str().as_encoded_bytes().to_vec();
-    let hostile = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = hostile.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut socket, _) = hostile.accept().unwrap();
-        let mut hello = [0u8; 60];
-        socket.read_exact(&mut hello).unwrap();
-        let _ = socket.write_all(&server_hello(3, std::process::id(), &target));
-    });
+    let (addr, _attacker) = hostile_tcp(1, upgrade_to(private.path()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -261,13 +270,8 @@ fn connect_keeps_its_timeout_against_a_full_backlog() {
 #[test]
 fn connect_keeps_its_timeout_against_a_tcp_server_that_dribbles_its_reply() {
     let _serial = common::serial();
-    let dribbler = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = dribbler.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut socket, _) = dribbler.accept().unwrap();
-        let mut hello = [0u8; 60];
-        socket.read_exact(&mut hello).unwrap();
-        // A valid reply, one byte every 250 ms: each read is quick, the whole takes 17 s.
+    // A valid reply, one byte every 250 ms: each read is quick, the whole takes 17 s.
+    let (addr, _dribbler) = hostile_tcp(1, |socket| {
         for byte in server_hello(0, std::process::id(), &[]) {
             if socket.write_all(&[byte]).is_err() {
                 return;
