@@ -56,3 +56,26 @@ impl Deadline {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_takes_the_earlier_and_left_stops_at_zero() {
+        let soon = Deadline::after(Duration::from_millis(1)).resolve();
+        let later = Deadline::after(Duration::from_secs(3600));
+        let Deadline::At(at) = soon.min(later) else {
+            panic!("min of two limits is an instant")
+        };
+        assert_eq!(Some(at), soon.instant());
+        assert!(matches!(
+            Deadline::Forever.min(Deadline::Forever),
+            Deadline::Forever
+        ));
+        assert_eq!(Deadline::Forever.left(), None);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(soon.left(), Some(Duration::ZERO));
+        assert_eq!(Deadline::NonBlocking.left(), Some(Duration::ZERO));
+    }
+}

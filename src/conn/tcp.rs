@@ -69,17 +69,31 @@ impl TcpShared {
 /// Waits until `socket` is ready for `flags` or `deadline` passes; returns
 /// whether it is ready (a poll error counts: the next call reports it).
 pub(crate) fn poll_until(socket: impl AsFd, flags: PollFlags, deadline: Deadline) -> bool {
-    loop {
-        let ts = deadline.left().map(|left| rustix::time::Timespec {
+    // `None`: interrupted.
+    let poll = |timeout: Option<Duration>| {
+        let ts = timeout.map(|left| rustix::time::Timespec {
             tv_sec: left.as_secs() as i64,
             tv_nsec: i64::from(left.subsec_nanos()),
         });
         let mut fds = [PollFd::new(&socket, flags)];
         match rustix::event::poll(&mut fds, ts.as_ref()) {
-            Ok(0) => return false,
-            Ok(_) => return true,
-            Err(Errno::INTR) => {}
-            Err(_) => return true,
+            Ok(0) => Some(false),
+            Ok(_) => Some(true),
+            Err(Errno::INTR) => None,
+            Err(_) => Some(true),
+        }
+    };
+    // A socket ready now costs no clock read; a relative deadline is fixed at
+    // the first real wait, so an interrupted poll resumes with what is left.
+    if let Deadline::Within(_) = deadline {
+        if poll(Some(Duration::ZERO)) == Some(true) {
+            return true;
+        }
+    }
+    let deadline = deadline.resolve();
+    loop {
+        if let Some(ready) = poll(deadline.left()) {
+            return ready;
         }
     }
 }
