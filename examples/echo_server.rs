@@ -3,13 +3,15 @@
 //! `examples/echo_client.rs`.
 //!
 //! ```text
-//! # terminal 1: listen on the name "echo" (and on TCP, for other hosts)
-//! cargo run --example echo_server -- echo --tcp 0.0.0.0:7000
+//! # terminal 1: listen on the name "echo" (and on plaintext TCP, loopback)
+//! cargo run --example echo_server -- echo --tcp 127.0.0.1:7000
 //! # terminal 2: by name (shared memory), or by TCP address
 //! cargo run --example echo_client -- echo
 //! cargo run --example echo_client -- tcp://127.0.0.1:7000
-//! cargo run --example echo_client -- 127.0.0.1:7000   # same host: shared memory
 //! ```
+//!
+//! Plaintext TCP that other hosts can reach (`--tcp 0.0.0.0:7000`) needs
+//! `--tcp-off-host` too: anyone on the network could then connect.
 //!
 //! Killing the server and starting it again is the restart story: it takes
 //! over the name, and clients simply connect again.

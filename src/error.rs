@@ -369,6 +369,13 @@ pub enum OpenError {
     /// The region's creator has not finished initialising it.
     #[error("region is still being initialised by its creator; retry shortly")]
     NotReady,
+    /// The region's header was never written and never will be: its creator
+    /// died first, or the object is zero-filled and not new.
+    #[error("the region was never initialised: {why}; it will not become usable: remove it and create it again")]
+    NeverInitialised {
+        /// What shows it.
+        why: String,
+    },
     /// The region was written by an incompatible layout version.
     #[error("layout version {found} vs {expected} expected: created by an incompatible mempipe")]
     VersionMismatch {

@@ -165,7 +165,7 @@ fn request_response(wakeup: Option<WakeupKind>, tcp: bool) {
         config = config.wakeup(kind);
     }
     if tcp {
-        config = config.tcp("127.0.0.1:0");
+        config = config.plaintext_tcp("127.0.0.1:0");
     }
     runtime().block_on(async {
         let mut listener = AsyncListener::bind(&name, &config).expect("bind");

@@ -97,7 +97,7 @@ fn child_entry() {
         "listener" => {
             let mut config = listener_config();
             if f[1] == "tcp" {
-                config = config.tcp("127.0.0.1:0");
+                config = config.plaintext_tcp("127.0.0.1:0");
             }
             let listener = Listener::bind(f[0], &config).expect("bind");
             if let Some(addr) = listener.tcp_addr() {
@@ -152,7 +152,7 @@ fn bind_listener(tag: &str, tcp: bool) -> (Listener, String) {
     let name = unique_listener_name(tag);
     let mut config = listener_config();
     if tcp {
-        config = config.tcp("127.0.0.1:0");
+        config = config.plaintext_tcp("127.0.0.1:0");
     }
     let listener = Listener::bind(&name, &config).expect("bind");
     let address = match listener.tcp_addr() {
@@ -302,7 +302,8 @@ fn listener_killed_mid_stream_tcp() {
 fn client_killed_gives_peer_died_on_tcp() {
     let _serial = common::serial();
     let name = unique_listener_name("tcpkill");
-    let listener = Listener::bind(&name, &listener_config().tcp("127.0.0.1:0")).expect("bind");
+    let listener =
+        Listener::bind(&name, &listener_config().plaintext_tcp("127.0.0.1:0")).expect("bind");
     let addr = format!("tcp://{}", listener.tcp_addr().unwrap());
     let mut child = spawn_child("child_entry", "connect_and_park", None, &addr);
     let mut conn = listener.accept().expect("accept");

@@ -157,19 +157,21 @@ fn nobody_listening_is_not_found_after_the_timeout() {
 }
 
 #[test]
-fn tcp_address_on_this_host_gets_shared_memory_unless_tcp_is_forced() {
+fn a_tcp_address_stays_on_tcp_even_on_this_host() {
     let _serial = common::serial();
-    let name = unique_listener_name("upgrade");
-    let listener = Listener::bind(&name, &ConnConfig::new().tcp("127.0.0.1:0")).expect("bind");
+    let name = unique_listener_name("no-upgrade");
+    let listener =
+        Listener::bind(&name, &ConnConfig::new().plaintext_tcp("127.0.0.1:0")).expect("bind");
     let addr = listener.tcp_addr().unwrap();
+    // Plaintext TCP proves nothing about the listener: no switch to shared memory.
     let (mut server, mut client) = pair(&listener, format!("xio://{addr}"), ConnConfig::new());
     assert_eq!(
         client.transport().kind(),
-        TransportKind::SharedMemory,
+        TransportKind::Tcp,
         "{}",
         client.transport()
     );
-    assert_eq!(server.transport().kind(), TransportKind::SharedMemory);
+    assert_eq!(server.transport().kind(), TransportKind::Tcp);
     client.send(b"hi").unwrap();
     let mut buf = Vec::new();
     server.recv(&mut buf).unwrap();
@@ -273,7 +275,7 @@ fn split_halves_work_from_two_threads_and_close_in_order() {
         let name = unique_listener_name("split");
         let mut config = ConnConfig::new();
         if tcp {
-            config = config.tcp("127.0.0.1:0");
+            config = config.plaintext_tcp("127.0.0.1:0");
         }
         let listener = Listener::bind(&name, &config).expect("bind");
         let address = match listener.tcp_addr() {
@@ -323,7 +325,9 @@ fn sizes_above_the_maximum_are_refused_on_both_transports() {
     let name = unique_listener_name("max");
     let listener = Listener::bind(
         &name,
-        &ConnConfig::new().max_message(1000).tcp("127.0.0.1:0"),
+        &ConnConfig::new()
+            .max_message(1000)
+            .plaintext_tcp("127.0.0.1:0"),
     )
     .unwrap();
     let tcp = format!("tcp://{}", listener.tcp_addr().unwrap());

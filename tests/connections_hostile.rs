@@ -232,7 +232,7 @@ fn expect_corrupted(conn: &mut Connection, what: &str) {
 fn hostile_clients_on_tcp() {
     let _serial = common::serial();
     let name = unique_listener_name("hostile-tcp");
-    let listener = Listener::bind(&name, &config().tcp("127.0.0.1:0")).expect("bind");
+    let listener = Listener::bind(&name, &config().plaintext_tcp("127.0.0.1:0")).expect("bind");
     let tcp = format!("tcp://{}", listener.tcp_addr().unwrap());
 
     let addr = listener.tcp_addr().unwrap();

@@ -47,17 +47,28 @@ pub fn count(value: &str) -> Result<u64, String> {
 pub struct ServerArgs {
     /// The name clients connect to (for example `echo`).
     pub name: String,
-    /// Also accept TCP connections on this address (port 0: any free port).
+    /// Also accept plaintext TCP connections on this address (port 0: any
+    /// free port); a loopback address unless `--tcp-off-host` is given.
     #[arg(long, value_name = "HOST:PORT")]
     pub tcp: Option<String>,
+    /// Allow `--tcp` on an address other hosts can reach (plaintext: anyone
+    /// who reaches it may connect).
+    #[arg(long, requires = "tcp")]
+    pub tcp_off_host: bool,
 }
 
 impl ServerArgs {
-    /// The listener's configuration: the defaults, plus TCP if asked for.
+    /// The listener's configuration: the defaults, plus plaintext TCP if
+    /// asked for.
     pub fn config(&self) -> ConnConfig {
-        match &self.tcp {
-            Some(addr) => ConnConfig::default().tcp(addr),
+        let config = match &self.tcp {
+            Some(addr) => ConnConfig::default().plaintext_tcp(addr),
             None => ConnConfig::default(),
+        };
+        if self.tcp_off_host {
+            config.allow_plaintext_off_host()
+        } else {
+            config
         }
     }
 }

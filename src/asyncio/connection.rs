@@ -4,11 +4,12 @@
 use super::ring::{AsyncConsumer, AsyncProducer};
 use super::waiter::{register, NotPollable};
 use crate::conn::connection::{RecvInner, SendInner};
-use crate::conn::tcp::{TcpReceiver, TcpSender, Wait};
+use crate::conn::tcp::{TcpReceiver, TcpSender};
 use crate::conn::{
     AcceptError, ConnectError, HandshakeError, IntoAddress, RecvHalf, SendGrant, SendHalf,
     Transport,
 };
+use crate::deadline::Deadline;
 use crate::error::{OsError, RecvError, SendError};
 use crate::{ConnConfig, Connection, Listener};
 use std::future::{poll_fn, Future};
@@ -278,7 +279,7 @@ impl AsyncSendHalf {
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         match &mut self.inner {
             AsyncSend::Shm(p) => p.get_mut().try_send(msg),
-            AsyncSend::Tcp { sender, .. } => sender.send(msg, Wait::NonBlocking),
+            AsyncSend::Tcp { sender, .. } => sender.send(msg, Deadline::NonBlocking),
         }
     }
 
@@ -308,7 +309,7 @@ impl AsyncSendHalf {
                     Err(e) => return Poll::Ready(Err(SendError::Io(e))),
                 };
                 poll_io(fd, Interest::WRITABLE, cx, || {
-                    match sender.send(msg, Wait::NonBlocking) {
+                    match sender.send(msg, Deadline::NonBlocking) {
                         Err(SendError::Full { .. }) => None,
                         done => Some(done),
                     }
@@ -329,7 +330,7 @@ impl AsyncSendHalf {
         let inner = match &mut self.inner {
             AsyncSend::Shm(p) => crate::conn::grant::GrantInner::Shm(p.get_mut().try_reserve(len)?),
             AsyncSend::Tcp { sender, .. } => {
-                sender.reserve(len, Wait::NonBlocking)?;
+                sender.reserve(len, Deadline::NonBlocking)?;
                 crate::conn::grant::GrantInner::Tcp {
                     sender,
                     len,
@@ -349,7 +350,7 @@ impl AsyncSendHalf {
                     Err(e) => return Poll::Ready(Err(SendError::Io(e))),
                 };
                 poll_io(fd, Interest::WRITABLE, cx, || {
-                    match sender.reserve(len, Wait::NonBlocking) {
+                    match sender.reserve(len, Deadline::NonBlocking) {
                         Err(SendError::Full { .. }) => None,
                         done => Some(done),
                     }
@@ -388,7 +389,7 @@ impl AsyncRecvHalf {
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         match &mut self.inner {
             AsyncRecv::Shm(c) => c.get_mut().try_recv(buf),
-            AsyncRecv::Tcp { receiver, .. } => receiver.recv(buf, Wait::NonBlocking),
+            AsyncRecv::Tcp { receiver, .. } => receiver.recv(buf, Deadline::NonBlocking),
         }
     }
 
@@ -415,7 +416,7 @@ impl AsyncRecvHalf {
                 let fd = registered(socket, receiver.stream(), Interest::READABLE)?;
                 poll_fn(|cx| {
                     poll_io(fd, Interest::READABLE, cx, || {
-                        match receiver.recv_into(buf, Wait::NonBlocking) {
+                        match receiver.recv_into(buf, Deadline::NonBlocking) {
                             Err(RecvError::Empty) => None,
                             done => Some(done),
                         }
@@ -444,7 +445,7 @@ impl AsyncRecvHalf {
                     Err(e) => return Poll::Ready(Err(RecvError::Io(e))),
                 };
                 poll_io(fd, Interest::READABLE, cx, || {
-                    match receiver.recv(buf, Wait::NonBlocking) {
+                    match receiver.recv(buf, Deadline::NonBlocking) {
                         Err(RecvError::Empty) => None,
                         done => Some(done),
                     }

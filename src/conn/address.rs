@@ -1,9 +1,10 @@
 //! Connection addresses: a name on this host, or a TCP address, with the
 //! transport forced or left to the library.
 
-use super::error::AddressError;
+use super::error::{AddressError, BindError, ConnectError};
 use crate::error::NameError;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
 /// Where to connect, and whether the transport is forced.
@@ -13,7 +14,12 @@ use std::str::FromStr;
 /// | `NAME`, `xio://NAME` | the listener named NAME on this host; shared memory |
 /// | `shm://NAME` | the same, stated explicitly |
 /// | `tcp://HOST:PORT` | TCP, always |
-/// | `xio://HOST:PORT`, `HOST:PORT` | TCP, switched to shared memory when the listener is on this host |
+/// | `xio://HOST:PORT`, `HOST:PORT` | TCP, picked by the library |
+///
+/// TCP is plaintext: it proves nothing about the listener, so a listener
+/// reached over TCP is never followed to shared memory (use its NAME on this
+/// host), and a HOST that is not loopback needs
+/// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host).
 ///
 /// ```
 /// use mempipe::conn::Address;
@@ -30,7 +36,8 @@ pub enum Address {
     Shm(String),
     /// A TCP address (`host:port`), TCP required.
     Tcp(String),
-    /// A TCP address; shared memory when the listener turns out to share this host.
+    /// A TCP address; the library picks the transport (TCP: a listener
+    /// reached over plaintext TCP is not trusted to name another).
     AutoTcp(String),
 }
 
@@ -118,6 +125,79 @@ impl fmt::Display for Address {
             Address::Shm(n) => write!(f, "shm://{n}"),
             Address::Tcp(a) => write!(f, "tcp://{a}"),
             Address::AutoTcp(a) => write!(f, "xio://{a}"),
+        }
+    }
+}
+
+/// Why a plaintext TCP address is not used.
+#[derive(Debug)]
+pub(crate) enum PlaintextRefusal {
+    /// The address does not resolve.
+    Resolve(std::io::Error),
+    /// It resolves to this address, which other hosts can reach, and
+    /// plaintext TCP off this host was not allowed.
+    OffHost(IpAddr),
+}
+
+/// Whether only this host can reach `ip` (loopback, IPv4-mapped included).
+fn loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Resolves a plaintext TCP address (`host:port`). Unless `off_host` is
+/// allowed, every address it resolves to must be loopback: plaintext TCP has
+/// no authentication, so it stays on this host unless the program opted in.
+pub(crate) fn plaintext_targets(
+    addr: &str,
+    off_host: bool,
+) -> Result<Vec<SocketAddr>, PlaintextRefusal> {
+    let targets: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(PlaintextRefusal::Resolve)?
+        .collect();
+    if targets.is_empty() {
+        return Err(PlaintextRefusal::Resolve(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the host resolves to no address",
+        )));
+    }
+    match targets.iter().find(|t| !loopback(t.ip())) {
+        Some(t) if !off_host => Err(PlaintextRefusal::OffHost(t.ip())),
+        _ => Ok(targets),
+    }
+}
+
+impl BindError {
+    pub(crate) fn from_refusal(addr: &str, refusal: PlaintextRefusal) -> Self {
+        match refusal {
+            PlaintextRefusal::Resolve(source) => BindError::Tcp {
+                addr: addr.to_owned(),
+                source,
+            },
+            PlaintextRefusal::OffHost(ip) => BindError::PlaintextOffHost {
+                addr: addr.to_owned(),
+                ip,
+            },
+        }
+    }
+}
+
+impl ConnectError {
+    pub(crate) fn from_refusal(addr: &str, refusal: PlaintextRefusal) -> Self {
+        match refusal {
+            PlaintextRefusal::Resolve(source) => ConnectError::Unreachable {
+                addr: addr.to_owned(),
+                source,
+            },
+            PlaintextRefusal::OffHost(ip) => ConnectError::PlaintextOffHost {
+                addr: addr.to_owned(),
+                ip,
+            },
         }
     }
 }

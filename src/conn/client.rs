@@ -1,24 +1,36 @@
 //! The connecting side.
 
-use super::address::{Address, IntoAddress};
+use super::address::{plaintext_targets, Address, IntoAddress};
 use super::config::{Choice, ConnConfig};
 use super::connection::Connection;
 use super::error::{ConnConfigError, ConnectError, DirectoryError, HandshakeError};
+use super::io::{read_exact_until, write_all_until};
 use super::rendezvous;
-use super::tcp::TcpShared;
+use super::tcp::{poll_until, TcpShared};
 use super::transport::Transport;
 use super::wire::{self, ClientHello, ServerHello, Status, SERVER_HELLO_LEN};
+use crate::deadline::Deadline;
 use crate::region::Region;
-use std::net::{TcpStream, ToSocketAddrs};
+use rustix::event::PollFlags;
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Connects to a listener: by name on this host (shared memory), or by TCP
-/// address (see [`Address`] for the forms). Waits up to
-/// [`ConnConfig::connect_timeout`] for the listener to appear, so a client may
-/// start before its server.
+/// address (see [`Address`] for the forms). Waits for the listener to appear,
+/// so a client may start before its server; [`ConnConfig::connect_timeout`]
+/// bounds the whole call (waiting, connecting and the handshake, which
+/// [`ConnConfig::handshake_timeout`] also bounds), whatever the peer does.
+///
+/// **TCP** is plaintext: it proves nothing about the listener. A TCP
+/// connection therefore stays on TCP (a listener's offer to switch to shared
+/// memory is refused as a handshake error), and an address that is not
+/// loopback is refused ([`ConnectError::PlaintextOffHost`]) unless
+/// [`ConnConfig::allow_plaintext_off_host`] is given.
 ///
 /// **Restarts**: a connection whose peer died reports
 /// [`RecvError::PeerDied`](crate::RecvError::PeerDied) (or
@@ -60,16 +72,19 @@ use std::time::{Duration, Instant};
 /// # Errors
 /// [`ConnectError::Address`] for a malformed address (naming the accepted
 /// forms); [`ConnectError::NotFound`] / [`ConnectError::Unreachable`] when no
-/// listener answered in time; [`ConnectError::Refused`] when the listener does
-/// not admit this user; [`ConnectError::Handshake`] when the peer is not a
-/// compatible listener; [`ConnectError::Config`]; [`ConnectError::Directory`].
+/// listener answered in time; [`ConnectError::ListenerBusy`] when a listener
+/// exists but took no connection in time; [`ConnectError::PlaintextOffHost`];
+/// [`ConnectError::Refused`] when the listener does not admit this user;
+/// [`ConnectError::Handshake`] when the peer is not a compatible listener or
+/// did not finish in time; [`ConnectError::Config`]; [`ConnectError::Directory`].
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
     let choice = config.choose();
     if let Err(e) = ConnConfigError::check(choice.capacity, choice.max_message) {
         return Err(e.into());
     }
-    let deadline = Instant::now() + config.connect_timeout;
+    // One deadline for the whole call, whatever the listener does.
+    let deadline = Deadline::after(config.connect_timeout).resolve();
     match &address {
         Address::Auto(name) | Address::Shm(name) => {
             // In the per-user directory the listener must be this user: a
@@ -83,41 +98,65 @@ pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connect
                 ),
             };
             let path = rendezvous::socket_path(&dir, name);
-            let expect = Expect {
-                pid: None,
-                uid: owner,
-            };
-            connect_local(&path, name, config, &choice, deadline, expect)
+            connect_local(&path, name, config, &choice, deadline, owner)
         }
-        Address::Tcp(addr) => connect_tcp(addr, config, &choice, deadline, false),
-        Address::AutoTcp(addr) => connect_tcp(addr, config, &choice, deadline, true),
+        Address::Tcp(addr) => connect_tcp(addr, config, &choice, deadline, "tcp:// address"),
+        // A plaintext TCP listener proves nothing about itself, so its word
+        // cannot send this side to a local socket: TCP it stays.
+        Address::AutoTcp(addr) => connect_tcp(
+            addr,
+            config,
+            &choice,
+            deadline,
+            "TCP address (an unauthenticated listener is not followed to shared memory)",
+        ),
     }
 }
 
-fn hello(choice: &Choice, via: u8, flags: u32) -> ClientHello {
+fn hello(choice: &Choice, via: u8) -> ClientHello {
     ClientHello {
         via,
         wakeup: Some(choice.wakeup),
-        flags,
+        flags: 0,
         pid: std::process::id(),
         max_message: choice.max_message as u64,
         capacity: choice.capacity as u64,
         spin_budget_ns: choice.spin_budget.as_nanos() as u64,
-        boot_id: wire::boot_id(),
+        // Nothing about this host goes to a TCP peer.
+        boot_id: if via == wire::VIA_UNIX {
+            wire::boot_id()
+        } else {
+            [0; 16]
+        },
     }
 }
 
-/// Reads a server hello (fixed part and path).
-fn read_reply(socket: impl AsFd, timeout: Duration) -> Result<ServerHello, HandshakeError> {
+/// The handshake's deadline: `handshake_timeout` from now, within the call's
+/// deadline; and the time that gives the peer, for the error.
+fn handshake_deadline(config: &ConnConfig, call: Deadline) -> (Deadline, Duration) {
+    let handshake = call.min(Deadline::after(config.handshake_timeout));
+    let budget = handshake.left().unwrap_or(config.handshake_timeout);
+    (handshake, budget)
+}
+
+/// Reads a server hello (fixed part and path) by `deadline`.
+fn read_reply(
+    socket: impl AsFd,
+    deadline: Deadline,
+    budget: Duration,
+) -> Result<ServerHello, HandshakeError> {
     let mut fixed = [0u8; SERVER_HELLO_LEN];
-    super::io::read_exact(&socket, &mut fixed, timeout)?;
+    read_exact_until(&socket, &mut fixed, deadline, budget)?;
     let (mut reply, path_len) = ServerHello::decode_fixed(&fixed)?;
     let mut path = vec![0u8; path_len];
-    super::io::read_exact(&socket, &mut path, timeout)?;
+    read_exact_until(&socket, &mut path, deadline, budget)?;
     reply.path = path;
     Ok(reply)
 }
 
+/// The reply's status, when it ends the handshake here: refused, rejected,
+/// or an offer to switch to shared memory (only a listener on the rendezvous
+/// socket may hand rings over, and this side never asks to switch).
 fn refused_or_rejected(reply: &ServerHello) -> Option<ConnectError> {
     match reply.status {
         Status::Refused => Some(ConnectError::Refused {
@@ -125,73 +164,95 @@ fn refused_or_rejected(reply: &ServerHello) -> Option<ConnectError> {
             uid: reply.detail,
         }),
         Status::BadHello => Some(HandshakeError::Rejected.into()),
-        _ => None,
+        Status::Upgrade => Some(
+            HandshakeError::BadField {
+                field: "status",
+                value: 3,
+                why: "an offer to switch to shared memory, which this side did not ask for",
+            }
+            .into(),
+        ),
+        Status::Accepted => None,
     }
 }
 
-/// Who the listener must be (by its socket's peer credentials).
-#[derive(Clone, Copy)]
-struct Expect {
-    pid: Option<u32>,
-    uid: Option<u32>,
+/// Connects a non-blocking UNIX socket to `path`, retrying until `deadline`
+/// while nobody listens there, or while the listener's backlog is full (a
+/// blocking connect would wait for room past any deadline).
+fn unix_stream(path: &Path, name: &str, deadline: Deadline) -> Result<UnixStream, ConnectError> {
+    let directory = |why: String| {
+        ConnectError::from(DirectoryError {
+            path: path.parent().map(PathBuf::from).unwrap_or_default(),
+            why,
+        })
+    };
+    let addr = SocketAddrUnix::new(path)
+        .map_err(|e| directory(format!("{} is no socket path: {e}", path.display())))?;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let socket = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| directory(format!("socket failed: {e}")))?;
+        let busy = match rustix::net::connect(&socket, &addr) {
+            Ok(()) => return Ok(UnixStream::from(socket)),
+            Err(Errno::NOENT | Errno::CONNREFUSED) => false,
+            Err(Errno::AGAIN) => true,
+            Err(Errno::INTR) => continue,
+            Err(e) => {
+                return Err(directory(format!(
+                    "connecting to {} failed: {e}",
+                    path.display()
+                )))
+            }
+        };
+        let left = deadline.left().unwrap_or(Duration::MAX);
+        if left.is_zero() {
+            let (name, path, waited) = (name.to_owned(), path.to_owned(), start.elapsed());
+            return Err(if busy {
+                ConnectError::ListenerBusy { name, path, waited }
+            } else {
+                ConnectError::NotFound { name, path, waited }
+            });
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
-/// Connects on the rendezvous socket at `path`, retrying until `deadline`
-/// while nobody listens there.
+/// Waits for the next region on `stream` by `deadline`.
+fn recv_region(
+    stream: &UnixStream,
+    deadline: Deadline,
+    budget: Duration,
+) -> Result<Region, HandshakeError> {
+    if !poll_until(stream, PollFlags::IN, deadline) {
+        return Err(HandshakeError::Timeout(budget));
+    }
+    Ok(Region::recv_from(stream)?)
+}
+
+/// Connects on the rendezvous socket at `path` (whose listener must run as
+/// `owner`, when given), retrying until `deadline` while nobody listens there.
 fn connect_local(
     path: &Path,
     name: &str,
     config: &ConnConfig,
     choice: &Choice,
-    deadline: Instant,
-    expect: Expect,
+    deadline: Deadline,
+    owner: Option<u32>,
 ) -> Result<Connection, ConnectError> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let stream = loop {
-        match UnixStream::connect(path) {
-            Ok(s) => break s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(ConnectError::NotFound {
-                        name: name.to_owned(),
-                        path: path.to_owned(),
-                        waited: now - start,
-                    });
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(50));
-            }
-            Err(e) => {
-                return Err(DirectoryError {
-                    path: path.parent().map(PathBuf::from).unwrap_or_default(),
-                    why: format!("connecting to {} failed: {e}", path.display()),
-                }
-                .into())
-            }
-        }
-    };
-    let timeout = config.handshake_timeout;
-    let io = |e: std::io::Error| ConnectError::Handshake(e.into());
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    if expect.pid.is_some() || expect.uid.is_some() {
-        let cred = rustix::net::sockopt::socket_peercred(&stream).map_err(|e| io(e.into()))?;
-        let (pid, uid) = (cred.pid.as_raw_nonzero().get() as u32, cred.uid.as_raw());
-        if expect.pid.is_some_and(|want| want != pid) {
-            return Err(HandshakeError::Mismatch(format!(
-                "the rendezvous socket belongs to pid {pid}, the TCP listener is pid {}",
-                expect.pid.unwrap_or_default()
-            ))
-            .into());
-        }
-        if expect.uid.is_some_and(|want| want != uid) {
+    let stream = unix_stream(path, name, deadline)?;
+    let (deadline, budget) = handshake_deadline(config, deadline);
+    if let Some(want) = owner {
+        let cred = rustix::net::sockopt::socket_peercred(&stream)
+            .map_err(|e| ConnectError::Handshake(HandshakeError::Io(e.into())))?;
+        let uid = cred.uid.as_raw();
+        if uid != want {
             return Err(HandshakeError::Mismatch(format!(
                 "the listener runs as uid {uid}, not as this user: refusing a socket in the \
                  per-user directory that another user put there"
@@ -201,8 +262,13 @@ fn connect_local(
     }
     // A listener that refuses this user answers without reading the hello and
     // closes: the write may fail while the refusal waits to be read.
-    let sent = super::io::write_all(&stream, &hello(choice, wire::VIA_UNIX, 0).encode());
-    let reply = match (read_reply(&stream, timeout), sent) {
+    let sent = write_all_until(
+        &stream,
+        &hello(choice, wire::VIA_UNIX).encode(),
+        deadline,
+        budget,
+    );
+    let reply = match (read_reply(&stream, deadline, budget), sent) {
         (Ok(reply), _) => reply,
         (Err(_), Err(write_error)) => return Err(write_error.into()),
         (Err(e), Ok(())) => return Err(e.into()),
@@ -210,22 +276,14 @@ fn connect_local(
     if let Some(e) = refused_or_rejected(&reply) {
         return Err(e);
     }
-    if reply.status != Status::Accepted {
-        return Err(HandshakeError::BadField {
-            field: "status",
-            value: 3,
-            why: "an upgrade offered on the rendezvous socket",
-        }
-        .into());
-    }
     wire::check_geometry(reply.capacity, reply.max_message)?;
     let wakeup = reply.wakeup.ok_or(HandshakeError::BadField {
         field: "wakeup",
         value: 0,
         why: "shared memory needs a wakeup",
     })?;
-    let to_them = Region::recv_from(&stream).map_err(HandshakeError::from)?;
-    let to_us = Region::recv_from(&stream).map_err(HandshakeError::from)?;
+    let to_them = recv_region(&stream, deadline, budget)?;
+    let to_us = recv_region(&stream, deadline, budget)?;
     for (what, region) in [("sending", &to_them), ("receiving", &to_us)] {
         if region.capacity() as u64 != reply.capacity
             || region.max_message() as u64 != reply.max_message
@@ -240,7 +298,7 @@ fn connect_local(
     }
     let producer = to_them.producer().map_err(HandshakeError::from)?;
     let consumer = to_us.consumer().map_err(HandshakeError::from)?;
-    super::io::write_all(&stream, &[1])?;
+    write_all_until(&stream, &[1], deadline, budget)?;
     let spin = Duration::from_nanos(reply.spin_budget_ns);
     let why = if wakeup == choice.wakeup && reply.capacity == choice.capacity as u64 {
         format!("listener on this host (pid {}); {}", reply.pid, choice.why)
@@ -268,48 +326,23 @@ fn connect_tcp(
     addr: &str,
     config: &ConnConfig,
     choice: &Choice,
-    deadline: Instant,
-    may_upgrade: bool,
+    deadline: Deadline,
+    why: &str,
 ) -> Result<Connection, ConnectError> {
-    let stream = tcp_stream(addr, deadline)?;
-    let timeout = config.handshake_timeout;
+    let stream = tcp_stream(addr, config, deadline)?;
     let io = |e: std::io::Error| ConnectError::Handshake(e.into());
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let flags = if may_upgrade {
-        wire::FLAG_MAY_UPGRADE
-    } else {
-        0
-    };
-    super::io::write_all(&stream, &hello(choice, wire::VIA_TCP, flags).encode())?;
-    let reply = read_reply(&stream, timeout)?;
+    stream.set_nonblocking(true).map_err(io)?;
+    let (deadline, budget) = handshake_deadline(config, deadline);
+    write_all_until(
+        &stream,
+        &hello(choice, wire::VIA_TCP).encode(),
+        deadline,
+        budget,
+    )?;
+    let reply = read_reply(&stream, deadline, budget)?;
     if let Some(e) = refused_or_rejected(&reply) {
         return Err(e);
     }
-    if reply.status == Status::Upgrade {
-        drop(stream);
-        let path = PathBuf::from(std::ffi::OsStr::new(
-            std::str::from_utf8(&reply.path).map_err(|_| HandshakeError::BadField {
-                field: "path",
-                value: reply.path.len() as u64,
-                why: "not UTF-8",
-            })?,
-        ));
-        let expect = Expect {
-            pid: Some(reply.pid),
-            uid: None,
-        };
-        return match connect_local(&path, addr, config, choice, deadline, expect) {
-            Ok(conn) => Ok(conn),
-            // Same kernel, but the socket is out of reach (another mount
-            // namespace, another user's directory): stay on TCP.
-            Err(ConnectError::NotFound { .. } | ConnectError::Directory(_)) => {
-                connect_tcp(addr, config, choice, deadline, false)
-            }
-            Err(e) => Err(e),
-        };
-    }
-    let same_host = reply.boot_id == wire::boot_id() && reply.boot_id != [0; 16];
     let max = reply.max_message as usize;
     if max > choice.max_message {
         return Err(HandshakeError::BadField {
@@ -319,45 +352,47 @@ fn connect_tcp(
         }
         .into());
     }
-    stream.set_read_timeout(None).map_err(io)?;
-    stream.set_write_timeout(None).map_err(io)?;
-    let liveness = Duration::from_nanos(reply.liveness_ns);
-    let shared = TcpShared::new(stream, reply.pid, same_host, max, liveness);
-    let why = match (may_upgrade, same_host) {
-        (false, _) => "tcp:// address".to_owned(),
-        (true, true) => "listener on this host offered no shared memory".to_owned(),
-        (true, false) => "listener on another host".to_owned(),
-    };
+    stream.set_nonblocking(false).map_err(io)?;
+    let shared = TcpShared::open(stream, reply.pid, max);
     Ok(Connection::tcp(
         shared,
-        Transport::tcp(max, addr.to_owned(), why),
+        Transport::tcp(max, addr.to_owned(), why.to_owned()),
     ))
 }
 
 /// Connects a TCP socket, retrying refused connections until `deadline`.
-fn tcp_stream(addr: &str, deadline: Instant) -> Result<TcpStream, ConnectError> {
+fn tcp_stream(
+    addr: &str,
+    config: &ConnConfig,
+    deadline: Deadline,
+) -> Result<TcpStream, ConnectError> {
+    let targets = plaintext_targets(addr, config.plaintext_off_host)
+        .map_err(|refusal| ConnectError::from_refusal(addr, refusal))?;
     let unreachable = |source| ConnectError::Unreachable {
         addr: addr.to_owned(),
         source,
     };
     let mut pause = Duration::from_millis(1);
     loop {
-        let targets: Vec<_> = addr.to_socket_addrs().map_err(unreachable)?.collect();
-        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "not reached within the connect timeout",
+        );
         for target in &targets {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(100));
+            let left = deadline.left().unwrap_or(Duration::MAX);
+            if left.is_zero() {
+                break;
+            }
             match TcpStream::connect_timeout(target, left) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = e,
             }
         }
-        let now = Instant::now();
-        if now >= deadline || last.kind() != std::io::ErrorKind::ConnectionRefused {
+        let left = deadline.left().unwrap_or(Duration::MAX);
+        if left.is_zero() || last.kind() != std::io::ErrorKind::ConnectionRefused {
             return Err(unreachable(last));
         }
-        std::thread::sleep(pause.min(deadline - now));
+        std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }

@@ -117,6 +117,7 @@ pub struct ConnConfig {
     pub(crate) allow_any_user: bool,
     pub(crate) rendezvous_dir: Option<PathBuf>,
     pub(crate) tcp: Option<String>,
+    pub(crate) plaintext_off_host: bool,
     profile: ProfileSource,
 }
 
@@ -136,6 +137,7 @@ impl Default for ConnConfig {
             allow_any_user: false,
             rendezvous_dir: None,
             tcp: None,
+            plaintext_off_host: false,
             profile: ProfileSource::Default,
         }
     }
@@ -181,13 +183,17 @@ impl ConnConfig {
         self
     }
 
-    /// How long [`connect`](crate::connect) waits for the listener to appear.
+    /// How long [`connect`](crate::connect) may take in all: waiting for the
+    /// listener to appear or to take the connection, connecting, and the
+    /// handshake. It returns by then whatever the listener does.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long either side waits for the other's handshake messages.
+    /// How long either side waits for the other's handshake, as a whole
+    /// (a peer that spreads its bytes does not stretch it); on the connecting
+    /// side it runs within the connect timeout.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -230,10 +236,35 @@ impl ConnConfig {
         self
     }
 
-    /// Listener: also accepts TCP connections on `addr` (`host:port`, port 0
-    /// for any free port).
-    pub fn tcp(mut self, addr: impl Into<String>) -> Self {
+    /// Listener: also accepts **plaintext** TCP connections on `addr`
+    /// (`host:port`, port 0 for any free port).
+    ///
+    /// Plaintext TCP has no authentication and no encryption: whoever reaches
+    /// the address may connect (the user checks of
+    /// [`allow_uid`](Self::allow_uid) and the like apply to the rendezvous
+    /// socket only), and on a loopback address that is **every local user**.
+    /// An address other hosts can reach (anything but `127.0.0.0/8` and
+    /// `::1`, including `0.0.0.0`) is refused at bind unless
+    /// [`allow_plaintext_off_host`](Self::allow_plaintext_off_host) is given too.
+    ///
+    /// ```
+    /// use mempipe::conn::ConnConfig;
+    /// let local = ConnConfig::new().plaintext_tcp("127.0.0.1:7000");
+    /// let open = ConnConfig::new().plaintext_tcp("0.0.0.0:7000").allow_plaintext_off_host();
+    /// # let _ = (local, open);
+    /// ```
+    pub fn plaintext_tcp(mut self, addr: impl Into<String>) -> Self {
         self.tcp = Some(addr.into());
+        self
+    }
+
+    /// Allows plaintext TCP to and from other hosts: a listener's
+    /// [`plaintext_tcp`](Self::plaintext_tcp) address, and a client's TCP
+    /// address, may then be one that is not loopback. Anyone on the network
+    /// path can then read, change or inject messages; use it only on a
+    /// network you trust.
+    pub fn allow_plaintext_off_host(mut self) -> Self {
+        self.plaintext_off_host = true;
         self
     }
 

@@ -2,8 +2,9 @@
 //! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
 
 use super::grant::{GrantInner, SendGrant};
-use super::tcp::{TcpReceiver, TcpSender, Wait};
+use super::tcp::{TcpReceiver, TcpSender};
 use super::transport::Transport;
+use crate::deadline::Deadline;
 use crate::endpoint::{Consumer, Producer};
 use crate::error::{RecvError, SendError};
 use std::fmt;
@@ -267,24 +268,18 @@ impl SendHalf {
         }
     }
 
-    fn send_wait(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError> {
+    #[inline]
+    fn send_wait(&mut self, msg: &[u8], wait: Deadline) -> Result<(), SendError> {
         match &mut self.inner {
-            SendInner::Shm(p) => match wait {
-                Wait::NonBlocking => p.try_send(msg),
-                Wait::Forever => p.send(msg),
-                Wait::Within(t) => p.send_timeout(msg, t),
-            },
+            SendInner::Shm(p) => p.send_inner(msg, wait),
             SendInner::Tcp(t) => t.send(msg, wait),
         }
     }
 
-    fn reserve_wait(&mut self, len: usize, wait: Wait) -> Result<SendGrant<'_>, SendError> {
+    #[inline]
+    fn reserve_wait(&mut self, len: usize, wait: Deadline) -> Result<SendGrant<'_>, SendError> {
         let inner = match &mut self.inner {
-            SendInner::Shm(p) => GrantInner::Shm(match wait {
-                Wait::NonBlocking => p.try_reserve(len)?,
-                Wait::Forever => p.reserve(len)?,
-                Wait::Within(t) => p.reserve_timeout(len, t)?,
-            }),
+            SendInner::Shm(p) => GrantInner::Shm(p.reserve_by(len, wait)?),
             SendInner::Tcp(t) => {
                 t.reserve(len, wait)?;
                 GrantInner::Tcp {
@@ -303,7 +298,7 @@ impl SendHalf {
     /// [`SendError::Full`] when the ring (or the socket's buffer) has no room
     /// now; otherwise as [`send`](Self::send).
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_wait(msg, Wait::NonBlocking)
+        self.send_wait(msg, Deadline::NonBlocking)
     }
 
     /// Sends `msg`, waiting for room. On TCP, a message once started on the
@@ -314,7 +309,7 @@ impl SendHalf {
     /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
     /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_wait(msg, Wait::Forever)
+        self.send_wait(msg, Deadline::Forever)
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
@@ -322,7 +317,7 @@ impl SendHalf {
     /// # Errors
     /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.send_wait(msg, Wait::Within(timeout))
+        self.send_wait(msg, Deadline::after(timeout))
     }
 
     /// Reserves room for a `len`-byte message without waiting: on shared
@@ -332,7 +327,7 @@ impl SendHalf {
     /// # Errors
     /// As [`try_send`](Self::try_send).
     pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
-        self.reserve_wait(len, Wait::NonBlocking)
+        self.reserve_wait(len, Deadline::NonBlocking)
     }
 
     /// Reserves room for a `len`-byte message, waiting for it.
@@ -340,7 +335,7 @@ impl SendHalf {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
-        self.reserve_wait(len, Wait::Forever)
+        self.reserve_wait(len, Deadline::Forever)
     }
 
     /// Reserves room for a `len`-byte message, waiting at most `timeout`.
@@ -352,7 +347,7 @@ impl SendHalf {
         len: usize,
         timeout: Duration,
     ) -> Result<SendGrant<'_>, SendError> {
-        self.reserve_wait(len, Wait::Within(timeout))
+        self.reserve_wait(len, Deadline::after(timeout))
     }
 
     /// A descriptor an event loop can wait on while this half waits for room,
@@ -386,24 +381,18 @@ impl RecvHalf {
         &self.transport
     }
 
-    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<usize, RecvError> {
+    #[inline]
+    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Deadline) -> Result<usize, RecvError> {
         match &mut self.inner {
-            RecvInner::Shm(c) => match wait {
-                Wait::NonBlocking => c.try_recv(buf),
-                Wait::Forever => c.recv(buf),
-                Wait::Within(t) => c.recv_timeout(buf, t),
-            },
+            RecvInner::Shm(c) => c.recv_by(buf, wait),
             RecvInner::Tcp(t) => t.recv(buf, wait),
         }
     }
 
-    fn recv_into_wait(&mut self, buf: &mut [u8], wait: Wait) -> Result<usize, RecvError> {
+    #[inline]
+    fn recv_into_wait(&mut self, buf: &mut [u8], wait: Deadline) -> Result<usize, RecvError> {
         match &mut self.inner {
-            RecvInner::Shm(c) => match wait {
-                Wait::NonBlocking => c.try_recv_into(buf),
-                Wait::Forever => c.recv_into(buf),
-                Wait::Within(t) => c.recv_into_timeout(buf, t),
-            },
+            RecvInner::Shm(c) => c.recv_into_by(buf, wait),
             RecvInner::Tcp(t) => t.recv_into(buf, wait),
         }
     }
@@ -413,7 +402,7 @@ impl RecvHalf {
     /// # Errors
     /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        self.recv_wait(buf, Wait::NonBlocking)
+        self.recv_wait(buf, Deadline::NonBlocking)
     }
 
     /// Receives the next message into `buf`, waiting for one. Returns its
@@ -424,7 +413,7 @@ impl RecvHalf {
     /// was read; [`RecvError::PeerDied`] when it died without closing;
     /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        self.recv_wait(buf, Wait::Forever)
+        self.recv_wait(buf, Deadline::Forever)
     }
 
     /// Receives the next message into `buf`, waiting at most `timeout`.
@@ -436,7 +425,7 @@ impl RecvHalf {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<usize, RecvError> {
-        self.recv_wait(buf, Wait::Within(timeout))
+        self.recv_wait(buf, Deadline::after(timeout))
     }
 
     /// Receives the next message into the front of `buf` without waiting.
@@ -444,7 +433,7 @@ impl RecvHalf {
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        self.recv_into_wait(buf, Wait::NonBlocking)
+        self.recv_into_wait(buf, Deadline::NonBlocking)
     }
 
     /// Receives the next message into the front of `buf`, waiting for one.
@@ -452,7 +441,7 @@ impl RecvHalf {
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        self.recv_into_wait(buf, Wait::Forever)
+        self.recv_into_wait(buf, Deadline::Forever)
     }
 
     /// Receives the next message into the front of `buf`, waiting at most `timeout`.
@@ -464,7 +453,7 @@ impl RecvHalf {
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, RecvError> {
-        self.recv_into_wait(buf, Wait::Within(timeout))
+        self.recv_into_wait(buf, Deadline::after(timeout))
     }
 
     /// A descriptor an event loop can wait on for readability while this half

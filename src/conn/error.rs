@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The accepted address forms, quoted by every address error.
-const ADDRESS_FORMS: &str = "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
-     tcp://HOST:PORT (TCP), xio://HOST:PORT (TCP, upgraded to shared memory on the same host); \
+const ADDRESS_FORMS: &str =
+    "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
+     tcp://HOST:PORT or xio://HOST:PORT or HOST:PORT (plaintext TCP); \
      a NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'";
 
 /// An address that cannot be parsed.
@@ -163,6 +164,16 @@ pub enum BindError {
     /// The rendezvous directory is missing, unsafe, or cannot be created.
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+    /// The plaintext TCP address is one other hosts can reach, and
+    /// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host)
+    /// was not given.
+    #[error("refusing plaintext TCP on {addr} ({ip}): other hosts can reach it, and plaintext TCP has neither authentication nor encryption; bind a loopback address (127.0.0.1 or ::1), or opt in with ConnConfig::allow_plaintext_off_host on a network you trust")]
+    PlaintextOffHost {
+        /// The address given.
+        addr: String,
+        /// The address it resolved to that is not loopback.
+        ip: std::net::IpAddr,
+    },
     /// Listening on the TCP address failed.
     #[error("cannot listen on TCP address {addr}: {source}")]
     Tcp {
@@ -193,6 +204,17 @@ pub enum ConnectError {
         /// How long it waited.
         waited: Duration,
     },
+    /// A listener has the name, but took no connection within the connect
+    /// timeout: its queue of pending connections stayed full.
+    #[error("the listener named {name:?} at {} took no connection within {waited:?}: its queue of pending connections is full (it is overloaded or has stopped accepting); retry later, or give connect a longer timeout", path.display())]
+    ListenerBusy {
+        /// The name.
+        name: String,
+        /// The socket path.
+        path: PathBuf,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The TCP address could not be reached within the connect timeout.
     #[error("cannot reach TCP address {addr}: {source}")]
     Unreachable {
@@ -201,6 +223,16 @@ pub enum ConnectError {
         /// The last error.
         #[source]
         source: io::Error,
+    },
+    /// The TCP address is not a loopback address, and
+    /// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host)
+    /// was not given.
+    #[error("refusing plaintext TCP to {addr} ({ip}): not a loopback address, and plaintext TCP has neither authentication nor encryption; opt in with ConnConfig::allow_plaintext_off_host on a network you trust")]
+    PlaintextOffHost {
+        /// The address given.
+        addr: String,
+        /// The address it resolved to that is not loopback.
+        ip: std::net::IpAddr,
     },
     /// The listener refused this user.
     #[error("the listener (pid {listener_pid}) refused uid {uid}: only its own user, or the users and group it allows, may connect")]

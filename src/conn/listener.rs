@@ -26,7 +26,7 @@ const MAX_CLIENT_RING: usize = 64 << 20;
 /// Bound to a name in the rendezvous directory (see
 /// [`ConnConfig::rendezvous_dir`]): a name left by a killed listener is taken
 /// over, a live listener's name is refused ([`BindError::InUse`]). Optionally
-/// also listens on TCP ([`ConnConfig::tcp`]). Each [`accept`](Self::accept)
+/// also listens on plaintext TCP ([`ConnConfig::plaintext_tcp`]). Each [`accept`](Self::accept)
 /// is independent: a client that fails the handshake or is refused yields an
 /// error for that call only. Handshakes run one at a time in the calling
 /// thread, each bounded by [`ConnConfig::handshake_timeout`]; after it a
@@ -35,10 +35,10 @@ const MAX_CLIENT_RING: usize = 64 << 20;
 /// waits), for event loops.
 ///
 /// On TCP no peer credentials exist: a listener given a TCP address serves
-/// whoever reaches it (bind it to an address only trusted peers can reach).
-/// A TCP client on this host is offered the rendezvous socket instead; it
-/// switches only if that socket's owner (by peer credentials) is the same
-/// process it reached over TCP.
+/// whoever reaches it, every local user on a loopback address (bind it to an
+/// address only trusted peers can reach). A TCP client stays on TCP: an
+/// unauthenticated peer is never sent to the rendezvous socket, and is told
+/// nothing about this host (no boot id, no path).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -109,7 +109,9 @@ impl Listener {
                     addr: addr.clone(),
                     source,
                 };
-                let listener = TcpListener::bind(addr.as_str()).map_err(err)?;
+                let targets = super::address::plaintext_targets(addr, config.plaintext_off_host)
+                    .map_err(|refusal| BindError::from_refusal(addr, refusal))?;
+                let listener = TcpListener::bind(&targets[..]).map_err(err)?;
                 listener.set_nonblocking(true).map_err(err)?;
                 Some(listener)
             }
@@ -204,10 +206,7 @@ impl Listener {
             }
             if let Some(tcp) = &self.tcp {
                 match tcp.accept() {
-                    Ok((stream, addr)) => match self.serve_tcp(stream, addr)? {
-                        Some(conn) => return Ok(conn),
-                        None => continue, // sent to the rendezvous socket
-                    },
+                    Ok((stream, addr)) => return self.serve_tcp(stream, addr),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(os("accept (TCP)")(e)),
@@ -347,13 +346,8 @@ impl Listener {
         Ok(hello)
     }
 
-    /// The handshake with a TCP client; `None` when it was sent to the
-    /// rendezvous socket instead (same host).
-    fn serve_tcp(
-        &self,
-        stream: TcpStream,
-        addr: SocketAddr,
-    ) -> Result<Option<Connection>, AcceptError> {
+    /// The handshake with a TCP client.
+    fn serve_tcp(&self, stream: TcpStream, addr: SocketAddr) -> Result<Connection, AcceptError> {
         let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
         let timeout = self.config.handshake_timeout;
         blocking_with_timeouts(&stream, timeout)?;
@@ -362,16 +356,6 @@ impl Listener {
             source,
         };
         let hello = self.read_hello(&stream, wire::VIA_TCP).map_err(fail)?;
-        let same_host = hello.boot_id == self.boot_id && self.boot_id != [0; 16];
-        if same_host && hello.flags & wire::FLAG_MAY_UPGRADE != 0 {
-            let mut upgrade = ServerHello::bare(Status::Upgrade);
-            upgrade.boot_id = self.boot_id;
-            upgrade.path = self.bound.path.as_os_str().as_encoded_bytes().to_vec();
-            // The client reconnects on the rendezvous socket, or comes back
-            // over TCP without the upgrade flag when it cannot.
-            let _ = super::io::write_all(&stream, &upgrade.encode());
-            return Ok(None);
-        }
         let max = (hello.max_message as usize).min(self.config.max_message);
         let reply = ServerHello {
             status: Status::Accepted,
@@ -381,32 +365,16 @@ impl Listener {
             capacity: 0,
             spin_budget_ns: 0,
             liveness_ns: self.config.liveness_interval.as_nanos() as u64,
-            boot_id: self.boot_id,
+            boot_id: [0; 16], // nothing about this host to an unauthenticated peer
             detail: 0,
             path: Vec::new(),
         };
         super::io::write_all(&stream, &reply.encode()).map_err(fail)?;
         stream.set_read_timeout(None).map_err(os("SO_RCVTIMEO"))?;
         stream.set_write_timeout(None).map_err(os("SO_SNDTIMEO"))?;
-        let shared = TcpShared::new(
-            stream,
-            hello.pid,
-            same_host,
-            max,
-            self.config.liveness_interval,
-        );
-        Ok(Some(Connection::tcp(
-            shared,
-            Transport::tcp(
-                max,
-                addr.to_string(),
-                if same_host {
-                    "client on this host asked for TCP".into()
-                } else {
-                    "client on another host".into()
-                },
-            ),
-        )))
+        let shared = TcpShared::open(stream, hello.pid, max);
+        let transport = Transport::tcp(max, addr.to_string(), "client over TCP".into());
+        Ok(Connection::tcp(shared, transport))
     }
 }
 

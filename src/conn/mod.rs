@@ -7,8 +7,10 @@
 //! for the server to appear. On one host the listener creates two rings in
 //! anonymous sealed memory per client and passes them over a UNIX socket, so
 //! no name is left in `/dev/shm` by any crash and every wakeup (eventfd too)
-//! works. Who may connect is checked with the kernel's peer credentials: by
-//! default only the listener's own user.
+//! works. Who may connect by name is checked with the kernel's peer
+//! credentials: by default only the listener's own user. Plaintext TCP
+//! ([`ConnConfig::plaintext_tcp`]) has no credentials: whoever reaches the
+//! address connects, every local user on loopback.
 //!
 //! The program declares what it needs ([`Intent`]); the library picks the
 //! wakeup, spin budget and ring size from it, using this machine's measured

@@ -4,7 +4,9 @@
 //!
 //! The directory is `$XDG_RUNTIME_DIR/mempipe` when that variable is set, else
 //! `/tmp/mempipe-UID`; it is created with mode 0700 and refused when it is a
-//! symlink, belongs to another user, or is open to others. A lock that can be
+//! symlink, belongs to another user, or is open to others. Another user can
+//! take `/tmp/mempipe-UID` first (its name is predictable): then both sides
+//! meet in `$HOME/.mempipe` instead, which only this user controls. A lock that can be
 //! taken means no live listener has the name: a socket file found then is a
 //! leftover of a killed listener and is replaced. A lock held means a live
 //! listener: its name is never taken over.
@@ -19,14 +21,87 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-/// The per-user rendezvous directory (not created).
+/// The per-user directory when `$XDG_RUNTIME_DIR` is not set.
+fn tmp_dir() -> PathBuf {
+    PathBuf::from(format!(
+        "/tmp/mempipe-{}",
+        rustix::process::getuid().as_raw()
+    ))
+}
+
+/// Where this user meets when another user took [`tmp_dir`]'s name first:
+/// `$HOME/.mempipe`, a place only this user controls.
+fn home_dir() -> Option<PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(home) if !home.is_empty() => Some(PathBuf::from(home).join(".mempipe")),
+        _ => None,
+    }
+}
+
+/// What is at a per-user directory's path.
+enum Found {
+    Missing,
+    /// A directory of this user (its mode still to check).
+    Ours(std::fs::Metadata),
+    /// Something another user put there (or not a directory): why it is not ours.
+    Taken(String),
+}
+
+fn look(dir: &Path) -> Result<Found, String> {
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(e.to_string()),
+    };
+    let me = rustix::process::getuid().as_raw();
+    if !meta.file_type().is_dir() {
+        return Ok(Found::Taken(
+            "not a directory (a symlink or file is in its place)".into(),
+        ));
+    }
+    if meta.uid() != me {
+        return Ok(Found::Taken(format!(
+            "owned by uid {}, not by this user ({me})",
+            meta.uid()
+        )));
+    }
+    Ok(Found::Ours(meta))
+}
+
+/// The per-user rendezvous directory (not created): `$XDG_RUNTIME_DIR/mempipe`,
+/// else `/tmp/mempipe-UID`, else (when another user holds that name)
+/// `$HOME/.mempipe`. Listener and client pick the same one.
 pub(crate) fn default_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("mempipe"),
-        _ => PathBuf::from(format!(
-            "/tmp/mempipe-{}",
-            rustix::process::getuid().as_raw()
+        _ => {
+            let tmp = tmp_dir();
+            match look(&tmp) {
+                Ok(Found::Taken(_)) => home_dir().unwrap_or(tmp),
+                _ => tmp,
+            }
+        }
+    }
+}
+
+/// Creates `dir` (0700) if missing, and checks that it is this user's and
+/// closed to others.
+fn make_private(dir: &Path) -> Result<(), String> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create it: {e}")),
+    }
+    match look(dir)? {
+        Found::Missing => Err("it vanished while being checked".into()),
+        Found::Taken(why) => Err(why),
+        Found::Ours(meta) if meta.mode() & 0o077 != 0 => Err(format!(
+            "mode {:o} lets other users in; it must be 0700",
+            meta.mode() & 0o777
         )),
+        Found::Ours(_) => Ok(()),
     }
 }
 
@@ -41,37 +116,31 @@ pub(crate) fn prepare_dir(explicit: Option<&Path>) -> Result<PathBuf, (PathBuf, 
         };
     }
     let dir = default_dir();
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err((dir, format!("cannot create it: {e}"))),
-    }
-    let meta = std::fs::symlink_metadata(&dir).map_err(|e| (dir.clone(), e.to_string()))?;
-    let me = rustix::process::getuid().as_raw();
-    if !meta.file_type().is_dir() {
-        return Err((
-            dir,
-            "not a directory (a symlink or file is in its place)".into(),
-        ));
-    }
-    if meta.uid() != me {
-        return Err((
-            dir,
-            format!("owned by uid {}, not by this user ({me})", meta.uid()),
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err((
-            dir,
-            format!(
-                "mode {:o} lets other users in; it must be 0700",
-                meta.mode() & 0o777
-            ),
-        ));
-    }
-    Ok(dir)
+    let why = match make_private(&dir) {
+        Ok(()) => return Ok(dir),
+        Err(why) => why,
+    };
+    // The name in /tmp is predictable: another user may have taken it first.
+    let tmp = tmp_dir();
+    let taken = match look(&tmp) {
+        Ok(Found::Taken(taken)) if dir == tmp || Some(&dir) == home_dir().as_ref() => taken,
+        _ => return Err((dir, why)),
+    };
+    let fallback = match home_dir() {
+        None => "HOME is not set, so there is no fallback".to_owned(),
+        Some(home) => match make_private(&home) {
+            Ok(()) => return Ok(home),
+            Err(why) => format!("the fallback {} is unusable too: {why}", home.display()),
+        },
+    };
+    Err((
+        tmp,
+        format!(
+            "{taken}: another user created it first. {fallback}. Ask that user or root to \
+             remove it, or set XDG_RUNTIME_DIR to a private directory of yours (mode 0700), \
+             or name one with ConnConfig::rendezvous_dir"
+        ),
+    ))
 }
 
 /// The socket path of `name` in `dir`.

@@ -8,37 +8,35 @@
 //! it is checked, and the receive buffer never exceeds header + maximum message.
 
 use super::wire::{decode_frame, encode_frame, Frame, FRAME_HEADER};
+use crate::deadline::Deadline;
 use crate::error::{Corruption, RecvError, SendError};
-use crate::platform::process_alive;
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What both halves of a TCP connection share.
+///
+/// A TCP peer's pid is what its hello claims, not something the kernel
+/// proved: it names the peer in errors, and is never watched. A peer that
+/// dies closes its socket (the kernel does that for it), which reads as
+/// [`RecvError::PeerDied`] when no close frame came first; a host that
+/// vanishes is noticed by keepalive.
 pub(crate) struct TcpShared {
     pub stream: TcpStream,
     /// The peer's pid, from its hello.
     pub peer_pid: u32,
-    /// Whether the peer runs on this host (then its pid can be watched).
-    pub peer_local: bool,
     pub max_message: usize,
-    pub liveness: Duration,
     /// The peer's close frame was read.
     goodbye: AtomicBool,
 }
 
 impl TcpShared {
-    pub(crate) fn new(
-        stream: TcpStream,
-        peer_pid: u32,
-        peer_local: bool,
-        max_message: usize,
-        liveness: Duration,
-    ) -> Arc<Self> {
+    pub(crate) fn open(stream: TcpStream, peer_pid: u32, max_message: usize) -> Arc<Self> {
         let _ = stream.set_nodelay(true);
         let _ = rustix::net::sockopt::set_socket_keepalive(&stream, true);
         let _ = rustix::net::sockopt::set_tcp_keepidle(&stream, Duration::from_secs(2));
@@ -47,67 +45,55 @@ impl TcpShared {
         Arc::new(TcpShared {
             stream,
             peer_pid,
-            peer_local,
             max_message,
-            liveness,
             goodbye: AtomicBool::new(false),
         })
     }
 
-    /// Whether a local peer process has died (waiting up to the liveness
-    /// interval for a process that is exiting right now).
-    fn local_peer_dead(&self, wait: bool) -> bool {
-        if !self.peer_local {
-            return false;
-        }
-        let end = Instant::now() + if wait { self.liveness } else { Duration::ZERO };
-        loop {
-            if !process_alive(self.peer_pid) {
-                return true;
-            }
-            if Instant::now() >= end {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// The error for a peer that is gone: closed (its close frame was seen, or
-    /// a local peer still runs) or died.
+    /// The error for a peer that is gone: closed (its close frame was seen)
+    /// or died.
     fn gone(&self) -> Gone {
         if self.goodbye.load(Ordering::Acquire) {
-            return Gone::Closed;
-        }
-        if self.peer_local && !self.local_peer_dead(true) {
             return Gone::Closed;
         }
         Gone::Died(self.peer_pid)
     }
 
-    /// Waits until the socket is ready for `flags` or `until`; returns `Err`
-    /// with the peer's pid when a local peer died meanwhile.
-    fn wait(&self, flags: PollFlags, until: Option<Instant>) -> Result<bool, u32> {
-        loop {
-            let mut slice = self.liveness;
-            if let Some(at) = until {
-                slice = slice.min(at.saturating_duration_since(Instant::now()));
-            }
-            let ts = rustix::time::Timespec {
-                tv_sec: slice.as_secs() as i64,
-                tv_nsec: i64::from(slice.subsec_nanos()),
-            };
-            let mut fds = [PollFd::new(&self.stream, flags)];
-            match rustix::event::poll(&mut fds, Some(&ts)) {
-                Ok(n) if n > 0 => return Ok(true),
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(_) => return Ok(true), // the next call reports it
-            }
-            if until.is_some_and(|at| Instant::now() >= at) {
-                return Ok(false);
-            }
-            if self.local_peer_dead(false) {
-                return Err(self.peer_pid);
-            }
+    /// Waits until the socket is ready for `flags` or the deadline passes;
+    /// returns whether it is ready (an error counts: the next call reports it).
+    fn wait(&self, flags: PollFlags, deadline: Deadline) -> bool {
+        poll_until(&self.stream, flags, deadline)
+    }
+}
+
+/// Waits until `socket` is ready for `flags` or `deadline` passes; returns
+/// whether it is ready (a poll error counts: the next call reports it).
+pub(crate) fn poll_until(socket: impl AsFd, flags: PollFlags, deadline: Deadline) -> bool {
+    // `None`: interrupted.
+    let poll = |timeout: Option<Duration>| {
+        let ts = timeout.map(|left| rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        });
+        let mut fds = [PollFd::new(&socket, flags)];
+        match rustix::event::poll(&mut fds, ts.as_ref()) {
+            Ok(0) => Some(false),
+            Ok(_) => Some(true),
+            Err(Errno::INTR) => None,
+            Err(_) => Some(true),
+        }
+    };
+    // A socket ready now costs no clock read; a relative deadline is fixed at
+    // the first real wait, so an interrupted poll resumes with what is left.
+    if let Deadline::Within(_) = deadline {
+        if poll(Some(Duration::ZERO)) == Some(true) {
+            return true;
+        }
+    }
+    let deadline = deadline.resolve();
+    loop {
+        if let Some(ready) = poll(deadline.left()) {
+            return ready;
         }
     }
 }
@@ -117,22 +103,22 @@ enum Gone {
     Died(u32),
 }
 
-/// A deadline as the connection calls take it.
-#[derive(Clone, Copy)]
-pub(crate) enum Wait {
-    NonBlocking,
-    Forever,
-    Within(Duration),
-}
-
-impl Wait {
-    fn until(self) -> Option<Instant> {
-        match self {
-            Wait::Within(d) => Instant::now().checked_add(d),
-            _ => None,
-        }
+/// The fuzz harness's names for the constructor and the deadline (its peer's
+/// pid is never watched, as for every TCP peer).
+#[cfg(feature = "fuzzing")]
+impl TcpShared {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer_pid: u32,
+        _peer_local: bool,
+        max_message: usize,
+        _liveness: Duration,
+    ) -> Arc<Self> {
+        Self::open(stream, peer_pid, max_message)
     }
 }
+#[cfg(feature = "fuzzing")]
+pub(crate) use crate::deadline::Deadline as Wait;
 
 /// The sending half.
 pub(crate) struct TcpSender {
@@ -180,7 +166,7 @@ impl TcpSender {
 
     /// Checks `len` and waits (as `wait` allows) until the socket takes data;
     /// then the frame buffer holds a header's room and `len` zero bytes.
-    pub(crate) fn reserve(&mut self, len: usize, wait: Wait) -> Result<(), SendError> {
+    pub(crate) fn reserve(&mut self, len: usize, wait: Deadline) -> Result<(), SendError> {
         if let Some(e) = self.failed.take() {
             self.failed = Some(match &e {
                 SendError::PeerDied { pid } => SendError::PeerDied { pid: *pid },
@@ -195,20 +181,13 @@ impl TcpSender {
                 limit: crate::error::MessageLimit::Connection,
             });
         }
-        let until = wait.until();
-        let ready = match wait {
-            Wait::NonBlocking => self.shared.wait(PollFlags::OUT, Some(Instant::now())),
-            _ => self.shared.wait(PollFlags::OUT, until),
-        };
-        match ready {
-            Ok(true) => {}
-            Ok(false) if matches!(wait, Wait::NonBlocking) => {
-                return Err(SendError::Full {
+        if !self.shared.wait(PollFlags::OUT, wait) {
+            return Err(match wait {
+                Deadline::NonBlocking => SendError::Full {
                     needed: len + FRAME_HEADER,
-                })
-            }
-            Ok(false) => return Err(SendError::Timeout),
-            Err(pid) => return Err(SendError::PeerDied { pid }),
+                },
+                _ => SendError::Timeout,
+            });
         }
         self.frame.clear();
         self.frame.resize(FRAME_HEADER + len, 0);
@@ -241,9 +220,7 @@ impl TcpSender {
             ) {
                 Ok(n) => off += n,
                 Err(Errno::AGAIN) => {
-                    if let Err(pid) = self.shared.wait(PollFlags::OUT, None) {
-                        return Err(SendError::PeerDied { pid });
-                    }
+                    self.shared.wait(PollFlags::OUT, Deadline::Forever);
                 }
                 Err(Errno::INTR) => {}
                 Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => {
@@ -256,7 +233,7 @@ impl TcpSender {
     }
 
     /// Copies `msg` into a frame and writes it.
-    pub(crate) fn send(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError> {
+    pub(crate) fn send(&mut self, msg: &[u8], wait: Deadline) -> Result<(), SendError> {
         self.reserve(msg.len(), wait)?;
         self.frame[FRAME_HEADER..].copy_from_slice(msg);
         let header = encode_frame(Frame::Data(msg.len()));
@@ -270,7 +247,7 @@ impl Drop for TcpSender {
         // Tell the peer this is a close, not a crash; bounded so a peer that
         // stopped reading cannot hold us here.
         let close = encode_frame(Frame::Close);
-        let until = Instant::now() + Duration::from_secs(1);
+        let until = Deadline::after(Duration::from_secs(1)).resolve();
         let mut off = 0;
         while off < close.len() {
             match rustix::net::send(
@@ -279,7 +256,7 @@ impl Drop for TcpSender {
                 SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
             ) {
                 Ok(n) => off += n,
-                Err(Errno::AGAIN) if self.shared.wait(PollFlags::OUT, Some(until)) == Ok(true) => {}
+                Err(Errno::AGAIN) if self.shared.wait(PollFlags::OUT, until) => {}
                 Err(Errno::INTR) => {}
                 Err(_) => break,
             }
@@ -347,8 +324,7 @@ impl TcpReceiver {
     }
 
     /// Waits for the next message; returns its payload range in `buf`.
-    fn next(&mut self, wait: Wait) -> Result<std::ops::Range<usize>, RecvError> {
-        let until = wait.until();
+    fn next(&mut self, mut wait: Deadline) -> Result<std::ops::Range<usize>, RecvError> {
         loop {
             if self.closed {
                 return Err(RecvError::Disconnected);
@@ -375,14 +351,12 @@ impl TcpReceiver {
                 Ok((0, _)) => return Err(self.eof()),
                 Ok((n, _)) => self.filled += n,
                 Err(Errno::AGAIN) => {
-                    let ready = match wait {
-                        Wait::NonBlocking => return Err(RecvError::Empty),
-                        _ => self.shared.wait(PollFlags::IN, until),
-                    };
-                    match ready {
-                        Ok(true) => {}
-                        Ok(false) => return Err(RecvError::Timeout),
-                        Err(pid) => return Err(RecvError::PeerDied { pid }),
+                    if let Deadline::NonBlocking = wait {
+                        return Err(RecvError::Empty);
+                    }
+                    wait = wait.resolve();
+                    if !self.shared.wait(PollFlags::IN, wait) {
+                        return Err(RecvError::Timeout);
                     }
                 }
                 Err(Errno::INTR) => {}
@@ -434,7 +408,7 @@ impl TcpReceiver {
         }
     }
 
-    pub(crate) fn recv(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, RecvError> {
+    pub(crate) fn recv(&mut self, out: &mut Vec<u8>, wait: Deadline) -> Result<usize, RecvError> {
         let range = self.next(wait)?;
         out.clear();
         out.extend_from_slice(&self.buf[range.clone()]);
@@ -442,7 +416,7 @@ impl TcpReceiver {
         Ok(range.len())
     }
 
-    pub(crate) fn recv_into(&mut self, out: &mut [u8], wait: Wait) -> Result<usize, RecvError> {
+    pub(crate) fn recv_into(&mut self, out: &mut [u8], wait: Deadline) -> Result<usize, RecvError> {
         let range = self.next(wait)?;
         let len = range.len();
         let Some(dst) = out.get_mut(..len) else {

@@ -26,9 +26,6 @@ pub(crate) const VIA_UNIX: u8 = 1;
 /// See [`VIA_UNIX`].
 pub(crate) const VIA_TCP: u8 = 2;
 
-/// Client flag: over TCP, the client accepts being sent to the local rendezvous.
-pub(crate) const FLAG_MAY_UPGRADE: u32 = 1;
-
 /// What a connecting side asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClientHello {
@@ -36,7 +33,7 @@ pub(crate) struct ClientHello {
     pub(crate) via: u8,
     /// Wanted wakeup, `None` to let the listener decide.
     pub(crate) wakeup: Option<WakeupKind>,
-    /// Flags ([`FLAG_MAY_UPGRADE`]).
+    /// Flags: no bit is defined; a listener ignores them.
     pub(crate) flags: u32,
     /// The client's pid (informational over TCP).
     pub(crate) pid: u32,

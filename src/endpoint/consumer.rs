@@ -224,6 +224,28 @@ impl Consumer {
         self.next(Deadline::after(timeout)).map(|_| ())
     }
 
+    /// [`recv`](Self::recv) with any [`Deadline`] (connections pass theirs on).
+    #[inline]
+    pub(crate) fn recv_by(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+    ) -> Result<usize, RecvError> {
+        let rec = self.next(deadline)?;
+        Ok(self.take_into_vec(rec, buf))
+    }
+
+    /// [`recv_into`](Self::recv_into) with any [`Deadline`].
+    #[inline]
+    pub(crate) fn recv_into_by(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Deadline,
+    ) -> Result<usize, RecvError> {
+        let rec = self.next(deadline)?;
+        self.take_into_slice(rec, buf)
+    }
+
     #[inline]
     fn take_into_vec(&mut self, rec: RecordRef, buf: &mut Vec<u8>) -> usize {
         let len = rec.len as usize;

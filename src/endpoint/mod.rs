@@ -19,34 +19,9 @@ use crate::ring::control::{SideMeta, CLOSED};
 use crate::ring::Shared;
 use crate::wakeup::{Channel, Strategy, WaitEnd, WaitRequest, Wakeup};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a call may wait.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Deadline {
-    NonBlocking,
-    Forever,
-    /// `timeout` from when the call first has to wait: the clock is read only
-    /// then, so a call answered at once costs no clock read.
-    Within(Duration),
-    At(Instant),
-}
-
-impl Deadline {
-    pub(crate) fn after(timeout: Duration) -> Self {
-        Deadline::Within(timeout)
-    }
-
-    /// Fixes a relative deadline to an instant, at the first real wait.
-    pub(crate) fn resolve(self) -> Self {
-        match self {
-            Deadline::Within(timeout) => platform::now()
-                .checked_add(timeout)
-                .map_or(Deadline::Forever, Deadline::At),
-            other => other,
-        }
-    }
-}
+pub(crate) use crate::deadline::Deadline;
 
 /// What both endpoints need besides the ring: the strategy, the peer's liveness,
 /// and what else must outlive the endpoint.
@@ -173,9 +148,7 @@ impl Link {
     pub(crate) fn wait(&mut self, ready: &mut dyn FnMut() -> bool, deadline: Deadline) -> WaitEnd {
         let deadline = match deadline {
             Deadline::NonBlocking => return WaitEnd::TimedOut,
-            Deadline::Forever => None,
-            Deadline::Within(timeout) => platform::now().checked_add(timeout),
-            Deadline::At(at) => Some(at),
+            other => other.instant(),
         };
         self.record_cpu();
         let peer = self.peer();

@@ -189,12 +189,24 @@ impl Producer {
         self.send_inner(msg, Deadline::after(timeout))
     }
 
+    /// [`send`](Self::send) with any [`Deadline`] (connections pass theirs on).
     #[inline]
-    fn send_inner(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
+    pub(crate) fn send_inner(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
         let r = self.reserve_inner(msg.len(), deadline)?;
         self.ring.write(&r, 0, msg);
         self.publish(r, msg.len() as u64);
         Ok(())
+    }
+
+    /// [`reserve`](Self::reserve) with any [`Deadline`].
+    #[inline]
+    pub(crate) fn reserve_by(
+        &mut self,
+        len: usize,
+        deadline: Deadline,
+    ) -> Result<WriteGrant<'_>, SendError> {
+        let reservation = self.reserve_inner(len, deadline)?;
+        Ok(WriteGrant::new(self, reservation))
     }
 
     /// Publishes a reservation and wakes the consumer if it sleeps.

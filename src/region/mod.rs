@@ -237,6 +237,8 @@ impl Region {
     /// [`OpenError::InvalidName`] for a name that is not a shared-memory name;
     /// [`OpenError::NotFound`] if no object has that name;
     /// [`OpenError::NotReady`] while its creator is still writing the header;
+    /// [`OpenError::NeverInitialised`] when it never will (its creator died
+    /// first, or the object is zero-filled and not new);
     /// [`OpenError::NotMempipe`] for an object that is not a mempipe region
     /// (wrong file type, size or magic); [`OpenError::VersionMismatch`],
     /// [`OpenError::SizeMismatch`], [`OpenError::BadHeader`] for a header that
@@ -251,7 +253,8 @@ impl Region {
     ///
     /// # Errors
     /// As [`Region::open_named`], except that any path is a valid name:
-    /// [`OpenError::NotFound`], [`OpenError::NotReady`], [`OpenError::NotMempipe`],
+    /// [`OpenError::NotFound`], [`OpenError::NotReady`], [`OpenError::NeverInitialised`],
+    /// [`OpenError::NotMempipe`],
     /// [`OpenError::VersionMismatch`], [`OpenError::SizeMismatch`],
     /// [`OpenError::BadHeader`], [`OpenError::NeedsDescriptors`], [`OpenError::Os`].
     pub fn open_at_path(path: impl AsRef<Path>) -> Result<Region, OpenError> {
@@ -266,7 +269,7 @@ impl Region {
             e => os::os("open")(e).into(),
         })?;
         let file = File::from(fd);
-        let (map, v) = os::map_existing(&file)?;
+        let (map, v) = os::map_existing(&file, false)?;
         if v.wakeup == WakeupKind::EventFd {
             return Err(OpenError::NeedsDescriptors);
         }
@@ -281,8 +284,8 @@ impl Region {
     /// # Errors
     /// [`OpenError::Unsealed`] if the memory is not a memfd sealed against
     /// shrinking, growing and further seals (checked before it is mapped, so a
-    /// sender cannot truncate it under this side); [`OpenError::NotReady`],
-    /// [`OpenError::NotMempipe`], [`OpenError::VersionMismatch`],
+    /// sender cannot truncate it under this side); [`OpenError::NeverInitialised`]
+    /// for a region whose header was never written, [`OpenError::NotMempipe`], [`OpenError::VersionMismatch`],
     /// [`OpenError::SizeMismatch`], [`OpenError::BadHeader`] as for
     /// [`Region::open_named`]; [`OpenError::NeedsDescriptors`] for an eventfd
     /// region without its wake descriptors, [`OpenError::NotMempipe`] if those
@@ -291,7 +294,7 @@ impl Region {
     pub fn from_fds(memory: OwnedFd, eventfds: Option<[OwnedFd; 2]>) -> Result<Region, OpenError> {
         let file = File::from(memory);
         os::check_sealed(&file)?;
-        let (map, v) = os::map_existing(&file)?;
+        let (map, v) = os::map_existing(&file, true)?;
         let doorbell = match (v.wakeup, eventfds) {
             (WakeupKind::EventFd, None) => return Err(OpenError::NeedsDescriptors),
             (WakeupKind::Spin, _) | (_, None) => None,

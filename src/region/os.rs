@@ -9,6 +9,7 @@ use rustix::io::Errno;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Where a named region lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,8 +258,13 @@ pub(crate) fn check_sealed(file: &File) -> Result<(), OpenError> {
     }
 }
 
-/// Checks what `file` is before mapping it, then maps it and validates the header.
-pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), OpenError> {
+/// Checks what `file` is before mapping it, then maps it and validates the
+/// header. `handed_over`: the region came from its creator, who publishes the
+/// header before handing it over, so an unpublished one will never be.
+pub(crate) fn map_existing(
+    file: &File,
+    handed_over: bool,
+) -> Result<(MmapRaw, layout::Validated), OpenError> {
     let stat = rustix::fs::fstat(file).map_err(os("fstat"))?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(OpenError::NotMempipe(
@@ -267,7 +273,7 @@ pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), 
     }
     let size = stat.st_size as u64;
     if size == 0 {
-        return Err(OpenError::NotReady);
+        return Err(unpublished(file, None, handed_over));
     }
     if size < DATA_OFFSET as u64 + layout::MIN_CAPACITY || size > DATA_OFFSET as u64 + MAX_CAPACITY
     {
@@ -277,8 +283,41 @@ pub(crate) fn map_existing(file: &File) -> Result<(MmapRaw, layout::Validated), 
     }
     let map = map(file, size)?;
     let header = read_header(&map);
-    let validated = layout::validate(&header, size)?;
-    Ok((map, validated))
+    match layout::validate(&header, size) {
+        Ok(validated) => Ok((map, validated)),
+        Err(OpenError::NotReady) => Err(unpublished(file, Some(&header), handed_over)),
+        Err(e) => Err(e),
+    }
+}
+
+/// How long after sizing a region its creator may still be writing the
+/// header (it does so at once; this allows for a creator descheduled under load).
+const INIT_GRACE: Duration = Duration::from_secs(10);
+
+/// The error for a region whose header is not published: its creator is
+/// still writing it ([`OpenError::NotReady`]), or it never will.
+fn unpublished(file: &File, header: Option<&StaticHeader>, handed_over: bool) -> OpenError {
+    let creator = header.map(|h| h.creator_pid).filter(|&pid| pid != 0);
+    let why = match creator {
+        _ if handed_over => "it was handed over before its creator wrote its header".to_owned(),
+        Some(pid) if crate::platform::process_alive(pid) => return OpenError::NotReady,
+        Some(pid) => format!("its creator, pid {pid}, died before finishing it"),
+        None => {
+            let age = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok());
+            match age {
+                Some(age) if age > INIT_GRACE => format!(
+                    "no creator wrote its header in the {}s since it was sized; it is all zeros",
+                    age.as_secs()
+                ),
+                _ => return OpenError::NotReady,
+            }
+        }
+    };
+    OpenError::NeverInitialised { why }
 }
 
 /// Copies the header out of a mapping (magic read first, with acquire ordering).

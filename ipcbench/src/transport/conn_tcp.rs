@@ -23,7 +23,8 @@ impl Transport for ConnTcp {
 
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
         let len = p.buffer_len();
-        let listener = Listener::bind(&listener_name(p), &config(len).tcp("127.0.0.1:0"))?;
+        let listener =
+            Listener::bind(&listener_name(p), &config(len).plaintext_tcp("127.0.0.1:0"))?;
         let addr = listener
             .tcp_addr()
             .ok_or_else(|| anyhow::anyhow!("conn-tcp: the listener has no TCP address"))?;
