@@ -176,12 +176,6 @@ impl SendError {
     pub fn is_peer_died(&self) -> bool {
         matches!(self, SendError::PeerDied { .. })
     }
-
-    /// The peer is gone, closed or dead: this end is done for good (a
-    /// connection's user connects again).
-    pub fn is_peer_gone(&self) -> bool {
-        self.is_disconnected() || self.is_peer_died()
-    }
 }
 
 impl RecvError {
@@ -203,12 +197,6 @@ impl RecvError {
     /// The peer's process died without closing its end.
     pub fn is_peer_died(&self) -> bool {
         matches!(self, RecvError::PeerDied { .. })
-    }
-
-    /// The peer is gone, closed or dead: nothing more will arrive (a
-    /// connection's user connects again).
-    pub fn is_peer_gone(&self) -> bool {
-        self.is_disconnected() || self.is_peer_died()
     }
 }
 

@@ -36,9 +36,17 @@ fn zero_length_and_max_length_messages() {
 fn too_large_is_refused_with_both_sizes() {
     let (mut tx, _rx) = pair(256, 120);
     match tx.try_send(&[0; 121]) {
-        Err(SendError::TooLarge {
-            len: 121, max: 120, ..
-        }) => {}
+        Err(
+            e @ SendError::TooLarge {
+                len: 121,
+                max: 120,
+                limit: crate::MessageLimit::Region,
+            },
+        ) => assert_eq!(
+            e.to_string(),
+            "message of 121 bytes exceeds the maximum of 120 bytes; raise Config::max_message \
+             when creating the region"
+        ),
         other => panic!("unexpected {other:?}"),
     }
 }
