@@ -23,7 +23,7 @@ pub(crate) fn advice_box(s: &mut String, f: &ResultFile, title: &str) {
                     "<li>for <b>{}</b>, use <b>{}</b>: {}</li>",
                     esc(what),
                     esc(&p.transport),
-                    esc(&p.figure)
+                    code(&p.figure)
                 );
             }
             None => {
@@ -34,10 +34,23 @@ pub(crate) fn advice_box(s: &mut String, f: &ResultFile, title: &str) {
     let _ = write!(
         s,
         "<li><code>ipcbench profile --install</code> will make mempipe connections choose: {}.</li></ul>",
-        esc(&a.profile)
+        code(&a.profile)
     );
     for n in &a.notes {
-        let _ = write!(s, "<p class=\"note\">Note: {}</p>", esc(n));
+        let _ = write!(s, "<p class=\"note\">Note: {}</p>", code(n));
     }
     s.push_str("</section>");
+}
+
+/// Escaped text with its `backticked` spans set as code.
+fn code(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
 }
