@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The accepted address forms, quoted by every address error.
-const ADDRESS_FORMS: &str =
-    "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
+const ADDRESS_FORMS: &str = "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
      tcp://HOST:PORT or xio://HOST:PORT or HOST:PORT (plaintext TCP); \
      a NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'";
 

@@ -103,23 +103,6 @@ enum Gone {
     Died(u32),
 }
 
-/// The fuzz harness's names for the constructor and the deadline (its peer's
-/// pid is never watched, as for every TCP peer).
-#[cfg(feature = "fuzzing")]
-impl TcpShared {
-    pub(crate) fn new(
-        stream: TcpStream,
-        peer_pid: u32,
-        _peer_local: bool,
-        max_message: usize,
-        _liveness: Duration,
-    ) -> Arc<Self> {
-        Self::open(stream, peer_pid, max_message)
-    }
-}
-#[cfg(feature = "fuzzing")]
-pub(crate) use crate::deadline::Deadline as Wait;
-
 /// The sending half.
 pub(crate) struct TcpSender {
     shared: Arc<TcpShared>,

@@ -8,8 +8,9 @@ use super::*;
 /// receiving half must deliver messages within the maximum, in order, each
 /// exactly the bytes its frame held, and end with a typed error.
 pub fn tcp_frames(data: &[u8]) {
-    use crate::conn::tcp::{TcpReceiver, TcpShared, Wait};
+    use crate::conn::tcp::{TcpReceiver, TcpShared};
     use crate::conn::wire::{decode_frame, Frame, FRAME_HEADER};
+    use crate::deadline::Deadline;
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     if data.len() < 3 {
@@ -44,7 +45,7 @@ pub fn tcp_frames(data: &[u8]) {
             _ => break,
         }
     }
-    let shared = TcpShared::new(ours, 0, false, max, Duration::from_millis(1));
+    let shared = TcpShared::open(ours, 0, max);
     let mut rx = TcpReceiver::new(shared);
     let mut buf = Vec::new();
     let mut got = 0;
@@ -52,9 +53,9 @@ pub fn tcp_frames(data: &[u8]) {
         // Wait while something is owed (whole frames, or the end of a closed
         // stream); then a non-blocking look must find nothing more.
         let wait = if close || got < expected.len() {
-            Wait::Within(Duration::from_secs(5))
+            Deadline::Within(Duration::from_secs(5))
         } else {
-            Wait::NonBlocking
+            Deadline::NonBlocking
         };
         match rx.recv(&mut buf, wait) {
             Ok(len) => {
