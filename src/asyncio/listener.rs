@@ -39,10 +39,12 @@ impl AsyncListener {
         &self.inner
     }
 
-    /// Waits for a client without blocking the runtime, then completes its
-    /// handshake. The handshake itself runs in this call: a few round trips
-    /// with a client that is already there, bounded by the handshake timeout.
-    /// Cancel safe: a client is taken only in the poll that completes.
+    /// Waits for a client whose handshake completes, without blocking the
+    /// runtime: each poll moves the handshakes in flight as far as their
+    /// sockets allow and never waits on one (see [`Listener`]), so a silent
+    /// or slow client holds neither this task nor the thread. Cancel safe: a
+    /// client is taken only in the poll that completes; handshakes in flight
+    /// stay with the listener.
     ///
     /// # Errors
     /// As [`Listener::accept`].
@@ -79,6 +81,12 @@ impl AsyncListener {
             // Look again with the readiness taken: only a miss seen after it
             // may clear it, so a client arriving in between is not lost.
             match self.inner.try_accept() {
+                // More may be ready than one step took: poll again soon
+                // rather than wait for an edge that will not come.
+                Err(AcceptError::NoPending) if self.inner.has_events() => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 Err(AcceptError::NoPending) => guard.clear_ready(),
                 Ok(conn) => {
                     return Poll::Ready(

@@ -125,6 +125,12 @@ fn refused_or_rejected(reply: &ServerHello) -> Option<ConnectError> {
             uid: reply.detail,
         }),
         Status::BadHello => Some(HandshakeError::Rejected.into()),
+        Status::Busy => Some(ConnectError::Busy {
+            listener_pid: reply.pid,
+        }),
+        Status::OutOfResources => Some(ConnectError::ListenerOutOfResources {
+            listener_pid: reply.pid,
+        }),
         _ => None,
     }
 }

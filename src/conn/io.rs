@@ -67,3 +67,41 @@ pub(crate) fn write_all(socket: impl AsFd, mut bytes: &[u8]) -> Result<(), Hands
     }
     Ok(())
 }
+
+/// Reads what is there now into `buf` on a non-blocking socket, without
+/// waiting: `Ok(0)` when nothing is, an error for an end of stream (with
+/// `got` of `expected` bytes read so far) or descriptors.
+pub(crate) fn read_available(
+    socket: impl AsFd,
+    buf: &mut [u8],
+    got: usize,
+    expected: usize,
+) -> Result<usize, HandshakeError> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let res = rustix::net::recvmsg(
+        &socket,
+        &mut [IoSliceMut::new(buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+    );
+    let fds: usize = control
+        .drain()
+        .map(|m| match m {
+            RecvAncillaryMessage::ScmRights(received) => received.count(),
+            _ => 0,
+        })
+        .sum();
+    match res {
+        _ if fds > 0 => Err(HandshakeError::UnexpectedDescriptors { count: fds }),
+        Ok(msg) if msg.flags.contains(rustix::net::ReturnFlags::CTRUNC) => {
+            Err(HandshakeError::UnexpectedDescriptors { count: 1 })
+        }
+        Ok(msg) if msg.bytes == 0 && !buf.is_empty() => {
+            Err(HandshakeError::Truncated { got, expected })
+        }
+        Ok(msg) => Ok(msg.bytes),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(0),
+        Err(e) => Err(HandshakeError::Io(e.into())),
+    }
+}

@@ -61,6 +61,10 @@ pub enum Status {
     BadHello,
     /// Over TCP: client and listener share a host; connect to the rendezvous path instead.
     Upgrade,
+    /// Turned away: too many handshakes from this client's user (or address) are in flight.
+    Busy,
+    /// Turned away: the listener is out of resources (file descriptors, memory).
+    OutOfResources,
 }
 
 impl Status {
@@ -70,6 +74,8 @@ impl Status {
             1 => Status::Refused,
             2 => Status::BadHello,
             3 => Status::Upgrade,
+            4 => Status::Busy,
+            5 => Status::OutOfResources,
             _ => return None,
         })
     }
@@ -80,6 +86,8 @@ impl Status {
             Status::Refused => 1,
             Status::BadHello => 2,
             Status::Upgrade => 3,
+            Status::Busy => 4,
+            Status::OutOfResources => 5,
         }
     }
 }
