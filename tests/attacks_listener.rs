@@ -275,6 +275,15 @@ fn async_listener_never_blocks_its_runtime() {
 #[test]
 fn child_entry() {
     let Some(ctx) = child_context() else { return };
+    if ctx.role == "hold" {
+        let config = ConnConfig::new().connect_timeout(HANG_GUARD);
+        let held: Vec<_> = (0..ctx.parse::<usize>(1))
+            .map(|_| connect(ctx.field(0), &config).expect("connect"))
+            .collect();
+        println!("{READY}");
+        let _held = held;
+        common::park_forever();
+    }
     let path = ctx.field(1).to_owned();
     let mut s = UnixStream::connect(&path).expect("connect");
     s.set_read_timeout(Some(HANG_GUARD)).unwrap();
@@ -435,4 +444,23 @@ fn out_of_descriptors_turns_clients_away_without_spinning() {
     eprintln!("out of descriptors: {counts}");
     assert!(calls < 1000, "the accept loop spun: {counts}");
     child.assert_success(HANG_GUARD);
+}
+
+/// Descriptors a shared-memory connection holds on the listener's side.
+#[test]
+fn a_connection_holds_five_descriptors_on_the_listeners_side() {
+    let _serial = common::serial();
+    let (listener, name, _) = bind("fds", &server_config());
+    let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    const N: usize = 20;
+    let mut child = spawn_child("child_entry", "hold", None, &format!("{name}:{N}"));
+    let before = open(); // after the child's pipes
+    let conns: Vec<_> = (0..N)
+        .map(|_| listener.accept_timeout(HANG_GUARD).expect("accept"))
+        .collect();
+    child.wait_for_line(READY, HANG_GUARD);
+    let per_connection = (open() - before) as f64 / N as f64;
+    eprintln!("descriptors per shared-memory connection (listener side): {per_connection}");
+    assert!(per_connection <= 5.0, "{per_connection} descriptors each");
+    drop(conns);
 }

@@ -249,9 +249,10 @@ impl ConnConfig {
 
     /// Listener: whether [`Listener::bind`](crate::Listener::bind) raises this
     /// process's soft descriptor limit (`RLIMIT_NOFILE`) to its hard limit
-    /// (default yes). A shared-memory connection holds 3 descriptors on the
-    /// listener's side, a TCP one 1; the common soft limit of 1024 would
-    /// otherwise cap a server near 300 clients. Turn it off for a process that
+    /// (default yes). A shared-memory connection holds 5 descriptors on the
+    /// listener's side (each ring's wake socket pair, the client's pidfd), a
+    /// TCP one 1; the common soft limit of 1024 would otherwise cap a server
+    /// near 200 clients. Turn it off for a process that
     /// still uses `select(2)`, which cannot see descriptors above 1023.
     pub fn raise_fd_limit(mut self, raise: bool) -> Self {
         self.raise_fd_limit = raise;

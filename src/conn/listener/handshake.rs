@@ -299,14 +299,6 @@ impl Pending {
             .liveness_interval(policy.config.liveness_interval);
         let to_us = Region::create_anonymous(&ring)?;
         let to_them = Region::create_anonymous(&ring)?;
-        let mut consumer = to_us.consumer().map_err(|e| self.fail(e.into()))?;
-        let mut producer = to_them.producer().map_err(|e| self.fail(e.into()))?;
-        // The client's process is the peer from now on, attached or not: one
-        // that takes the rings and vanishes is noticed within the interval.
-        if let Some(fd) = pidfd {
-            consumer.watch_peer(pid, fd.clone());
-            producer.watch_peer(pid, fd);
-        }
         let reply = ServerHello {
             status: Status::Accepted,
             wakeup: Some(wakeup),
@@ -327,6 +319,20 @@ impl Pending {
         write_all(stream, &reply.encode()).map_err(|e| self.fail(e))?;
         to_us.send_over(stream).map_err(|e| self.fail(e.into()))?;
         to_them.send_over(stream).map_err(|e| self.fail(e.into()))?;
+        // Sent: the memory descriptors can go (the mappings stay). A client
+        // that claimed this side's ends meanwhile fails its own handshake.
+        let mut consumer = to_us
+            .into_sole_consumer()
+            .map_err(|e| self.fail(e.into()))?;
+        let mut producer = to_them
+            .into_sole_producer()
+            .map_err(|e| self.fail(e.into()))?;
+        // The client's process is the peer from now on, attached or not: one
+        // that takes the rings and vanishes is noticed within the interval.
+        if let Some(fd) = pidfd {
+            consumer.watch_peer(pid, fd.clone());
+            producer.watch_peer(pid, fd);
+        }
         if wakeup == WakeupKind::Spin {
             spinning.0.push(producer.lifetime());
         }

@@ -58,7 +58,9 @@ use std::time::{Duration, Instant};
 ///
 /// **Out of descriptors.** [`bind`](Self::bind) raises the soft descriptor
 /// limit to the hard one ([`ConnConfig::raise_fd_limit`]); a shared-memory
-/// connection holds 3 descriptors on the listener's side, a TCP one 1. When
+/// connection holds 5 descriptors on the listener's side (each ring's wake
+/// socket pair and the client's pidfd; the rings' memory descriptors are
+/// closed once sent), a TCP one 1. When
 /// the limit is reached anyway, a client is turned away with a typed reply
 /// ([`ConnectError::ListenerOutOfResources`](crate::ConnectError::ListenerOutOfResources)),
 /// using a descriptor kept in reserve; if even that is gone, accepting pauses
