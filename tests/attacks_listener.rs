@@ -464,3 +464,32 @@ fn a_connection_holds_five_descriptors_on_the_listeners_side() {
     assert!(per_connection <= 5.0, "{per_connection} descriptors each");
     drop(conns);
 }
+
+/// One address holding its share of handshakes: its next client is turned
+/// away with a typed reply, clients from elsewhere (here: local) still get in.
+#[test]
+fn an_address_over_its_handshake_share_is_turned_away() {
+    let _serial = common::serial();
+    let config = server_config()
+        .tcp("127.0.0.1:0")
+        .max_handshakes_per_peer(3);
+    let (listener, name, _) = bind("share", &config);
+    let addr = listener.tcp_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = serve(listener, stop.clone());
+    let silent: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let tcp = ConnConfig::new().connect_timeout(HANG_GUARD);
+    match connect(format!("tcp://{addr}").as_str(), &tcp) {
+        Err(ConnectError::Busy { .. }) => {}
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    let worst = honest(&name, 5, 20);
+    eprintln!("one address at its handshake share: worst honest (local) round trip {worst:?}");
+    drop(silent);
+    stop.store(true, Ordering::Relaxed);
+    let errors = server.join().unwrap();
+    assert!(
+        errors.iter().any(|e| e.contains("per-peer limit")),
+        "{errors:?}"
+    );
+}
