@@ -101,7 +101,7 @@ impl AsyncConnection {
     /// at the first wait.
     ///
     /// # Errors
-    /// [`NotPollable`] never happens for connections made by [`Listener`] and
+    /// [`NotPollable`] never happens for connections made by [`Listener`](crate::Listener) and
     /// [`connect`](crate::connect) (their rings are anonymous); it is kept for
     /// rings that cannot be awaited.
     pub fn new(conn: Connection) -> Result<Self, NotPollable> {

@@ -223,7 +223,7 @@ impl ConnConfig {
     /// Listener: how many of those may come from one other user (local
     /// clients, by peer credentials) or one IP address (TCP) (default 8). A
     /// client beyond it is turned away at once with
-    /// [`ConnectError::Busy`](crate::ConnectError::Busy). The listener's own
+    /// [`ConnectError::Busy`](crate::conn::ConnectError::Busy). The listener's own
     /// user is bound by [`max_handshakes`](Self::max_handshakes) only (its
     /// processes can do worse to the listener than hold handshakes).
     pub fn max_handshakes_per_peer(mut self, n: usize) -> Self {
@@ -234,7 +234,7 @@ impl ConnConfig {
     /// Listener: how many connections may use the spin wakeup at once, each
     /// of which keeps a core busy while it waits (default: one per two CPUs,
     /// none on one CPU; 0 allows none). A client asking for spin beyond it
-    /// gets hybrid, and its [`Transport`](crate::Transport) says so.
+    /// gets hybrid, and its [`Transport`](crate::conn::Transport) says so.
     pub fn max_spinning_connections(mut self, n: usize) -> Self {
         self.max_spinning = Some(n);
         self

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 /// [`ConnConfig::max_handshakes_per_peer`] of them from one user (local
 /// clients) or one IP address (TCP); a client beyond that is turned away at
 /// once with a typed reply. Handshakes move inside [`accept`](Self::accept)
-/// and its forms (and [`AsyncListener`](crate::asyncio::AsyncListener)'s,
+/// and its forms (and the async listener's, with the `tokio` feature,
 /// which never block), so a server that does not accept leaves clients in the
 /// backlog, as with any socket. Each call returns one finished client: a
 /// connection, or the error for one client that failed or was turned away
@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 /// socket pair and the client's pidfd; the rings' memory descriptors are
 /// closed once sent), a TCP one 1. When
 /// the limit is reached anyway, a client is turned away with a typed reply
-/// ([`ConnectError::ListenerOutOfResources`](crate::ConnectError::ListenerOutOfResources)),
+/// ([`ConnectError::ListenerOutOfResources`](crate::conn::ConnectError::ListenerOutOfResources)),
 /// using a descriptor kept in reserve; if even that is gone, accepting pauses
 /// (100 ms, doubling to 1 s) instead of failing at once on every call.
 ///
