@@ -35,9 +35,10 @@ use std::time::{Duration, Instant};
 /// moment the client is accepted) bounds the whole handshake, however its
 /// bytes arrive. At most [`ConnConfig::max_handshakes`] are in flight (the
 /// rest wait in the kernel's backlog), at most
-/// [`ConnConfig::max_handshakes_per_peer`] of them from one user (local
-/// clients) or one IP address (TCP); a client beyond that is turned away at
-/// once with a typed reply. Handshakes move inside [`accept`](Self::accept)
+/// [`ConnConfig::max_handshakes_per_peer`] of them from one other user
+/// (local clients; the listener's own user is bound by the first limit only)
+/// or one IP address (TCP); a client beyond that is turned away at once with
+/// a typed reply. Handshakes move inside [`accept`](Self::accept)
 /// and its forms (and the async listener's, with the `tokio` feature,
 /// which never block), so a server that does not accept leaves clients in the
 /// backlog, as with any socket. Each call returns one finished client: a
