@@ -50,16 +50,7 @@ fn serve(listener: Listener, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<V
         let mut errors = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             match listener.accept_timeout(Duration::from_millis(100)) {
-                Ok(mut conn) => {
-                    std::thread::spawn(move || {
-                        let mut buf = Vec::new();
-                        while conn.recv(&mut buf).is_ok() {
-                            if conn.send(&buf).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                }
+                Ok(conn) => common::echo_on_a_thread(conn),
                 Err(AcceptError::Timeout) => {}
                 Err(e) => errors.push(e.to_string()),
             }
