@@ -75,6 +75,9 @@ fn run(Options { name }: Options) -> Result<(), Box<dyn std::error::Error>> {
                         // Serve what may already be there.
                         serve(&set, id, &mut clients)?;
                     }
+                    // Readable while a handshake can move: not every
+                    // wakeup finishes one.
+                    Err(mempipe::conn::AcceptError::NoPending) => {}
                     Err(e) => eprintln!("accept: {e}"),
                 }
                 continue;

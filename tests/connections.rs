@@ -66,16 +66,7 @@ fn run_server(conn: &mut Connection, count: u64, seed: u64) {
 fn echo_forever(listener: &Listener) -> ! {
     loop {
         match listener.accept() {
-            Ok(mut conn) => {
-                std::thread::spawn(move || {
-                    let mut buf = Vec::new();
-                    while conn.recv(&mut buf).is_ok() {
-                        if conn.send(&buf).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
+            Ok(conn) => common::echo_on_a_thread(conn),
             Err(e) => eprintln!("accept: {e}"),
         }
     }

@@ -6,12 +6,11 @@ use super::waiter::{register, NotPollable};
 use crate::conn::connection::{RecvInner, SendInner};
 use crate::conn::tcp::{TcpReceiver, TcpSender};
 use crate::conn::{
-    AcceptError, ConnectError, HandshakeError, IntoAddress, RecvHalf, SendGrant, SendHalf,
-    Transport,
+    ConnectError, HandshakeError, IntoAddress, RecvHalf, SendGrant, SendHalf, Transport,
 };
 use crate::deadline::Deadline;
-use crate::error::{OsError, RecvError, SendError};
-use crate::{ConnConfig, Connection, Listener};
+use crate::error::{RecvError, SendError};
+use crate::{ConnConfig, Connection};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::TcpStream;
@@ -124,7 +123,7 @@ impl AsyncConnection {
     /// at the first wait.
     ///
     /// # Errors
-    /// [`NotPollable`] never happens for connections made by [`Listener`] and
+    /// [`NotPollable`] never happens for connections made by [`Listener`](crate::Listener) and
     /// [`connect`](crate::connect) (their rings are anonymous); it is kept for
     /// rings that cannot be awaited.
     pub fn new(conn: Connection) -> Result<Self, NotPollable> {
@@ -451,84 +450,6 @@ impl AsyncRecvHalf {
                     }
                 })
                 .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
-            }
-        }
-    }
-}
-
-/// A [`Listener`] whose accepts are awaited.
-#[derive(Debug)]
-pub struct AsyncListener {
-    inner: Listener,
-    ready: Option<AsyncFd<OwnedFd>>,
-}
-
-impl AsyncListener {
-    /// Wraps a bound listener.
-    pub fn new(listener: Listener) -> Self {
-        AsyncListener {
-            inner: listener,
-            ready: None,
-        }
-    }
-
-    /// Binds `name` as [`Listener::bind`] does.
-    ///
-    /// # Errors
-    /// As [`Listener::bind`].
-    pub fn bind(name: &str, config: &ConnConfig) -> Result<Self, crate::conn::BindError> {
-        Ok(Self::new(Listener::bind(name, config)?))
-    }
-
-    /// The listener.
-    pub fn get_ref(&self) -> &Listener {
-        &self.inner
-    }
-
-    /// Waits for a client without blocking the runtime, then completes its
-    /// handshake. The handshake itself runs in this call: a few round trips
-    /// with a client that is already there, bounded by the handshake timeout.
-    /// Cancel safe: a client is taken only in the poll that completes.
-    ///
-    /// # Errors
-    /// As [`Listener::accept`].
-    pub async fn accept(&mut self) -> Result<AsyncConnection, AcceptError> {
-        poll_fn(|cx| self.poll_accept(cx)).await
-    }
-
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncConnection, AcceptError>> {
-        let os = |e: io::Error| AcceptError::Os(OsError::new("register with tokio", e));
-        loop {
-            match self.inner.try_accept() {
-                Err(AcceptError::NoPending) => {}
-                Ok(conn) => {
-                    return Poll::Ready(
-                        AsyncConnection::new(conn).map_err(|e| os(io::Error::other(e))),
-                    )
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            if self.ready.is_none() {
-                let fd = self.inner.as_fd().try_clone_to_owned().map_err(os);
-                match fd.and_then(|fd| register(fd, Interest::READABLE).map_err(os)) {
-                    Ok(fd) => self.ready = Some(fd),
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            }
-            let Some(fd) = self.ready.as_ref() else {
-                return Poll::Pending;
-            };
-            let mut guard = ready!(fd.poll_read_ready(cx)).map_err(os)?;
-            // Look again with the readiness taken: only a miss seen after it
-            // may clear it, so a client arriving in between is not lost.
-            match self.inner.try_accept() {
-                Err(AcceptError::NoPending) => guard.clear_ready(),
-                Ok(conn) => {
-                    return Poll::Ready(
-                        AsyncConnection::new(conn).map_err(|e| os(io::Error::other(e))),
-                    )
-                }
-                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }

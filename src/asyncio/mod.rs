@@ -62,9 +62,11 @@
 //! ```
 
 mod connection;
+mod listener;
 mod ring;
 mod waiter;
 
-pub use connection::{connect, AsyncConnection, AsyncListener, AsyncRecvHalf, AsyncSendHalf};
+pub use connection::{connect, AsyncConnection, AsyncRecvHalf, AsyncSendHalf};
+pub use listener::AsyncListener;
 pub use ring::{AsyncConsumer, AsyncProducer};
 pub use waiter::NotPollable;

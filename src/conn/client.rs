@@ -172,7 +172,13 @@ fn refused_or_rejected(reply: &ServerHello) -> Option<ConnectError> {
             }
             .into(),
         ),
-        Status::Accepted => None,
+        Status::Busy => Some(ConnectError::Busy {
+            listener_pid: reply.pid,
+        }),
+        Status::OutOfResources => Some(ConnectError::ListenerOutOfResources {
+            listener_pid: reply.pid,
+        }),
+        _ => None,
     }
 }
 

@@ -90,7 +90,10 @@ enum ProfileSource {
 /// Defaults: [`Intent::Balanced`], messages up to 64 KiB, a 5 s connect and
 /// handshake timeout, peer liveness checked every 50 ms while blocked, the
 /// per-user rendezvous directory, only this user may connect, the machine
-/// profile from its default location when present.
+/// profile from its default location when present. A listener's own limits:
+/// 64 handshakes in flight, 8 of them per user (local) or address (TCP), one
+/// spinning connection per two CPUs, a client's spin budget at most 1 ms, the
+/// descriptor limit raised at bind.
 ///
 /// ```
 /// use mempipe::conn::Intent;
@@ -118,6 +121,11 @@ pub struct ConnConfig {
     pub(crate) rendezvous_dir: Option<PathBuf>,
     pub(crate) tcp: Option<String>,
     pub(crate) plaintext_off_host: bool,
+    pub(crate) max_handshakes: usize,
+    pub(crate) max_handshakes_per_peer: usize,
+    pub(crate) max_spinning: Option<usize>,
+    pub(crate) max_spin_budget: Duration,
+    pub(crate) raise_fd_limit: bool,
     profile: ProfileSource,
 }
 
@@ -138,6 +146,11 @@ impl Default for ConnConfig {
             rendezvous_dir: None,
             tcp: None,
             plaintext_off_host: false,
+            max_handshakes: 64,
+            max_handshakes_per_peer: 8,
+            max_spinning: None,
+            max_spin_budget: Duration::from_millis(1),
+            raise_fd_limit: true,
             profile: ProfileSource::Default,
         }
     }
@@ -191,9 +204,9 @@ impl ConnConfig {
         self
     }
 
-    /// How long either side waits for the other's handshake, as a whole
-    /// (a peer that spreads its bytes does not stretch it); on the connecting
-    /// side it runs within the connect timeout.
+    /// How long a handshake may take, as a whole (a peer that spreads its
+    /// bytes does not stretch it): on a listener, from a client's accept; on a
+    /// connecting side, within the connect timeout.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -266,6 +279,60 @@ impl ConnConfig {
     pub fn allow_plaintext_off_host(mut self) -> Self {
         self.plaintext_off_host = true;
         self
+    }
+
+    /// Listener: how many handshakes may be in flight at once (default 64).
+    /// Each runs concurrently with the others, bounded as a whole by the
+    /// [handshake timeout](Self::handshake_timeout); further clients wait in
+    /// the kernel's backlog.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// Listener: how many of those may come from one other user (local
+    /// clients, by peer credentials) or one IP address (TCP) (default 8). A
+    /// client beyond it is turned away at once with
+    /// [`ConnectError::Busy`](crate::conn::ConnectError::Busy). The listener's own
+    /// user is bound by [`max_handshakes`](Self::max_handshakes) only (its
+    /// processes can do worse to the listener than hold handshakes).
+    pub fn max_handshakes_per_peer(mut self, n: usize) -> Self {
+        self.max_handshakes_per_peer = n.max(1);
+        self
+    }
+
+    /// Listener: how many connections may use the spin wakeup at once, each
+    /// of which keeps a core busy while it waits (default: one per two CPUs,
+    /// none on one CPU; 0 allows none). A client asking for spin beyond it
+    /// gets hybrid, and its [`Transport`](crate::conn::Transport) says so.
+    pub fn max_spinning_connections(mut self, n: usize) -> Self {
+        self.max_spinning = Some(n);
+        self
+    }
+
+    /// Listener: the longest hybrid spin budget a client may ask for
+    /// (default 1 ms); a longer one is cut to it.
+    pub fn max_spin_budget(mut self, budget: Duration) -> Self {
+        self.max_spin_budget = budget;
+        self
+    }
+
+    /// Listener: whether [`Listener::bind`](crate::Listener::bind) raises this
+    /// process's soft descriptor limit (`RLIMIT_NOFILE`) to its hard limit
+    /// (default yes). A shared-memory connection holds 5 descriptors on the
+    /// listener's side (each ring's wake socket pair, the client's pidfd), a
+    /// TCP one 1; the common soft limit of 1024 would otherwise cap a server
+    /// near 200 clients. Turn it off for a process that
+    /// still uses `select(2)`, which cannot see descriptors above 1023.
+    pub fn raise_fd_limit(mut self, raise: bool) -> Self {
+        self.raise_fd_limit = raise;
+        self
+    }
+
+    /// The spinning connections a listener allows.
+    pub(crate) fn spinning_allowed(&self) -> usize {
+        self.max_spinning
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(0, |n| n.get() / 2))
     }
 
     /// Uses `profile` instead of the one in the per-user location.

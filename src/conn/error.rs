@@ -241,6 +241,20 @@ pub enum ConnectError {
         /// This side's uid, as the listener saw it.
         uid: u32,
     },
+    /// The listener turned this client away: too many handshakes from this
+    /// user (or address) were in flight.
+    #[error("the listener (pid {listener_pid}) turned this client away: too many handshakes from this user or address are in flight there; retry later")]
+    Busy {
+        /// The listener's pid.
+        listener_pid: u32,
+    },
+    /// The listener is out of resources (file descriptors or memory) and
+    /// could not take this connection.
+    #[error("the listener (pid {listener_pid}) is out of resources (file descriptors or memory) and turned this client away; retry later, or raise the listener's limits (ulimit -n)")]
+    ListenerOutOfResources {
+        /// The listener's pid.
+        listener_pid: u32,
+    },
     /// The handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
@@ -291,6 +305,25 @@ pub enum AcceptError {
         /// What went wrong.
         #[source]
         source: HandshakeError,
+    },
+    /// A client was turned away (and told so): its user, or its address on
+    /// TCP, already had the most handshakes in flight that the listener allows
+    /// ([`ConnConfig::max_handshakes_per_peer`](crate::ConnConfig::max_handshakes_per_peer)).
+    #[error(
+        "turned away {peer}: it already has {in_flight} handshakes in flight (the per-peer limit)"
+    )]
+    Busy {
+        /// Who: "local pid N (uid U)" or a socket address.
+        peer: String,
+        /// Its handshakes in flight.
+        in_flight: usize,
+    },
+    /// The listener ran out of resources (file descriptors, memory): a client
+    /// was turned away with a typed reply, or accepting pauses for a while.
+    #[error("out of resources: {what}; the listener keeps serving: raise its descriptor limit (ulimit -n) or serve fewer clients")]
+    OutOfResources {
+        /// What ran out, and what was done about it.
+        what: String,
     },
     /// The rings for a client could not be created.
     #[error("creating a connection's rings failed: {0}")]

@@ -12,19 +12,9 @@ use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-/// Reads exactly `buf.len()` bytes; descriptors that arrive with them are
-/// closed and reported. `timeout` bounds the whole message, however the peer
-/// spreads its bytes.
-pub(crate) fn read_exact(
-    socket: impl AsFd,
-    buf: &mut [u8],
-    timeout: Duration,
-) -> Result<(), HandshakeError> {
-    read_exact_until(socket, buf, Deadline::after(timeout).resolve(), timeout)
-}
-
-/// [`read_exact`] by a deadline (`budget` is what the error reports as the
-/// time the peer had).
+/// Reads exactly `buf.len()` bytes by `deadline`, however the peer spreads
+/// them; descriptors that arrive with them are closed and reported. `budget`
+/// is what the error reports as the time the peer had.
 pub(crate) fn read_exact_until(
     socket: impl AsFd,
     buf: &mut [u8],
@@ -36,39 +26,8 @@ pub(crate) fn read_exact_until(
         if !poll_until(&socket, PollFlags::IN, deadline) {
             return Err(HandshakeError::Timeout(budget));
         }
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let res = rustix::net::recvmsg(
-            &socket,
-            &mut [IoSliceMut::new(&mut buf[got..])],
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
-        );
-        let mut fds = 0;
-        for message in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(received) = message {
-                fds += received.count(); // dropped here: closed unused
-            }
-        }
-        if fds > 0 {
-            return Err(HandshakeError::UnexpectedDescriptors { count: fds });
-        }
-        match res {
-            Ok(msg) if msg.bytes == 0 => {
-                return Err(HandshakeError::Truncated {
-                    got,
-                    expected: buf.len(),
-                })
-            }
-            Ok(msg) => {
-                if msg.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
-                    return Err(HandshakeError::UnexpectedDescriptors { count: 1 });
-                }
-                got += msg.bytes;
-            }
-            Err(Errno::INTR | Errno::AGAIN) => {}
-            Err(e) => return Err(HandshakeError::Io(e.into())),
-        }
+        let expected = buf.len();
+        got += read_available(&socket, &mut buf[got..], got, expected)?;
     }
     Ok(())
 }
@@ -106,4 +65,42 @@ pub(crate) fn write_all(socket: impl AsFd, mut bytes: &[u8]) -> Result<(), Hands
         }
     }
     Ok(())
+}
+
+/// Reads what is there now into `buf` on a non-blocking socket, without
+/// waiting: `Ok(0)` when nothing is, an error for an end of stream (with
+/// `got` of `expected` bytes read so far) or descriptors.
+pub(crate) fn read_available(
+    socket: impl AsFd,
+    buf: &mut [u8],
+    got: usize,
+    expected: usize,
+) -> Result<usize, HandshakeError> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let res = rustix::net::recvmsg(
+        &socket,
+        &mut [IoSliceMut::new(buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+    );
+    let fds: usize = control
+        .drain()
+        .map(|m| match m {
+            RecvAncillaryMessage::ScmRights(received) => received.count(),
+            _ => 0,
+        })
+        .sum();
+    match res {
+        _ if fds > 0 => Err(HandshakeError::UnexpectedDescriptors { count: fds }),
+        Ok(msg) if msg.flags.contains(rustix::net::ReturnFlags::CTRUNC) => {
+            Err(HandshakeError::UnexpectedDescriptors { count: 1 })
+        }
+        Ok(msg) if msg.bytes == 0 && !buf.is_empty() => {
+            Err(HandshakeError::Truncated { got, expected })
+        }
+        Ok(msg) => Ok(msg.bytes),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(0),
+        Err(e) => Err(HandshakeError::Io(e.into())),
+    }
 }

@@ -58,6 +58,10 @@ pub(crate) enum Status {
     BadHello,
     /// Over TCP: client and listener share a host; connect to the rendezvous path instead.
     Upgrade,
+    /// Turned away: too many handshakes from this client's user (or address) are in flight.
+    Busy,
+    /// Turned away: the listener is out of resources (file descriptors, memory).
+    OutOfResources,
 }
 
 impl Status {
@@ -67,6 +71,8 @@ impl Status {
             1 => Status::Refused,
             2 => Status::BadHello,
             3 => Status::Upgrade,
+            4 => Status::Busy,
+            5 => Status::OutOfResources,
             _ => return None,
         })
     }
@@ -77,6 +83,8 @@ impl Status {
             Status::Refused => 1,
             Status::BadHello => 2,
             Status::Upgrade => 3,
+            Status::Busy => 4,
+            Status::OutOfResources => 5,
         }
     }
 }

@@ -7,6 +7,7 @@ mod polled;
 mod producer;
 #[cfg(feature = "bytemuck")]
 mod value;
+mod watch;
 
 pub use consumer::Consumer;
 pub use grant::{ReadGrant, WriteGrant};

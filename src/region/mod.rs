@@ -10,6 +10,7 @@
 
 mod handoff;
 pub(crate) mod os;
+mod sole;
 
 pub use handoff::Handoff;
 

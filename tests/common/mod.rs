@@ -597,3 +597,15 @@ pub fn kill_while_blocked<R>(
         .unwrap_or_else(|_| panic!("{call} still blocked after the peer was killed"));
     (result, returned_at - killed_at)
 }
+
+/// Echoes every message back on a thread of its own until the peer goes.
+pub fn echo_on_a_thread(mut conn: mempipe::Connection) {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        while conn.recv(&mut buf).is_ok() {
+            if conn.send(&buf).is_err() {
+                break;
+            }
+        }
+    });
+}

@@ -63,6 +63,8 @@ impl Liveness {
         Ok(Duration::MAX)
     }
 
+    pub(crate) fn watch(&mut self, _: u32, _: std::sync::Arc<std::os::fd::OwnedFd>) {}
+
     pub(crate) fn check_idle(&mut self, _: &SideMeta) -> Option<u32> {
         None
     }

@@ -10,6 +10,7 @@ use rustix::process::{Pid, PidfdFlags};
 use rustix::time::ClockId;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One endpoint's view of its peer's liveness: when to look next, and what was
@@ -46,6 +47,13 @@ impl Liveness {
             next_check_ns: monotonic_ns(false).saturating_add(interval_ns),
             dead: None,
         }
+    }
+
+    /// Watches process `pid` (through `pidfd`) as the peer from now on,
+    /// before it attaches and whatever pid word it writes later: the process
+    /// a listener learned from the socket's peer credentials.
+    pub(crate) fn watch(&mut self, pid: u32, pidfd: Arc<OwnedFd>) {
+        self.watch.pidfd = Some((pid, pidfd));
     }
 
     /// How often the peer is checked.
@@ -137,7 +145,9 @@ fn exited(pidfd: &OwnedFd) -> bool {
 /// is known so a recycled pid cannot fool a later check.
 struct PeerWatch {
     own_pid: u32,
-    pidfd: Option<(u32, OwnedFd)>,
+    /// Shared with the other endpoint of the same connection when it was
+    /// given (one descriptor per connection, not one per ring).
+    pidfd: Option<(u32, Arc<OwnedFd>)>,
 }
 
 impl PeerWatch {
@@ -169,7 +179,7 @@ impl PeerWatch {
         match rustix::process::pidfd_open(raw, PidfdFlags::empty()) {
             Ok(fd) => {
                 let dead = exited(&fd);
-                self.pidfd = Some((pid, fd));
+                self.pidfd = Some((pid, Arc::new(fd)));
                 dead.then_some(pid)
             }
             Err(Errno::SRCH) => Some(pid),

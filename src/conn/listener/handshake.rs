@@ -1,0 +1,403 @@
+//! One client's handshake as a state machine the listener drives whenever
+//! the client's socket has something to read: never a blocking read, so a
+//! silent or slow client holds only its own socket, and one deadline bounds
+//! the whole exchange however the bytes arrive.
+
+use super::super::config::{ring_for, Choice, ConnConfig};
+use super::super::connection::Connection;
+use super::super::error::{AcceptError, HandshakeError};
+use super::super::io::{read_available, write_all};
+use super::super::tcp::TcpShared;
+use super::super::transport::Transport;
+use super::super::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
+use crate::config::{Config, WakeupKind};
+use crate::endpoint::{Consumer, Producer};
+use crate::error::OsError;
+use crate::region::Region;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Largest ring a client may ask for beyond the listener's own choice.
+const MAX_CLIENT_RING: usize = 64 << 20;
+
+/// What the listener decides by, the same for every client.
+pub(super) struct Policy {
+    pub config: ConnConfig,
+    pub choice: Choice,
+    pub boot_id: [u8; 16],
+    pub uid: u32,
+}
+
+impl Policy {
+    pub(super) fn allowed(&self, uid: u32, gid: u32) -> bool {
+        uid == self.uid
+            || self.config.allow_any_user
+            || self.config.allowed_uids.contains(&uid)
+            || self.config.allowed_gid == Some(gid)
+    }
+}
+
+/// Whose handshakes are counted together against the per-peer limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum PeerKey {
+    Uid(u32),
+    Ip(IpAddr),
+}
+
+/// A local client, as the kernel's peer credentials name it.
+pub(super) struct LocalPeer {
+    pub pid: u32,
+    pub uid: u32,
+    /// Its process, watched from the first byte (`None` without pidfds).
+    pub pidfd: Option<Arc<OwnedFd>>,
+}
+
+pub(super) enum Client {
+    Local(UnixStream, LocalPeer),
+    Tcp(TcpStream, SocketAddr),
+}
+
+/// The shared-memory connection built for a local client, waiting for its
+/// acknowledgement.
+struct Offered {
+    producer: Producer,
+    consumer: Consumer,
+    transport: Transport,
+}
+
+enum Stage {
+    Hello {
+        bytes: [u8; CLIENT_HELLO_LEN],
+        got: usize,
+    },
+    Ack(Box<Offered>),
+}
+
+/// A client whose handshake is in flight.
+pub(super) struct Pending {
+    pub client: Client,
+    pub key: PeerKey,
+    pub label: String,
+    pub deadline: Instant,
+    stage: Stage,
+}
+
+/// Connections that spin, counted while the listener's end of them lives.
+#[derive(Default)]
+pub(super) struct Spinning(Vec<Weak<crate::ring::Shared>>);
+
+impl Spinning {
+    fn live(&mut self) -> usize {
+        self.0.retain(|w| w.strong_count() > 0);
+        self.0.len()
+    }
+}
+
+impl Pending {
+    pub(super) fn new(client: Client, key: PeerKey, label: String, deadline: Instant) -> Self {
+        Pending {
+            client,
+            key,
+            label,
+            deadline,
+            stage: Stage::Hello {
+                bytes: [0; CLIENT_HELLO_LEN],
+                got: 0,
+            },
+        }
+    }
+
+    pub(super) fn socket(&self) -> BorrowedFd<'_> {
+        match &self.client {
+            Client::Local(s, _) => s.as_fd(),
+            Client::Tcp(s, _) => s.as_fd(),
+        }
+    }
+
+    /// The error for a client that missed its deadline.
+    pub(super) fn expired(&self, timeout: Duration) -> AcceptError {
+        self.fail(HandshakeError::Timeout(timeout))
+    }
+
+    fn fail(&self, source: HandshakeError) -> AcceptError {
+        AcceptError::Handshake {
+            peer: self.label.clone(),
+            source,
+        }
+    }
+
+    /// Takes what the client sent and answers it, without waiting. `None`
+    /// while waiting for more; once finished, a connection (`None` for a TCP
+    /// client sent to the rendezvous socket) or why the client was dropped.
+    pub(super) fn advance(
+        &mut self,
+        policy: &Policy,
+        spinning: &mut Spinning,
+    ) -> Option<Result<Connection, AcceptError>> {
+        self.step(policy, spinning).transpose()
+    }
+
+    fn step(
+        &mut self,
+        policy: &Policy,
+        spinning: &mut Spinning,
+    ) -> Result<Option<Connection>, AcceptError> {
+        match &self.stage {
+            Stage::Hello { bytes, got } => {
+                let (mut bytes, mut got) = (*bytes, *got);
+                while got < CLIENT_HELLO_LEN {
+                    let n = read_available(self.socket(), &mut bytes[got..], got, CLIENT_HELLO_LEN)
+                        .map_err(|e| self.fail(e))?;
+                    if n == 0 {
+                        self.stage = Stage::Hello { bytes, got };
+                        return Ok(None);
+                    }
+                    got += n;
+                }
+                let hello = self.read_hello(&bytes)?;
+                self.answer(hello, policy, spinning)
+            }
+            Stage::Ack(_) => {
+                let mut ack = [0u8; 1];
+                if read_available(self.socket(), &mut ack, 0, 1).map_err(|e| self.fail(e))? == 0 {
+                    return Ok(None);
+                }
+                let Stage::Ack(offered) = std::mem::replace(
+                    &mut self.stage,
+                    Stage::Hello {
+                        bytes: [0; CLIENT_HELLO_LEN],
+                        got: 0,
+                    },
+                ) else {
+                    return Ok(None);
+                };
+                self.acknowledged(ack[0], *offered).map(Some)
+            }
+        }
+    }
+
+    fn read_hello(&self, bytes: &[u8; CLIENT_HELLO_LEN]) -> Result<ClientHello, AcceptError> {
+        let via = match self.client {
+            Client::Local(..) => wire::VIA_UNIX,
+            Client::Tcp(..) => wire::VIA_TCP,
+        };
+        let checked = ClientHello::decode(bytes).and_then(|hello| {
+            if hello.via == via {
+                Ok(hello)
+            } else {
+                Err(HandshakeError::BadField {
+                    field: "via",
+                    value: u64::from(hello.via),
+                    why: "does not match the socket it arrived on",
+                })
+            }
+        });
+        checked.map_err(|e| {
+            let _ = write_all(self.socket(), &ServerHello::bare(Status::BadHello).encode());
+            self.fail(e)
+        })
+    }
+
+    fn answer(
+        &mut self,
+        hello: ClientHello,
+        policy: &Policy,
+        spinning: &mut Spinning,
+    ) -> Result<Option<Connection>, AcceptError> {
+        match &self.client {
+            Client::Tcp(stream, addr) => {
+                let stream = stream.try_clone().map_err(|e| self.fail(e.into()))?;
+                let addr = *addr;
+                self.answer_tcp(stream, addr, hello, policy).map(Some)
+            }
+            Client::Local(_, peer) => {
+                let pid = peer.pid;
+                let pidfd = peer.pidfd.clone();
+                let offered = self
+                    .offer_rings(hello, pid, pidfd, policy, spinning)
+                    .inspect_err(|_| {
+                        let refusal = ServerHello::bare(Status::OutOfResources);
+                        let _ = write_all(self.socket(), &refusal.encode());
+                    })?;
+                self.stage = Stage::Ack(Box::new(offered));
+                Ok(None)
+            }
+        }
+    }
+
+    /// The wakeup this listener grants: what it forces, else what the client
+    /// asks for within its limits; and why, for the transport's description.
+    fn wakeup(
+        hello: &ClientHello,
+        policy: &Policy,
+        spinning: &mut Spinning,
+    ) -> (WakeupKind, Duration, String) {
+        let max_budget = policy.config.max_spin_budget;
+        let (wakeup, spin, mut why) = match (policy.config.wakeup, hello.wakeup) {
+            (Some(forced), _) => (
+                forced,
+                policy.choice.spin_budget,
+                "wakeup forced by this listener".to_owned(),
+            ),
+            (None, Some(asked)) => (
+                asked,
+                Duration::from_nanos(hello.spin_budget_ns).min(max_budget),
+                "as the client chose".to_owned(),
+            ),
+            (None, None) => (
+                policy.choice.wakeup,
+                policy.choice.spin_budget,
+                "as this listener chose".to_owned(),
+            ),
+        };
+        if wakeup != WakeupKind::Spin {
+            return (wakeup, spin, why);
+        }
+        let allowed = policy.config.spinning_allowed();
+        if spinning.live() < allowed {
+            return (wakeup, spin, why);
+        }
+        why = if allowed == 0 {
+            "spin asked, but this listener allows no spinning connection: hybrid instead".into()
+        } else {
+            format!(
+                "spin asked, but this listener's {allowed} spinning connection(s) are in use: hybrid instead"
+            )
+        };
+        (
+            WakeupKind::Hybrid,
+            policy.choice.spin_budget.min(max_budget),
+            why,
+        )
+    }
+
+    fn offer_rings(
+        &self,
+        hello: ClientHello,
+        pid: u32,
+        pidfd: Option<Arc<OwnedFd>>,
+        policy: &Policy,
+        spinning: &mut Spinning,
+    ) -> Result<Offered, AcceptError> {
+        let max = (hello.max_message as usize).min(policy.config.max_message);
+        let (wakeup, spin, why) = Self::wakeup(&hello, policy, spinning);
+        // A client may ask for a larger ring than this listener would pick,
+        // within reason: each connection's rings are real memory.
+        let capacity = (hello.capacity as usize)
+            .min(policy.choice.capacity.max(MAX_CLIENT_RING))
+            .max(ring_for(max))
+            .next_power_of_two();
+        let ring = Config::new()
+            .capacity(capacity)
+            .max_message(max)
+            .wakeup(wakeup)
+            .spin_budget(spin)
+            .liveness_interval(policy.config.liveness_interval);
+        let to_us = Region::create_anonymous(&ring)?;
+        let to_them = Region::create_anonymous(&ring)?;
+        let reply = ServerHello {
+            status: Status::Accepted,
+            wakeup: Some(wakeup),
+            pid: std::process::id(),
+            max_message: max as u64,
+            capacity: capacity as u64,
+            spin_budget_ns: spin.as_nanos() as u64,
+            liveness_ns: policy.config.liveness_interval.as_nanos() as u64,
+            boot_id: policy.boot_id,
+            detail: 0,
+            path: Vec::new(),
+        };
+        let Client::Local(stream, _) = &self.client else {
+            return Err(self.fail(HandshakeError::Mismatch("not a local client".into())));
+        };
+        // A fresh socket's buffer takes these few bytes at once: a send that
+        // would block means a peer that is not a mempipe client.
+        write_all(stream, &reply.encode()).map_err(|e| self.fail(e))?;
+        to_us.send_over(stream).map_err(|e| self.fail(e.into()))?;
+        to_them.send_over(stream).map_err(|e| self.fail(e.into()))?;
+        // Sent: the memory descriptors can go (the mappings stay). A client
+        // that claimed this side's ends meanwhile fails its own handshake.
+        let mut consumer = to_us
+            .into_sole_consumer()
+            .map_err(|e| self.fail(e.into()))?;
+        let mut producer = to_them
+            .into_sole_producer()
+            .map_err(|e| self.fail(e.into()))?;
+        // The client's process is the peer from now on, attached or not: one
+        // that takes the rings and vanishes is noticed within the interval.
+        if let Some(fd) = pidfd {
+            consumer.watch_peer(pid, fd.clone());
+            producer.watch_peer(pid, fd);
+        }
+        if wakeup == WakeupKind::Spin {
+            spinning.0.push(producer.lifetime());
+        }
+        Ok(Offered {
+            producer,
+            consumer,
+            transport: Transport::shared_memory(
+                wakeup,
+                spin,
+                capacity,
+                max,
+                pid,
+                format!("local client pid {pid}; {why}"),
+            ),
+        })
+    }
+
+    /// The client claimed its ends (it says so with a 1): the connection is
+    /// established. One that acknowledges without claiming them is dropped.
+    fn acknowledged(&self, ack: u8, offered: Offered) -> Result<Connection, AcceptError> {
+        if ack != 1 {
+            return Err(self.fail(HandshakeError::BadField {
+                field: "acknowledgement",
+                value: u64::from(ack),
+                why: "not 1",
+            }));
+        }
+        if offered.producer.peer_claimed().is_none() || offered.consumer.peer_claimed().is_none() {
+            return Err(self.fail(HandshakeError::BadField {
+                field: "acknowledgement",
+                value: 1,
+                why: "sent before the client claimed its ends of both rings",
+            }));
+        }
+        Ok(Connection::shm(
+            offered.producer,
+            offered.consumer,
+            offered.transport,
+        ))
+    }
+
+    fn answer_tcp(
+        &self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        hello: ClientHello,
+        policy: &Policy,
+    ) -> Result<Connection, AcceptError> {
+        let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
+        let max = (hello.max_message as usize).min(policy.config.max_message);
+        let reply = ServerHello {
+            status: Status::Accepted,
+            wakeup: None,
+            pid: std::process::id(),
+            max_message: max as u64,
+            capacity: 0,
+            spin_budget_ns: 0,
+            liveness_ns: policy.config.liveness_interval.as_nanos() as u64,
+            boot_id: [0; 16], // nothing about this host to an unauthenticated peer
+            detail: 0,
+            path: Vec::new(),
+        };
+        write_all(&stream, &reply.encode()).map_err(|e| self.fail(e))?;
+        stream.set_nonblocking(false).map_err(os("fcntl"))?;
+        let shared = TcpShared::open(stream, hello.pid, max);
+        let transport = Transport::tcp(max, addr.to_string(), "client over TCP".into());
+        Ok(Connection::tcp(shared, transport))
+    }
+}
