@@ -145,9 +145,14 @@ fn example_report() {
 fn the_report_opens_with_the_advice() {
     let file = synthetic::small();
     let html = report::render_html(std::slice::from_ref(&file));
-    let advice = html.find("<section class=\"advice\"").expect("an advice box");
+    let advice = html
+        .find("<section class=\"advice\"")
+        .expect("an advice box");
     let machine = html.find("<h2>Machine").expect("a machine table");
     assert!(advice < machine, "the advice comes first");
-    assert!(html.contains("for <b>request/response</b>, use <b>"), "a pick");
+    assert!(
+        html.contains("for <b>request/response</b>, use <b>"),
+        "a pick"
+    );
     assert!(html.contains("<code>ipcbench profile --install</code> will make"));
 }
