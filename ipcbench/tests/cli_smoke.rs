@@ -38,6 +38,13 @@ fn run_tiny(dir: &Path, extra: &[&str]) -> serde_json::Value {
     args.extend_from_slice(extra);
     let o = ipcbench(&args);
     assert!(o.status.success(), "exit {:?}\n{}", o.status, stderr(&o));
+    // Every run ends with the advice.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("On this machine"), "{stdout}");
+    assert!(
+        stdout.contains("`ipcbench profile --install` will make mempipe connections choose"),
+        "{stdout}"
+    );
     let files = json_files(dir);
     assert_eq!(files.len(), 1, "one result file expected: {files:?}");
     assert!(files[0].with_extension("html").exists() && files[0].with_extension("csv").exists());
@@ -50,6 +57,10 @@ fn quick_run_of_two_transports_writes_every_cell() {
     let v = run_tiny(dir.path(), &["--transports", "pipe,limit"]);
     let pairs = v["params"]["pairs"].as_array().unwrap().len();
     assert!(pairs >= 1);
+    assert!(
+        v["machine"]["load_avg"].is_f64(),
+        "the load as the run ended"
+    );
     let cells = v["cells"].as_array().unwrap();
     // 2 transports x (latency 8 B + throughput 4 KiB) x pairs
     assert_eq!(cells.len(), 2 * 2 * pairs);

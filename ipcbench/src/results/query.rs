@@ -146,7 +146,7 @@ impl Metric {
             .flatten()
     }
 
-    /// The figure of each round (see [`crate::paired`]), in the same unit as [`Metric::raw`].
+    /// The figure of each round (see [`crate::analysis::paired`]), in the same unit as [`Metric::raw`].
     pub(crate) fn rounds(self, c: &Cell) -> Vec<f64> {
         match self {
             Metric::OneWayP50 => rounds_of(c).into_iter().map(|v| v / 2.0).collect(),
