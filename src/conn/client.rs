@@ -1,9 +1,9 @@
 //! The connecting side.
 
 use super::address::{plaintext_targets, Address, IntoAddress};
-use super::config::{Choice, ConnConfig};
+use super::config::{check_geometry, Choice, ConnConfig};
 use super::connection::Connection;
-use super::error::{ConnConfigError, ConnectError, DirectoryError, HandshakeError};
+use super::error::{ConnectError, DirectoryError, HandshakeError};
 use super::io::{read_exact_until, write_all_until};
 use super::rendezvous;
 use super::tcp::{poll_until, TcpShared};
@@ -80,7 +80,7 @@ use std::time::{Duration, Instant};
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
     let choice = config.choose();
-    if let Err(e) = ConnConfigError::check(choice.capacity, choice.max_message) {
+    if let Err(e) = check_geometry(&choice) {
         return Err(e.into());
     }
     // One deadline for the whole call, whatever the listener does.

@@ -1,6 +1,7 @@
 //! What a connection's user declares, and how that becomes a wakeup, a spin
 //! budget and a ring size.
 
+use super::error::ConnConfigError;
 use super::profile::MachineProfile;
 use crate::config::WakeupKind;
 use std::path::PathBuf;
@@ -261,7 +262,7 @@ impl ConnConfig {
     /// [`allow_plaintext_off_host`](Self::allow_plaintext_off_host) is given too.
     ///
     /// ```
-    /// use mempipe::conn::ConnConfig;
+    /// use mempipe::ConnConfig;
     /// let local = ConnConfig::new().plaintext_tcp("127.0.0.1:7000");
     /// let open = ConnConfig::new().plaintext_tcp("0.0.0.0:7000").allow_plaintext_off_host();
     /// # let _ = (local, open);
@@ -424,6 +425,26 @@ fn profile_label(p: &MachineProfile, what: &str) -> String {
         Some(m) => format!("{what} ({m})"),
         None => what.to_owned(),
     }
+}
+
+/// Checks the geometry a configuration resolved to: the maximum message
+/// first (the setting a user changes), then the ring it needs.
+pub(crate) fn check_geometry(choice: &Choice) -> Result<(), ConnConfigError> {
+    let max_ring = super::wire::MAX_RING;
+    let max = max_ring / 2 - 8;
+    if choice.max_message == 0 || choice.max_message as u64 > max {
+        return Err(ConnConfigError::MaxMessage {
+            value: choice.max_message as u64,
+            max,
+        });
+    }
+    if choice.capacity as u64 > max_ring {
+        return Err(ConnConfigError::RingCapacity {
+            value: choice.capacity as u64,
+            max: max_ring,
+        });
+    }
+    Ok(())
 }
 
 /// The smallest ring that carries `max_message`.

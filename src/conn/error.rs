@@ -340,25 +340,3 @@ impl AcceptError {
         matches!(self, AcceptError::NoPending | AcceptError::Timeout)
     }
 }
-
-impl ConnConfigError {
-    /// Checks the geometry a configuration resolved to: the maximum message
-    /// first (the setting a user changes), then the ring it needs.
-    pub(crate) fn check(capacity: usize, max_message: usize) -> Result<(), Self> {
-        let max_ring = super::wire::MAX_RING;
-        let max = max_ring / 2 - 8;
-        if max_message == 0 || max_message as u64 > max {
-            return Err(ConnConfigError::MaxMessage {
-                value: max_message as u64,
-                max,
-            });
-        }
-        if capacity as u64 > max_ring {
-            return Err(ConnConfigError::RingCapacity {
-                value: capacity as u64,
-                max: max_ring,
-            });
-        }
-        Ok(())
-    }
-}

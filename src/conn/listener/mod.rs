@@ -5,9 +5,9 @@ mod drive;
 mod handshake;
 mod resources;
 
-use super::config::ConnConfig;
+use super::config::{check_geometry, ConnConfig};
 use super::connection::Connection;
-use super::error::{AcceptError, BindError, ConnConfigError, DirectoryError};
+use super::error::{AcceptError, BindError, DirectoryError};
 use super::rendezvous::{self, Bound};
 use super::wire;
 use crate::error::OsError;
@@ -166,7 +166,7 @@ impl Listener {
     pub fn bind(name: &str, config: &ConnConfig) -> Result<Listener, BindError> {
         super::address::check_name(name)?;
         let choice = config.choose();
-        ConnConfigError::check(choice.capacity, choice.max_message)?;
+        check_geometry(&choice)?;
         if config.raise_fd_limit {
             resources::raise_fd_limit();
         }
