@@ -1,30 +1,29 @@
-//! `limit`: the hardware lower bound, no kernel involved after setup.
+//! `limit`: the hardware lower bound, no kernel involved after setup: the
+//! best simple program of each shape, checked against the same program in C
+//! (`scripts/bound-check.sh`, figures in docs/measurements.md).
 //!
-//! Latency: each direction is a ring of slots, as large as the ring a
-//! shared-memory transport gets for the same message size
-//! ([`super::ring_capacity`]). Message `n` goes to the next slot: the sender
-//! copies the payload (into the slot's first 64-byte line after the 8-byte
-//! sequence number when it fits in 56 bytes, else into the lines right after
-//! it) and then stores `n` as the sequence number (Release); the receiver
-//! spins with the pause hint until the slot shows `n` (Acquire) and copies
-//! out. That is one cache-line transfer each way for small messages: a
-//! cache-line ping-pong with nothing else on the path. Safe only for strict
-//! ping-pong (the latency protocol): a sender never writes again before the
-//! reply arrived.
+//! Latency: each direction is a mailbox the sender fills and the receiver
+//! spins on; strict ping-pong (the latency protocol) makes that safe, since a
+//! sender never writes again before the reply arrived. Message `n` goes to a
+//! slot: the sender copies the payload (into the slot's first 64-byte line
+//! after the 8-byte sequence number when it fits in 56 bytes, else into the
+//! lines right after it) and then stores `n` as the sequence number
+//! (Release); the receiver spins with the pause hint until the slot shows `n`
+//! (Acquire) and copies out.
 //!
-//! Why slots that move through memory instead of one fixed mailbox line: what
-//! one line costs to move between two cores depends on its physical address
-//! (which cache slice or home agent owns it), and a fixed line in a fresh
-//! mapping draws that cost at random for the whole repeat. A ring's records
-//! walk through its whole buffer and average over many lines, so a fixed
-//! mailbox would make the bound the noisiest figure of the run and, for large
-//! messages, slower than a ring (the sender would refill lines the receiver
-//! still holds on every message).
+//! A payload that fits inline uses one fixed slot per direction: one cache
+//! line moving each way, nothing else on the path. A larger payload goes to
+//! the next of as many slots as fill the ring a shared-memory transport gets
+//! for the size ([`super::ring_capacity`]): a sender that refilled one fixed
+//! area would first have to take back every line the receiver still holds,
+//! which costs more than writing lines the receiver has not touched for a
+//! while (measured with `scripts/bound/bound.c --slots fixed|moving`).
 //!
-//! Throughput: a simple spinning shared-memory byte ring (memcpy in and out),
-//! see `ring`.
+//! Throughput: a plain spinning byte ring per direction, see `stream`.
 
-use super::ring::{self, Spin};
+mod stream;
+
+use super::ring;
 use super::shm::Shm;
 use super::{take_fds, CellParams, Endpoint, Handoff, Kind, Transport, XferError};
 use std::sync::atomic::Ordering;
@@ -45,10 +44,14 @@ fn slot_stride(buffer_len: usize) -> usize {
     }
 }
 
-/// Bytes of one direction's slot ring: whole slots filling the ring capacity
-/// a shared-memory transport gets for this size, at least one slot.
+/// Bytes of one direction's slots: one slot for an inline payload, else whole
+/// slots filling the ring capacity a shared-memory transport gets for this
+/// size.
 fn slot_ring_len(buffer_len: usize) -> usize {
     let stride = slot_stride(buffer_len);
+    if buffer_len <= INLINE {
+        return stride;
+    }
     (super::ring_capacity(buffer_len) / stride).max(1) * stride
 }
 
@@ -122,7 +125,7 @@ impl Endpoint for Slots {
 fn mapping_len(p: &CellParams) -> usize {
     match p.kind {
         Kind::Latency => 2 * slot_ring_len(p.buffer_len()),
-        Kind::Throughput => ring::cell_len(p),
+        Kind::Throughput => stream::mapping_len(p),
     }
 }
 
@@ -152,7 +155,7 @@ fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
                 buf: vec![0; p.buffer_len()],
             })
         }
-        Kind::Throughput => ring::cell_duplex(shm, p, is_parent, [Spin, Spin, Spin, Spin]),
+        Kind::Throughput => Box::new(stream::StreamEnd::new(shm, p, is_parent)),
     }
 }
 
@@ -161,7 +164,7 @@ impl Transport for Limit {
         "limit"
     }
     fn description(&self) -> &'static str {
-        "hardware bound: spinning cache-line ping-pong through ring-sized slots (latency) / spinning shared byte ring (throughput)"
+        "hardware bound: spinning cache-line mailbox per direction (latency) / spinning byte ring, memcpy in 16 KiB pieces (throughput)"
     }
     fn spins(&self) -> bool {
         true
