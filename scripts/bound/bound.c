@@ -22,7 +22,9 @@
  * (default 10), --cpus A,B (default 0,1), --copy-in memcpy|movsb|nt,
  * --copy-out memcpy|movsb, --chunk BYTES (stream: publish/release at most
  * this many bytes at a time; 0 = a whole contiguous piece), --lag BYTES
- * (stream: a producer out of room waits for this much), --slots
+ * (stream: a producer out of room waits for this much), --header BYTES
+ * (stream: a header of up to 64 bytes before each message, as a framed ring
+ * has, which also shifts the payload's alignment), --slots
  * fixed|moving (latency: one fixed mailbox per direction, or ring-sized
  * slots that advance per message).
  *
@@ -49,9 +51,9 @@ static struct {
     long ms, warmup_ms;
     int cpu[2];
     enum copy_kind copy_in, copy_out;
-    size_t chunk, lag;
+    size_t chunk, lag, header;
     int moving_slots;
-} opt = {0, 0, 200, 10, {0, 1}, COPY_MEMCPY, COPY_MEMCPY, 0, 0, 0};
+} opt = {0, 0, 200, 10, {0, 1}, COPY_MEMCPY, COPY_MEMCPY, 0, 0, 0, 0};
 
 static uint8_t *shm;
 static atomic_int stop_flag;
@@ -256,32 +258,65 @@ static size_t piece(size_t avail, size_t left, uint64_t pos)
     return n;
 }
 
+/* Each side's position and its cached copy of the other's. */
+static uint64_t head, cached_tail, tail, cached_head;
+
+/* Copy `len` bytes into the ring, publishing `head` after every piece. */
+static void ring_write(const uint8_t *src, size_t len)
+{
+    uint8_t *data = shm + DATA;
+    for (size_t done = 0; done < len;) {
+        size_t free_bytes = ring_cap - (head - cached_tail);
+        if (free_bytes == 0) {
+            /* Out of room: wait for at least --lag bytes (default 1). */
+            size_t want = opt.lag ? opt.lag : 1;
+            for (;;) {
+                cached_tail = atomic_load_explicit(tail_word(), memory_order_acquire);
+                free_bytes = ring_cap - (head - cached_tail);
+                if (free_bytes >= want)
+                    break;
+                _mm_pause();
+            }
+        }
+        size_t n = piece(free_bytes, len - done, head);
+        copy(opt.copy_in, data + (head & (ring_cap - 1)), src + done, n);
+        head += n;
+        done += n;
+        atomic_store_explicit(head_word(), head, memory_order_release);
+    }
+}
+
+/* Copy `len` bytes out of the ring, publishing `tail` after every piece;
+ * -1 once stopped. */
+static int ring_read(uint8_t *dst, size_t len)
+{
+    uint8_t *data = shm + DATA;
+    for (size_t done = 0; done < len;) {
+        if (cached_head == tail) {
+            unsigned spins = 0;
+            while ((cached_head = atomic_load_explicit(head_word(), memory_order_acquire)) == tail) {
+                _mm_pause();
+                if (++spins % 1024 == 0 && atomic_load_explicit(&stop_flag, memory_order_relaxed))
+                    return -1;
+            }
+        }
+        size_t n = piece(cached_head - tail, len - done, tail);
+        copy(opt.copy_out, dst + done, data + (tail & (ring_cap - 1)), n);
+        tail += n;
+        done += n;
+        atomic_store_explicit(tail_word(), tail, memory_order_release);
+    }
+    return 0;
+}
+
 static void *sink_thread(void *arg)
 {
     (void)arg;
     pin(opt.cpu[1]);
-    uint8_t *buf = malloc(opt.size), *data = shm + DATA;
-    uint64_t tail = 0, cached_head = 0, sum = 0;
-    for (;;) {
-        size_t done = 0;
-        while (done < opt.size) {
-            if (cached_head == tail) {
-                unsigned spins = 0;
-                while ((cached_head = atomic_load_explicit(head_word(), memory_order_acquire)) == tail) {
-                    _mm_pause();
-                    if (++spins % 1024 == 0 && atomic_load_explicit(&stop_flag, memory_order_relaxed))
-                        goto out;
-                }
-            }
-            size_t n = piece(cached_head - tail, opt.size - done, tail);
-            copy(opt.copy_out, buf + done, data + (tail & (ring_cap - 1)), n);
-            tail += n;
-            done += n;
-            atomic_store_explicit(tail_word(), tail, memory_order_release);
-        }
+    uint8_t *buf = malloc(opt.size), header[64];
+    uint64_t sum = 0;
+    while ((!opt.header || ring_read(header, opt.header) == 0) && ring_read(buf, opt.size) == 0)
         sum += digest(buf, opt.size);
-    }
-out:
     free(buf);
     return (void *)(uintptr_t)(sum & 1);
 }
@@ -292,10 +327,10 @@ static void run_stream(void)
     pthread_t sink;
     pthread_create(&sink, NULL, sink_thread, NULL);
     pin(opt.cpu[0]);
-    uint8_t *tx = malloc(opt.size), *data = shm + DATA;
+    uint8_t *tx = malloc(opt.size), header[64] = {0};
     for (size_t i = 0; i < opt.size; i++)
         tx[i] = (uint8_t)(i * 31 + 7);
-    uint64_t head = 0, cached_tail = 0, sent = 0, first = 0, t0 = 0;
+    uint64_t sent = 0, first = 0, t0 = 0;
     uint64_t warm_end = now_ns() + opt.warmup_ms * 1000000, end = 0;
     int measuring = 0;
     for (;;) {
@@ -307,27 +342,9 @@ static void run_stream(void)
                 break;
         }
         tx[0] = 0, tx[opt.size - 1] = (uint8_t)sent;
-        size_t done = 0;
-        while (done < opt.size) {
-            size_t free_bytes = ring_cap - (head - cached_tail);
-            if (free_bytes == 0) {
-                /* Out of room: wait for at least `min_room` bytes (with
-                 * --lag, the consumer stays that far behind). */
-                size_t want = opt.lag ? opt.lag : 1;
-                for (;;) {
-                    cached_tail = atomic_load_explicit(tail_word(), memory_order_acquire);
-                    free_bytes = ring_cap - (head - cached_tail);
-                    if (free_bytes >= want)
-                        break;
-                    _mm_pause();
-                }
-            }
-            size_t n = piece(free_bytes, opt.size - done, head);
-            copy(opt.copy_in, data + (head & (ring_cap - 1)), tx + done, n);
-            head += n;
-            done += n;
-            atomic_store_explicit(head_word(), head, memory_order_release);
-        }
+        if (opt.header)
+            ring_write(header, opt.header);
+        ring_write(tx, opt.size);
         sent++;
     }
     /* Wait until the consumer has taken everything sent, as ipcbench's
@@ -374,7 +391,7 @@ int main(int argc, char **argv)
     if (argc < 3 || (strcmp(argv[1], "latency") && strcmp(argv[1], "stream"))) {
         fprintf(stderr, "usage: bound latency|stream SIZE [--ms N] [--warmup-ms N] [--cpus A,B]\n"
                         "       [--copy-in memcpy|movsb|nt] [--copy-out memcpy|movsb]\n"
-                        "       [--chunk BYTES] [--lag BYTES] [--slots fixed|moving]\n");
+                        "       [--chunk BYTES] [--lag BYTES] [--header BYTES] [--slots fixed|moving]\n");
         return 2;
     }
     opt.latency = !strcmp(argv[1], "latency");
@@ -393,6 +410,8 @@ int main(int argc, char **argv)
             opt.copy_out = parse_copy(v);
         else if (!strcmp(k, "--chunk"))
             opt.chunk = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--header") && atol(v) >= 0 && atol(v) <= 64)
+            opt.header = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--lag"))
             opt.lag = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--slots"))
