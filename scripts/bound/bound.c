@@ -21,8 +21,9 @@
  * Options (after SIZE): --ms N (measured time, default 200), --warmup-ms N
  * (default 10), --cpus A,B (default 0,1), --copy-in memcpy|movsb|nt,
  * --copy-out memcpy|movsb, --chunk BYTES (stream: publish/release at most
- * this many bytes at a time; 0 = a whole contiguous piece), --lag BYTES
- * (stream: a producer out of room waits for this much), --header BYTES
+ * this many bytes at a time; 0 = a whole contiguous piece), --lag N
+ * (stream: a producer out of room waits until 1/N of the ring is free),
+ * --header BYTES
  * (stream: a header of up to 64 bytes before each message, as a framed ring
  * has, which also shifts the payload's alignment), --slots
  * fixed|moving (latency: one fixed mailbox per direction, or ring-sized
@@ -145,13 +146,24 @@ static size_t slots_per_ring(void)
 }
 
 struct mailbox {
-    uint8_t *ring; /* this direction's slots */
-    uint64_t n;    /* messages so far */
+    uint8_t *ring;      /* this direction's slots */
+    uint64_t n;         /* messages so far */
+    size_t next, slots; /* the next message's slot, and how many there are */
+    size_t stride;
 };
+
+static struct mailbox mailbox_at(uint8_t *ring)
+{
+    return (struct mailbox){ring, 0, 0, slots_per_ring(), slot_stride()};
+}
 
 static uint8_t *slot_of(struct mailbox *m, uint64_t seq)
 {
-    return m->ring + ((seq - 1) % slots_per_ring()) * slot_stride();
+    (void)seq;
+    uint8_t *slot = m->ring + m->next * m->stride;
+    if (++m->next == m->slots)
+        m->next = 0;
+    return slot;
 }
 
 static uint8_t *payload_of(uint8_t *slot) { return opt.size <= 56 ? slot + 8 : slot + 64; }
@@ -184,7 +196,7 @@ static void *echo_thread(void *arg)
 {
     (void)arg;
     pin(opt.cpu[1]);
-    struct mailbox in = {shm, 0}, out = {shm + mailbox_ring_len(), 0};
+    struct mailbox in = mailbox_at(shm), out = mailbox_at(shm + mailbox_ring_len());
     uint8_t *buf = malloc(opt.size), *tx = malloc(opt.size);
     while (mb_recv(&in, buf) == 0) {
         memcpy(tx, buf, opt.size);
@@ -206,7 +218,7 @@ static void run_latency(void)
     pthread_t echo;
     pthread_create(&echo, NULL, echo_thread, NULL);
     pin(opt.cpu[0]);
-    struct mailbox out = {shm, 0}, in = {shm + mailbox_ring_len(), 0};
+    struct mailbox out = mailbox_at(shm), in = mailbox_at(shm + mailbox_ring_len());
     uint8_t *tx = malloc(opt.size), *buf = malloc(opt.size);
     for (size_t i = 0; i < opt.size; i++)
         tx[i] = (uint8_t)(i * 31 + 7);
@@ -258,8 +270,14 @@ static size_t piece(size_t avail, size_t left, uint64_t pos)
     return n;
 }
 
-/* Each side's position and its cached copy of the other's. */
-static uint64_t head, cached_tail, tail, cached_head;
+/* Each side's position and its cached copy of the other's, on lines of
+ * their own (a shared line would cost a transfer per message). */
+static struct { _Alignas(128) uint64_t head, cached_tail; } prod;
+static struct { _Alignas(128) uint64_t tail, cached_head; } cons;
+#define head prod.head
+#define cached_tail prod.cached_tail
+#define tail cons.tail
+#define cached_head cons.cached_head
 
 /* Copy `len` bytes into the ring, publishing `head` after every piece. */
 static void ring_write(const uint8_t *src, size_t len)
@@ -268,8 +286,8 @@ static void ring_write(const uint8_t *src, size_t len)
     for (size_t done = 0; done < len;) {
         size_t free_bytes = ring_cap - (head - cached_tail);
         if (free_bytes == 0) {
-            /* Out of room: wait for at least --lag bytes (default 1). */
-            size_t want = opt.lag ? opt.lag : 1;
+            /* Out of room: wait for 1/--lag of the ring (default: a byte). */
+            size_t want = opt.lag ? ring_cap / opt.lag : 1;
             for (;;) {
                 cached_tail = atomic_load_explicit(tail_word(), memory_order_acquire);
                 free_bytes = ring_cap - (head - cached_tail);
@@ -391,7 +409,7 @@ int main(int argc, char **argv)
     if (argc < 3 || (strcmp(argv[1], "latency") && strcmp(argv[1], "stream"))) {
         fprintf(stderr, "usage: bound latency|stream SIZE [--ms N] [--warmup-ms N] [--cpus A,B]\n"
                         "       [--copy-in memcpy|movsb|nt] [--copy-out memcpy|movsb]\n"
-                        "       [--chunk BYTES] [--lag BYTES] [--header BYTES] [--slots fixed|moving]\n");
+                        "       [--chunk BYTES] [--lag N] [--header BYTES] [--slots fixed|moving]\n");
         return 2;
     }
     opt.latency = !strcmp(argv[1], "latency");

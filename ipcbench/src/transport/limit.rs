@@ -58,26 +58,50 @@ fn slot_ring_len(buffer_len: usize) -> usize {
 /// Strict ping-pong over two slot rings.
 struct Slots {
     shm: Arc<Shm>,
-    /// Offsets of the outgoing and the incoming slot ring.
-    tx_ring: usize,
-    rx_ring: usize,
-    stride: usize,
-    slots: u64,
+    /// The next message's slot (as an offset) in the outgoing and the
+    /// incoming ring: each walks its ring and wraps, no division per message.
+    tx: SlotCursor,
+    rx: SlotCursor,
     sent: u64,
     received: u64,
     buf: Vec<u8>,
 }
 
-impl Slots {
-    /// Offset of the slot that carries message number `n` (from 1) in the
-    /// ring at `ring`.
-    fn slot(&self, ring: usize, n: u64) -> usize {
-        ring + ((n - 1) % self.slots) as usize * self.stride
+/// Where the next message of one direction goes.
+struct SlotCursor {
+    /// Offset of the first slot and of the one past the last.
+    start: usize,
+    end: usize,
+    next: usize,
+    stride: usize,
+}
+
+impl SlotCursor {
+    fn new(start: usize, len: usize, stride: usize) -> SlotCursor {
+        SlotCursor {
+            start,
+            end: start + len,
+            next: start,
+            stride,
+        }
     }
 
+    /// The current slot's offset, then move on to the next one.
+    #[inline]
+    fn advance(&mut self) -> usize {
+        let slot = self.next;
+        self.next += self.stride;
+        if self.next == self.end {
+            self.next = self.start;
+        }
+        slot
+    }
+}
+
+impl Slots {
     fn payload_ptr(&self, slot: usize, len: usize) -> *mut u8 {
         assert!(
-            len <= self.stride - if len > INLINE { 64 } else { 8 },
+            len <= self.tx.stride - if len > INLINE { 64 } else { 8 },
             "message larger than a slot"
         );
         let at = if len <= INLINE { slot + 8 } else { slot + 64 };
@@ -91,7 +115,7 @@ impl Slots {
 impl Endpoint for Slots {
     fn send(&mut self, msg: &[u8]) -> Result<(), XferError> {
         let n = self.sent + 1;
-        let slot = self.slot(self.tx_ring, n);
+        let slot = self.tx.advance();
         let dst = self.payload_ptr(slot, msg.len());
         // SAFETY: dst..dst+len is inside our outgoing slot; the peer reads it
         // only after our Release store of the sequence number below and has
@@ -104,7 +128,7 @@ impl Endpoint for Slots {
 
     fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError> {
         let want = self.received + 1;
-        let slot = self.slot(self.rx_ring, want);
+        let slot = self.rx.advance();
         let seq = self.shm.atomic_u64(slot);
         ring::spin_until(|| seq.load(Ordering::Acquire) == want)?;
         self.received = want;
@@ -146,10 +170,8 @@ fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
             };
             Box::new(Slots {
                 shm: Arc::new(shm),
-                tx_ring,
-                rx_ring,
-                stride,
-                slots: (ring_len / stride) as u64,
+                tx: SlotCursor::new(tx_ring, ring_len, stride),
+                rx: SlotCursor::new(rx_ring, ring_len, stride),
                 sent: 0,
                 received: 0,
                 buf: vec![0; p.buffer_len()],

@@ -10,9 +10,12 @@
 //!
 //! Both sides move at most [`PIECE`] bytes between two counter stores, so
 //! that for big messages the consumer copies one piece while the producer
-//! writes the next, a fixed distance behind, instead of waiting for the whole
-//! message; `scripts/bound/bound.c --chunk` is the same ring in C, and
-//! docs/measurements.md has the figures that chose the routine and the piece.
+//! writes the next instead of waiting for the whole message. A producer that
+//! finds the ring full waits for an eighth of it ([`LAG_DIVISOR`]) before it
+//! writes again, so the consumer stays that far behind instead of both
+//! trading the same line per message. `scripts/bound/bound.c --chunk --lag`
+//! is the same ring in C; docs/measurements.md has the figures that chose the
+//! copy routine, the piece and the lag.
 
 use super::super::ring::spin_until;
 use super::super::shm::Shm;
@@ -26,6 +29,11 @@ const DATA: usize = 128;
 
 /// Most bytes copied between two stores of a counter.
 pub const PIECE: usize = 16 << 10;
+
+/// A producer out of room waits until this fraction of the ring is free, so
+/// that it then writes a run of lines the consumer left long ago instead of
+/// taking back, one message at a time, the line the consumer just read.
+const LAG_DIVISOR: u64 = 8;
 
 /// Bytes one ring of capacity `cap` occupies in the mapping.
 fn region_len(cap: usize) -> usize {
@@ -137,9 +145,10 @@ impl Endpoint for StreamEnd {
                 let ring = &self.tx;
                 let head = self.head;
                 let mut tail = 0;
+                let lag = cap / LAG_DIVISOR;
                 spin_until(|| {
                     tail = ring.tail().load(Ordering::Acquire);
-                    head.wrapping_sub(tail) < cap
+                    cap - head.wrapping_sub(tail) >= lag
                 })?;
                 self.cached_tail = tail;
                 free = cap - self.head.wrapping_sub(tail);
