@@ -12,11 +12,14 @@
 # `limit` is within 5% of the best plain program or better:
 #   latency (one-way p50): limit / C <= 1.05
 #   stream (bytes/s):      limit / C >= 0.95
+# With --transports limit,mempipe-spin,... the other transports run in the same
+# ipcbench invocation and get the same ratio to the best C variant (no verdict).
 # Exit status 0 when every cell passes, 1 when one does not, 2 on a usage error.
 # A timing check: run it on a quiet machine; `uptime` is printed before and after.
 #
 # Usage: scripts/bound-check.sh [--rounds N] [--ms N] [--cpus A,B]
 #          [--latency-sizes 8,4K,64K] [--stream-sizes 64,4K,64K] [--ipcbench PATH]
+#          [--transports limit,OTHER,...]
 #   --ipcbench   default target/release/ipcbench (cargo build --release -p ipcbench)
 set -euo pipefail
 
@@ -26,6 +29,7 @@ cpus=0,1
 latency_sizes=8,4K,64K
 stream_sizes=64,4K,64K
 ipcbench=target/release/ipcbench
+transports=limit
 while (($#)); do
     case $1 in
     --rounds) rounds=$2 ;;
@@ -34,9 +38,10 @@ while (($#)); do
     --latency-sizes) latency_sizes=$2 ;;
     --stream-sizes) stream_sizes=$2 ;;
     --ipcbench) ipcbench=$2 ;;
+    --transports) transports=$2 ;;
     *)
         echo "bound-check: unknown argument '$1' (allowed: --rounds, --ms, --cpus," \
-            "--latency-sizes, --stream-sizes, --ipcbench)" >&2
+            "--latency-sizes, --stream-sizes, --ipcbench, --transports)" >&2
         exit 2
         ;;
     esac
@@ -58,10 +63,11 @@ echo "bound-check: $(uname -srm); $(grep -m1 'model name' /proc/cpuinfo | cut -d
 echo "bound-check: load before: $(uptime)"
 
 status=0
-python3 - "$work" "$ipcbench" "$rounds" "$ms" "$cpus" "$latency_sizes" "$stream_sizes" <<'EOF' || status=$?
+python3 - "$work" "$ipcbench" "$rounds" "$ms" "$cpus" "$latency_sizes" "$stream_sizes" "$transports" <<'EOF' || status=$?
 import csv, glob, os, re, statistics, subprocess, sys
 
-work, ipcbench, rounds, ms, cpus, lat_sizes, str_sizes = sys.argv[1:]
+work, ipcbench, rounds, ms, cpus, lat_sizes, str_sizes, transports = sys.argv[1:]
+others = [t for t in transports.split(",") if t and t != "limit"]
 rounds = int(rounds)
 a, b = cpus.split(",")
 
@@ -87,11 +93,12 @@ variants = {
 }
 cells = [("latency", s) for s in lat] + [("stream", s) for s in strm]
 limit = {c: [] for c in cells}
+other = {(t, c): [] for t in others for c in cells}
 plain = {(c, v): [] for c in cells for v in variants[c[0]]}
 
 def run_limit(r):
     out = os.path.join(work, f"ipcbench-{r}")
-    args = [ipcbench, "run", "-t", "limit", "--pairs", f"{a}:{b}", "--repeats", "1",
+    args = [ipcbench, "run", "-t", ",".join(["limit"] + others), "--pairs", f"{a}:{b}", "--repeats", "1",
             "--duration-ms", ms, "--out", out]
     args += ["--latency-sizes", ",".join(map(str, lat))] if lat else []
     args += ["--throughput-sizes", ",".join(map(str, strm))] if strm else []
@@ -101,8 +108,13 @@ def run_limit(r):
     for row in csv.DictReader(open(path)):
         kind = "latency" if row["kind"] == "latency" else "stream"
         key = "one_way_p50_ns" if kind == "latency" else "bytes_per_sec"
-        if row["status"] == "ok" and (kind, int(row["size_bytes"])) in limit:
-            limit[(kind, int(row["size_bytes"]))].append(float(row[key]))
+        cell = (kind, int(row["size_bytes"]))
+        if row["status"] != "ok" or cell not in limit:
+            continue
+        if row["transport"] == "limit":
+            limit[cell].append(float(row[key]))
+        elif (row["transport"], cell) in other:
+            other[(row["transport"], cell)].append(float(row[key]))
 
 def run_plain(cell, variant):
     kind, size = cell
@@ -136,6 +148,19 @@ for cell in cells:
     print(f"{kind + ' ' + str(size):<16} {show(kind, statistics.median(limit[cell])):>11} "
           f"{show(kind, statistics.median(plain[(cell, best)])):>12}  {best:<18} "
           f"{ratio:.3f} ({min(ratios):.3f}-{max(ratios):.3f})   {'pass' if ok else 'SHORT'}")
+for t in others:
+    for cell in cells:
+        kind, _ = cell
+        xs = other[(t, cell)]
+        if len(xs) != rounds:
+            print(f"{t} {cell}: did not finish every round"); continue
+        pick = min if kind == "latency" else max
+        best = pick(variants[kind], key=lambda v: statistics.median(plain[(cell, v)]))
+        rc = [x / c for x, c in zip(xs, plain[(cell, best)])]
+        rl = [x / l for x, l in zip(xs, limit[cell])]
+        print(f"{t} {kind} {cell[1]}: {show(kind, statistics.median(xs))}, "
+              f"x best C {statistics.median(rc):.3f} ({min(rc):.3f}-{max(rc):.3f}), "
+              f"x limit {statistics.median(rl):.3f} ({min(rl):.3f}-{max(rl):.3f})")
 print("every C variant, median (range):")
 for (cell, v), xs in plain.items():
     print(f"  {cell[0]} {cell[1]} {v}: {show(cell[0], statistics.median(xs))} "
