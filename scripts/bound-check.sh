@@ -5,8 +5,9 @@
 # runs, in rounds, one `ipcbench run -t limit` (one repeat of every cell) and
 # then the C program for every cell in each of its variants (latency: a fixed
 # mailbox or ring-sized moving slots; stream: memcpy, memcpy in 16 KiB pieces,
-# a producer that waits for an eighth of the ring once full, both, rep movsb
-# in, rep movsb out, non-temporal stores in). Per cell it prints the
+# a producer that waits for an eighth of the ring once full, both, both with
+# the consumer prefetching 512 bytes ahead, rep movsb in, rep movsb out,
+# non-temporal stores in). Per cell it prints the
 # median over the rounds of `limit`, of the best C variant, and of their
 # paired ratio (per round; range of the rounds in brackets), and says whether
 # `limit` is within 5% of the best plain program or better:
@@ -86,6 +87,7 @@ variants = {
         "memcpy 16K pieces": ["--chunk", "16384"],
         "memcpy lag 1/8": ["--lag", "8"],
         "16K pieces, lag 1/8": ["--chunk", "16384", "--lag", "8"],
+        "pieces, lag, prefetch": ["--chunk", "16384", "--lag", "8", "--prefetch", "512"],
         "movsb in": ["--copy-in", "movsb"],
         "movsb out": ["--copy-out", "movsb"],
         "nt in": ["--copy-in", "nt"],

@@ -23,7 +23,8 @@
  * --copy-out memcpy|movsb, --chunk BYTES (stream: publish/release at most
  * this many bytes at a time; 0 = a whole contiguous piece), --lag N
  * (stream: a producer out of room waits until 1/N of the ring is free),
- * --header BYTES
+ * --prefetch BYTES (stream: the consumer prefetches the line this far
+ * ahead of its position before each copy), --header BYTES
  * (stream: a header of up to 64 bytes before each message, as a framed ring
  * has, which also shifts the payload's alignment), --slots
  * fixed|moving (latency: one fixed mailbox per direction, or ring-sized
@@ -52,9 +53,9 @@ static struct {
     long ms, warmup_ms;
     int cpu[2];
     enum copy_kind copy_in, copy_out;
-    size_t chunk, lag, header;
+    size_t chunk, lag, header, prefetch;
     int moving_slots;
-} opt = {0, 0, 200, 10, {0, 1}, COPY_MEMCPY, COPY_MEMCPY, 0, 0, 0, 0};
+} opt = {0, 0, 200, 10, {0, 1}, COPY_MEMCPY, COPY_MEMCPY, 0, 0, 0, 0, 0};
 
 static uint8_t *shm;
 static atomic_int stop_flag;
@@ -319,6 +320,8 @@ static int ring_read(uint8_t *dst, size_t len)
             }
         }
         size_t n = piece(cached_head - tail, len - done, tail);
+        if (opt.prefetch)
+            _mm_prefetch((const char *)data + ((tail + opt.prefetch) & (ring_cap - 1)), _MM_HINT_T0);
         copy(opt.copy_out, dst + done, data + (tail & (ring_cap - 1)), n);
         tail += n;
         done += n;
@@ -409,7 +412,7 @@ int main(int argc, char **argv)
     if (argc < 3 || (strcmp(argv[1], "latency") && strcmp(argv[1], "stream"))) {
         fprintf(stderr, "usage: bound latency|stream SIZE [--ms N] [--warmup-ms N] [--cpus A,B]\n"
                         "       [--copy-in memcpy|movsb|nt] [--copy-out memcpy|movsb]\n"
-                        "       [--chunk BYTES] [--lag N] [--header BYTES] [--slots fixed|moving]\n");
+                        "       [--chunk BYTES] [--lag N] [--prefetch BYTES] [--header BYTES] [--slots fixed|moving]\n");
         return 2;
     }
     opt.latency = !strcmp(argv[1], "latency");
@@ -430,6 +433,8 @@ int main(int argc, char **argv)
             opt.chunk = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--header") && atol(v) >= 0 && atol(v) <= 64)
             opt.header = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--prefetch"))
+            opt.prefetch = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--lag"))
             opt.lag = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--slots"))

@@ -30,6 +30,10 @@ const DATA: usize = 128;
 /// Most bytes copied between two stores of a counter.
 pub const PIECE: usize = 16 << 10;
 
+/// How far ahead of its position the consumer prefetches (64 B stream: 1.5x
+/// with it, 4 KiB and 64 KiB unchanged).
+const READ_AHEAD: u64 = 512;
+
 /// A producer out of room waits until this fraction of the ring is free, so
 /// that it then writes a run of lines the consumer left long ago instead of
 /// taking back, one message at a time, the line the consumer just read.
@@ -73,6 +77,26 @@ impl Ring {
             data,
             cap: cap as u64,
         }
+    }
+
+    /// Ask for the line at counter `at` ahead of its use: a consumer behind
+    /// the producer then has the next messages' lines on the way while it
+    /// handles this one.
+    #[inline]
+    fn prefetch(&self, at: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ahead = self.data.wrapping_add((at & (self.cap - 1)) as usize);
+            // SAFETY: prefetching has no architectural effect and cannot
+            // fault; the address is inside the data area anyway (masked).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    ahead.cast::<i8>(),
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = at;
     }
 
     fn head(&self) -> &AtomicU64 {
@@ -185,6 +209,7 @@ impl Endpoint for StreamEnd {
                 avail = head.wrapping_sub(tail);
             }
             let (pos, n) = self.rx.piece(self.tail, avail, len - done);
+            self.rx.prefetch(self.tail + READ_AHEAD);
             // SAFETY: [pos, pos+n) is inside the data area and inside the
             // published part of the ring (the Acquire load of `head` ordered
             // the producer's writes before this read); the producer does not
