@@ -180,8 +180,9 @@ impl Config {
     /// when it is created, so only this setting places it; for a region at a
     /// path, only on a tmpfs (a file on disk keeps a policy per mapping).
     ///
-    /// An unknown node makes creation fail with
-    /// [`CreateError::Os`](crate::CreateError::Os) (`mbind`).
+    /// A node the kernel does not have, or a kernel without NUMA support,
+    /// makes creation fail with [`CreateError::Os`](crate::CreateError::Os)
+    /// (`mbind`; `set_mempolicy` for a named region).
     pub fn numa_node(mut self, node: u32) -> Self {
         self.numa_node = Some(node);
         self
