@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) liveness_interval: Duration,
     pub(crate) unlink_on_drop: bool,
     pub(crate) replace_existing: bool,
+    pub(crate) numa_node: Option<u32>,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             liveness_interval: Duration::from_millis(50),
             unlink_on_drop: true,
             replace_existing: false,
+            numa_node: None,
         }
     }
 }
@@ -93,6 +95,22 @@ impl Config {
     /// (default false: an existing object is an error).
     pub fn replace_existing(mut self, replace: bool) -> Self {
         self.replace_existing = replace;
+        self
+    }
+
+    /// The NUMA node the ring's pages are placed on, set when the region is
+    /// created. Without it, the consumer's node when it attaches
+    /// ([`Region::consumer`](crate::Region::consumer)): pages not touched by
+    /// then go where the reader is. The placement is preferred, not strict:
+    /// a full node falls back to another. A named region reserves its memory
+    /// when it is created, so only this setting places it; for a region at a
+    /// path, only on a tmpfs (a file on disk keeps a policy per mapping).
+    ///
+    /// A node the kernel does not have, or a kernel without NUMA support,
+    /// makes creation fail with [`CreateError::Os`](crate::CreateError::Os)
+    /// (`mbind`; `set_mempolicy` for a named region).
+    pub fn numa_node(mut self, node: u32) -> Self {
+        self.numa_node = Some(node);
         self
     }
 

@@ -9,6 +9,7 @@
 //!   (configurable); an existing object of the same name is an error, never reused.
 
 mod handoff;
+mod numa;
 pub(crate) mod os;
 mod sole;
 
@@ -47,6 +48,10 @@ pub(crate) struct RegionInner {
     pub(crate) spin_budget: Duration,
     pub(crate) liveness_interval: Duration,
     creator_pid: u32,
+    /// Address and length of the whole mapping (kept alive by `shared`),
+    /// for its memory policy.
+    map_addr: usize,
+    map_len: usize,
 }
 
 impl Drop for RegionInner {
@@ -162,7 +167,15 @@ impl Region {
         };
         // From here on a failure must not leave the half-made object behind.
         let unlink_guard = UnlinkOnError(Some(name.clone()));
-        let file = os::size_named(fd, &name, &geometry)?;
+        let file = match config.numa_node {
+            // The reservation allocates the pages now, before any mapping
+            // could carry a policy: place them through this thread's.
+            Some(node) => {
+                numa::with_thread_preferring(node, || os::size_named(fd, &name, &geometry))
+                    .map_err(os::os("set_mempolicy"))??
+            }
+            None => os::size_named(fd, &name, &geometry)?,
+        };
         let region = Self::init(file, Some(name), geometry, config)?;
         std::mem::forget(unlink_guard);
         Ok(region)
@@ -175,6 +188,11 @@ impl Region {
         config: &Config,
     ) -> Result<Region, CreateError> {
         let map = os::map(&file, geometry.total_len())?;
+        if let Some(node) = config.numa_node {
+            // SAFETY: the whole of our fresh, page-aligned mapping.
+            unsafe { numa::prefer_node(map.as_mut_ptr(), map.len(), node) }
+                .map_err(os::os("mbind"))?;
+        }
         os::write_header(&map, &geometry, config);
         // Wake descriptors for eventfd wakeups, and for every anonymous region
         // that can sleep, so that an event loop can wait on its futex or hybrid
@@ -213,6 +231,7 @@ impl Region {
         v: Validated,
     ) -> Region {
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+        let (map_addr, map_len) = (base.as_ptr() as usize, map.len());
         // SAFETY: the mapping is page aligned, `total_len` bytes long (created so, or
         // checked against the file's size by `validate`), and moved into the owner.
         let shared = unsafe { Shared::from_mapping(base, v.geometry, doorbells, Box::new(map)) };
@@ -226,6 +245,8 @@ impl Region {
                 spin_budget: Duration::from_nanos(v.spin_budget_ns),
                 liveness_interval: Duration::from_nanos(v.liveness_interval_ns.max(1_000_000)),
                 creator_pid: v.creator_pid,
+                map_addr,
+                map_len,
             }),
         }
     }
@@ -381,7 +402,46 @@ impl Region {
     /// [`AttachError::Corrupted`], as for [`Region::producer`].
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         claim(&self.inner.shared.control().consumer, Side::Consumer)?;
+        self.place_near_consumer();
         Consumer::new(self.link(Side::Consumer)).map_err(AttachError::Corrupted)
+    }
+
+    /// Unless the region's pages have a node already ([`Config::numa_node`]),
+    /// the pages not touched yet go to this thread's node: the consumer's.
+    /// A hint: where the kernel cannot say or refuses, nothing changes.
+    fn place_near_consumer(&self) {
+        let addr = self.inner.map_addr as *mut u8;
+        // SAFETY: `addr` is the start of our mapping, alive as long as `self`.
+        let policy = unsafe { numa::preferred_node(addr) };
+        if let (Ok(None), Some(node)) = (policy, numa::current_node()) {
+            // SAFETY: the whole mapping, page aligned; only its policy changes.
+            let _ = unsafe { numa::prefer_node(addr, self.inner.map_len, node) };
+        }
+    }
+
+    /// How many pages of the ring's data lie on each NUMA node, as `(node,
+    /// pages)` sorted by node. Pages not touched yet are not counted; empty
+    /// where the kernel does not say (no NUMA support).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mempipe::{Config, Region};
+    /// let region = Region::create_anonymous(&Config::new().capacity(64 << 10))?;
+    /// let (mut tx, mut rx) = (region.producer()?, region.consumer()?);
+    /// tx.send(b"ping")?;
+    /// rx.recv(&mut Vec::new())?;
+    /// let pages: usize = region.numa_pages().iter().map(|(_, n)| n).sum();
+    /// assert!(pages <= 16);
+    /// # Ok(()) }
+    /// ```
+    pub fn numa_pages(&self) -> Vec<(u32, usize)> {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let data = self.inner.map_addr + crate::layout::DATA_OFFSET;
+        let len = self.inner.map_len - crate::layout::DATA_OFFSET;
+        // SAFETY: the data area of our mapping (DATA_OFFSET is page aligned),
+        // alive as long as `self`; move_pages only reports.
+        unsafe { numa::pages_per_node(data as *mut u8, len, page) }
     }
 
     /// The link of an endpoint on `side`, which keeps the region alive.

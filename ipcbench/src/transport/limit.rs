@@ -1,30 +1,29 @@
-//! `limit`: the hardware lower bound, no kernel involved after setup.
+//! `limit`: the hardware lower bound, no kernel involved after setup: the
+//! best simple program of each shape, checked against the same program in C
+//! (`scripts/bound-check.sh`, figures in docs/measurements.md).
 //!
-//! Latency: each direction is a ring of slots, as large as the ring a
-//! shared-memory transport gets for the same message size
-//! ([`super::ring_capacity`]). Message `n` goes to the next slot: the sender
-//! copies the payload (into the slot's first 64-byte line after the 8-byte
-//! sequence number when it fits in 56 bytes, else into the lines right after
-//! it) and then stores `n` as the sequence number (Release); the receiver
-//! spins with the pause hint until the slot shows `n` (Acquire) and copies
-//! out. That is one cache-line transfer each way for small messages: a
-//! cache-line ping-pong with nothing else on the path. Safe only for strict
-//! ping-pong (the latency protocol): a sender never writes again before the
-//! reply arrived.
+//! Latency: each direction is a mailbox the sender fills and the receiver
+//! spins on; strict ping-pong (the latency protocol) makes that safe, since a
+//! sender never writes again before the reply arrived. Message `n` goes to a
+//! slot: the sender copies the payload (into the slot's first 64-byte line
+//! after the 8-byte sequence number when it fits in 56 bytes, else into the
+//! lines right after it) and then stores `n` as the sequence number
+//! (Release); the receiver spins with the pause hint until the slot shows `n`
+//! (Acquire) and copies out.
 //!
-//! Why slots that move through memory instead of one fixed mailbox line: what
-//! one line costs to move between two cores depends on its physical address
-//! (which cache slice or home agent owns it), and a fixed line in a fresh
-//! mapping draws that cost at random for the whole repeat. A ring's records
-//! walk through its whole buffer and average over many lines, so a fixed
-//! mailbox would make the bound the noisiest figure of the run and, for large
-//! messages, slower than a ring (the sender would refill lines the receiver
-//! still holds on every message).
+//! A payload that fits inline uses one fixed slot per direction: one cache
+//! line moving each way, nothing else on the path. A larger payload goes to
+//! the next of as many slots as fill the ring a shared-memory transport gets
+//! for the size ([`super::ring_capacity`]): a sender that refilled one fixed
+//! area would first have to take back every line the receiver still holds,
+//! which costs more than writing lines the receiver has not touched for a
+//! while (measured with `scripts/bound/bound.c --slots fixed|moving`).
 //!
-//! Throughput: a simple spinning shared-memory byte ring (memcpy in and out),
-//! see `ring`.
+//! Throughput: a plain spinning byte ring per direction, see `stream`.
 
-use super::ring::{self, Spin};
+mod stream;
+
+use super::ring;
 use super::shm::Shm;
 use super::{take_fds, CellParams, Endpoint, Handoff, Kind, Transport, XferError};
 use std::sync::atomic::Ordering;
@@ -45,36 +44,64 @@ fn slot_stride(buffer_len: usize) -> usize {
     }
 }
 
-/// Bytes of one direction's slot ring: whole slots filling the ring capacity
-/// a shared-memory transport gets for this size, at least one slot.
+/// Bytes of one direction's slots: one slot for an inline payload, else whole
+/// slots filling the ring capacity a shared-memory transport gets for this
+/// size.
 fn slot_ring_len(buffer_len: usize) -> usize {
     let stride = slot_stride(buffer_len);
+    if buffer_len <= INLINE {
+        return stride;
+    }
     (super::ring_capacity(buffer_len) / stride).max(1) * stride
 }
 
 /// Strict ping-pong over two slot rings.
 struct Slots {
     shm: Arc<Shm>,
-    /// Offsets of the outgoing and the incoming slot ring.
-    tx_ring: usize,
-    rx_ring: usize,
-    stride: usize,
-    slots: u64,
+    /// The next message's slot (as an offset) in the outgoing and the
+    /// incoming ring: each walks its ring and wraps, no division per message.
+    tx: SlotCursor,
+    rx: SlotCursor,
     sent: u64,
     received: u64,
     buf: Vec<u8>,
 }
 
-impl Slots {
-    /// Offset of the slot that carries message number `n` (from 1) in the
-    /// ring at `ring`.
-    fn slot(&self, ring: usize, n: u64) -> usize {
-        ring + ((n - 1) % self.slots) as usize * self.stride
+/// Where the next message of one direction goes.
+struct SlotCursor {
+    /// Offset of the first slot and of the one past the last.
+    start: usize,
+    end: usize,
+    next: usize,
+    stride: usize,
+}
+
+impl SlotCursor {
+    fn new(start: usize, len: usize, stride: usize) -> SlotCursor {
+        SlotCursor {
+            start,
+            end: start + len,
+            next: start,
+            stride,
+        }
     }
 
+    /// The current slot's offset, then move on to the next one.
+    #[inline]
+    fn advance(&mut self) -> usize {
+        let slot = self.next;
+        self.next += self.stride;
+        if self.next == self.end {
+            self.next = self.start;
+        }
+        slot
+    }
+}
+
+impl Slots {
     fn payload_ptr(&self, slot: usize, len: usize) -> *mut u8 {
         assert!(
-            len <= self.stride - if len > INLINE { 64 } else { 8 },
+            len <= self.tx.stride - if len > INLINE { 64 } else { 8 },
             "message larger than a slot"
         );
         let at = if len <= INLINE { slot + 8 } else { slot + 64 };
@@ -88,7 +115,7 @@ impl Slots {
 impl Endpoint for Slots {
     fn send(&mut self, msg: &[u8]) -> Result<(), XferError> {
         let n = self.sent + 1;
-        let slot = self.slot(self.tx_ring, n);
+        let slot = self.tx.advance();
         let dst = self.payload_ptr(slot, msg.len());
         // SAFETY: dst..dst+len is inside our outgoing slot; the peer reads it
         // only after our Release store of the sequence number below and has
@@ -101,7 +128,7 @@ impl Endpoint for Slots {
 
     fn recv_with(&mut self, len: usize, consume: &mut dyn FnMut(&[u8])) -> Result<(), XferError> {
         let want = self.received + 1;
-        let slot = self.slot(self.rx_ring, want);
+        let slot = self.rx.advance();
         let seq = self.shm.atomic_u64(slot);
         ring::spin_until(|| seq.load(Ordering::Acquire) == want)?;
         self.received = want;
@@ -122,7 +149,7 @@ impl Endpoint for Slots {
 fn mapping_len(p: &CellParams) -> usize {
     match p.kind {
         Kind::Latency => 2 * slot_ring_len(p.buffer_len()),
-        Kind::Throughput => ring::cell_len(p),
+        Kind::Throughput => stream::mapping_len(p),
     }
 }
 
@@ -143,16 +170,14 @@ fn endpoint(shm: Shm, p: &CellParams, is_parent: bool) -> Box<dyn Endpoint> {
             };
             Box::new(Slots {
                 shm: Arc::new(shm),
-                tx_ring,
-                rx_ring,
-                stride,
-                slots: (ring_len / stride) as u64,
+                tx: SlotCursor::new(tx_ring, ring_len, stride),
+                rx: SlotCursor::new(rx_ring, ring_len, stride),
                 sent: 0,
                 received: 0,
                 buf: vec![0; p.buffer_len()],
             })
         }
-        Kind::Throughput => ring::cell_duplex(shm, p, is_parent, [Spin, Spin, Spin, Spin]),
+        Kind::Throughput => Box::new(stream::StreamEnd::new(shm, p, is_parent)),
     }
 }
 
@@ -161,7 +186,7 @@ impl Transport for Limit {
         "limit"
     }
     fn description(&self) -> &'static str {
-        "hardware bound: spinning cache-line ping-pong through ring-sized slots (latency) / spinning shared byte ring (throughput)"
+        "hardware bound: spinning cache-line mailbox per direction (latency) / spinning byte ring, memcpy in 16 KiB pieces (throughput)"
     }
     fn spins(&self) -> bool {
         true

@@ -1,7 +1,7 @@
 //! A single-producer single-consumer byte ring in shared memory, with a
-//! pluggable way to wait: spinning (`limit`), futex (`futex`) or eventfd
-//! (`eventfd`). It is a byte stream like a pipe: a message larger than the
-//! ring moves through in chunks. This is a plain SPSC byte ring, not
+//! pluggable way to wait: futex (`futex`) or eventfd (`eventfd`). It is a
+//! byte stream like a pipe: a message larger than the ring moves through in
+//! chunks. This is a plain SPSC byte ring, not
 //! mempipe: no waiter flag on the data side, so the blocking
 //! variants make one wake syscall per published chunk, like the plain
 //! futex/eventfd baselines they stand for.
@@ -35,21 +35,6 @@ pub(crate) trait Wait {
     fn wait(&mut self, word: &AtomicU32, seen: u32) -> Result<(), XferError>;
     /// Wake a waiter on `word` after changing it.
     fn wake(&mut self, word: &AtomicU32) -> Result<(), XferError>;
-}
-
-/// Busy-wait with the pause hint, polling the stop flag now and then.
-pub(crate) struct Spin;
-
-impl Wait for Spin {
-    const SPINS: bool = true;
-    #[inline]
-    fn wait(&mut self, word: &AtomicU32, seen: u32) -> Result<(), XferError> {
-        spin_until(|| word.load(Ordering::Acquire) != seen)
-    }
-    #[inline]
-    fn wake(&mut self, _word: &AtomicU32) -> Result<(), XferError> {
-        Ok(())
-    }
 }
 
 /// Spin (pause hint) until `done()`; checks the stop flag every 1024 spins.
