@@ -76,6 +76,7 @@ pub struct ConnConfig {
     pub(crate) allow_any_user: bool,
     pub(crate) rendezvous_dir: Option<PathBuf>,
     pub(crate) tcp: Option<String>,
+    pub(crate) names: super::names::Names,
     profile: ProfileSource,
 }
 
@@ -95,6 +96,7 @@ impl Default for ConnConfig {
             allow_any_user: false,
             rendezvous_dir: None,
             tcp: None,
+            names: super::names::Names::FromEnvironment,
             profile: ProfileSource::Default,
         }
     }

@@ -22,6 +22,7 @@ mod error;
 pub(crate) mod grant;
 mod io;
 mod listener;
+pub mod names;
 mod profile;
 mod rendezvous;
 pub(crate) mod tcp;
