@@ -25,7 +25,10 @@ mod listener;
 pub mod names;
 mod profile;
 mod rendezvous;
+pub(crate) mod stream;
 pub(crate) mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 pub(crate) mod wire;
 
