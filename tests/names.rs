@@ -8,8 +8,10 @@ mod common;
 use common::etcd::{cluster_or_skip, Etcd};
 use common::{child_context, serial, spawn_child, HANG_GUARD};
 use mempipe::conn::names::{
-    EtcdNames, HostId, LocalNames, NameError, NameEvent, NameService, Registration,
+    EtcdNames, HostId, LocalNames, NameError, NameEvent, NameService, Names, Registration,
 };
+use mempipe::conn::BindError;
+use mempipe::{ConnConfig, Listener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -296,4 +298,45 @@ fn etcd_cluster_survives_a_member() {
     eprintln!("worst register+resolve with a member killed: {worst:?}");
     drop(holds);
     let _keep: &Etcd = &etcd;
+}
+
+/// A listener configured with etcd registers its name there with its
+/// rendezvous socket and pid for as long as it lives; the name is unique
+/// across the cluster, not only in one rendezvous directory.
+#[test]
+fn listener_registers_in_etcd() {
+    let _serial = serial();
+    let Some(etcd) = cluster_or_skip(1) else {
+        return;
+    };
+    let endpoints: Vec<String> = etcd.endpoints().split(',').map(str::to_owned).collect();
+    let dirs = ["a", "b"].map(|d| {
+        let dir = std::env::temp_dir().join(format!("mempipe-test-ln-{}-{d}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    });
+    let config = |dir: &std::path::Path| {
+        ConnConfig::default()
+            .names(Names::Etcd(endpoints.clone()))
+            .rendezvous_dir(dir)
+    };
+    let name = common::unique_listener_name("etcd");
+    let listener = Listener::bind(&name, &config(&dirs[0])).unwrap();
+    let names = etcd_names(&etcd.endpoints());
+    let found = names.resolve(&name, HANG_GUARD).unwrap();
+    assert_eq!(found.pid, std::process::id());
+    assert_eq!(found.rendezvous.as_deref(), Some(listener.path()));
+    assert_eq!(found.host, HostId::current());
+    match Listener::bind(&name, &config(&dirs[1])) {
+        Err(BindError::Names(NameError::Taken { pid, .. })) => assert_eq!(pid, std::process::id()),
+        other => panic!("a second listener took a held cluster name: {other:?}"),
+    }
+    drop(listener);
+    assert!(matches!(
+        names.resolve(&name, Duration::from_secs(1)),
+        Err(NameError::NotFound { .. })
+    ));
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

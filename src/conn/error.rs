@@ -139,6 +139,9 @@ pub enum BindError {
         /// What is wrong.
         why: String,
     },
+    /// The configured name service refused or could not register the name.
+    #[error(transparent)]
+    Names(#[from] super::names::NameError),
     /// Listening on the TCP address failed.
     #[error("cannot listen on TCP address {addr}: {source}")]
     Tcp {

@@ -71,6 +71,8 @@ pub struct Listener {
     epoll: OwnedFd,
     boot_id: [u8; 16],
     uid: u32,
+    /// The name in a cluster name service, while this listener lives.
+    _registered: Option<super::names::NameHold>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -91,7 +93,9 @@ impl Listener {
     /// [`BindError::InvalidName`]; [`BindError::Config`] for a maximum message
     /// no ring can carry; [`BindError::InUse`] when a live listener
     /// holds the name; [`BindError::Directory`] when the rendezvous directory
-    /// is unsafe or missing; [`BindError::Tcp`]; [`BindError::Os`].
+    /// is unsafe or missing; [`BindError::Tcp`]; [`BindError::Os`];
+    /// [`BindError::Names`] when a cluster name service is configured and the
+    /// name is taken there or the service is unreachable.
     pub fn bind(name: &str, config: &ConnConfig) -> Result<Listener, BindError> {
         super::address::check_name(name).map_err(|why| BindError::InvalidName {
             name: name.to_owned(),
@@ -143,7 +147,11 @@ impl Listener {
             )
             .map_err(os("epoll_ctl"))?;
         }
+        let tcp_addr = tcp.as_ref().and_then(|t| t.local_addr().ok());
+        let registered =
+            super::names::register_listener(name, config, tcp_addr, &bound.path, &choice)?;
         Ok(Listener {
+            _registered: registered,
             name: name.to_owned(),
             bound,
             tcp,

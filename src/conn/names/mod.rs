@@ -19,11 +19,13 @@
 
 #[cfg(feature = "etcd")]
 mod etcd;
+mod listener_hook;
 mod local;
 mod record;
 
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdNames;
+pub(crate) use listener_hook::register_listener;
 pub use local::LocalNames;
 pub use record::{HostId, Registration, HOST_ID_ENV};
 
