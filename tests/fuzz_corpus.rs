@@ -8,18 +8,19 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("consumer_corrupt", mempipe::fuzzing::consumer_corrupt),
     ("producer_corrupt", mempipe::fuzzing::producer_corrupt),
     ("open_header", mempipe::fuzzing::open_header),
     ("ops_model", mempipe::fuzzing::ops_model),
     ("handshake", mempipe::fuzzing::handshake),
     ("tcp_frames", mempipe::fuzzing::tcp_frames),
+    ("tls_frames", mempipe::fuzzing::tls_frames),
 ];
 
 /// Targets that make system calls Miri cannot run (mapping files, sockets).
 fn skipped_under_miri(name: &str) -> bool {
-    cfg!(miri) && matches!(name, "open_header" | "tcp_frames")
+    cfg!(miri) && matches!(name, "open_header" | "tcp_frames" | "tls_frames")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -88,6 +88,14 @@ fn echo_server(config: TlsConfig, refused: mpsc::Sender<TlsError>) -> std::net::
     addr
 }
 
+/// Runs the child `entry` as if on another host (`MACHINE/BOOT`).
+fn spawn_on_host(host: &str, entry: &str, arg: &str) -> common::ChildProc {
+    common::spawn_child_with(entry, "child", None, arg, |cmd| {
+        cmd.env(HOST_ID_ENV, host);
+    })
+    .unwrap()
+}
+
 /// Child: as host `machine-b`, the honest client `node-b`: streams
 /// `seed:count:max` through the echo server at `ADDR` and checks every echo.
 /// Argument: `DIR|ADDR|seed:count:max`.
@@ -142,16 +150,11 @@ fn round_trips_between_two_hosts() {
         count: 400,
         max: 60 << 10,
     };
-    let mut child = common::spawn_child_with(
+    let mut child = spawn_on_host(
+        "machine-b/boot-b",
         "child_honest_client",
-        "client",
-        None,
         &format!("{}|{addr}|{}", dir.display(), stream.to_arg()),
-        |cmd| {
-            cmd.env(HOST_ID_ENV, "machine-b/boot-b");
-        },
-    )
-    .unwrap();
+    );
     let host = child.wait_for_prefix("HOST", HANG_GUARD);
     assert_eq!(host, "machine-b/boot-b");
     assert_ne!(HostId::current().to_string(), host);
@@ -325,16 +328,11 @@ fn found_by_name_through_etcd_then_tls() {
         return;
     };
     let dir = cert_dir();
-    let mut server = common::spawn_child_with(
+    let mut server = spawn_on_host(
+        "machine-a/boot-a",
         "child_named_listener",
-        "listener",
-        None,
         &format!("{}|{}", dir.display(), etcd.endpoints()),
-        |cmd| {
-            cmd.env(HOST_ID_ENV, "machine-a/boot-a");
-        },
-    )
-    .unwrap();
+    );
     let names = EtcdNames::connect(&[etcd.endpoint(0)], HANG_GUARD).unwrap();
     let found = names.resolve("cluster/node-a", HANG_GUARD).unwrap();
     assert_eq!(found.host.machine, "machine-a");
