@@ -8,9 +8,7 @@ mod common;
 
 use common::certs::{Ca, Validity};
 use common::etcd::cluster_or_skip;
-use common::{
-    check_message, child_context, fill_message, spawn_child, Lengths, Stream, HANG_GUARD,
-};
+use common::{check_message, child_context, fill_message, Lengths, Stream, HANG_GUARD};
 use mempipe::conn::names::{EtcdNames, HostId, NameService, Registration, HOST_ID_ENV};
 use mempipe::conn::tls::{self, TlsConfig, TlsError};
 use std::io::{Read, Write};
@@ -96,6 +94,15 @@ fn spawn_on_host(host: &str, entry: &str, arg: &str) -> common::ChildProc {
     .unwrap()
 }
 
+/// The honest client `node-b` as a process on host `machine-b`.
+fn spawn_honest(dir: &Path, addr: std::net::SocketAddr, stream: Stream) -> common::ChildProc {
+    spawn_on_host(
+        "machine-b/boot-b",
+        "child_honest_client",
+        &format!("{}|{addr}|{}", dir.display(), stream.to_arg()),
+    )
+}
+
 /// Child: as host `machine-b`, the honest client `node-b`: streams
 /// `seed:count:max` through the echo server at `ADDR` and checks every echo.
 /// Argument: `DIR|ADDR|seed:count:max`.
@@ -150,11 +157,7 @@ fn round_trips_between_two_hosts() {
         count: 400,
         max: 60 << 10,
     };
-    let mut child = spawn_on_host(
-        "machine-b/boot-b",
-        "child_honest_client",
-        &format!("{}|{addr}|{}", dir.display(), stream.to_arg()),
-    );
+    let mut child = spawn_honest(&dir, addr, stream);
     let host = child.wait_for_prefix("HOST", HANG_GUARD);
     assert_eq!(host, "machine-b/boot-b");
     assert_ne!(HostId::current().to_string(), host);
@@ -195,12 +198,7 @@ fn bad_clients_refused_while_honest_keeps_talking() {
         count: 3000,
         max: 4096,
     };
-    let mut honest = spawn_child(
-        "child_honest_client",
-        "client",
-        None,
-        &format!("{}|{addr}|{}", dir.display(), stream.to_arg()),
-    );
+    let mut honest = spawn_honest(&dir, addr, stream);
     honest.wait_for_prefix("HOST", HANG_GUARD);
     let _silent = silent_client(addr);
     let mut client_side = Vec::new();
