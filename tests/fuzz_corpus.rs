@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     (
         "consumer_corrupt",
         mempipe::testing::fuzzing::consumer_corrupt,
@@ -21,11 +21,12 @@ const TARGETS: [(&str, Target); 6] = [
     ("ops_model", mempipe::testing::fuzzing::ops_model),
     ("handshake", mempipe::testing::fuzzing::handshake),
     ("tcp_frames", mempipe::testing::fuzzing::tcp_frames),
+    ("tls_frames", mempipe::testing::fuzzing::tls_frames),
 ];
 
 /// Targets that make system calls Miri cannot run (mapping files, sockets).
 fn skipped_under_miri(name: &str) -> bool {
-    cfg!(miri) && matches!(name, "open_header" | "tcp_frames")
+    cfg!(miri) && matches!(name, "open_header" | "tcp_frames" | "tls_frames")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -127,6 +127,7 @@ pub struct ConnConfig {
     pub(crate) max_spinning: Option<usize>,
     pub(crate) max_spin_budget: Duration,
     pub(crate) raise_fd_limit: bool,
+    pub(crate) names: super::names::Names,
     profile: ProfileSource,
 }
 
@@ -152,6 +153,7 @@ impl Default for ConnConfig {
             max_spinning: None,
             max_spin_budget: Duration::from_millis(1),
             raise_fd_limit: true,
+            names: super::names::Names::FromEnvironment,
             profile: ProfileSource::Default,
         }
     }

@@ -173,6 +173,9 @@ pub enum BindError {
         /// The address it resolved to that is not loopback.
         ip: std::net::IpAddr,
     },
+    /// The configured name service refused or could not register the name.
+    #[error(transparent)]
+    Names(#[from] super::names::NameError),
     /// Listening on the TCP address failed.
     #[error("cannot listen on TCP address {addr}: {source}")]
     Tcp {

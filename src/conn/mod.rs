@@ -26,9 +26,13 @@ mod error;
 pub(crate) mod grant;
 mod io;
 pub(crate) mod listener;
+pub mod names;
 mod profile;
 mod rendezvous;
+pub(crate) mod stream;
 pub(crate) mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 pub(crate) mod wire;
 

@@ -12,7 +12,6 @@ use crate::deadline::Deadline;
 use crate::error::{Corruption, RecvError, SendError};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendFlags};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +26,7 @@ use std::time::Duration;
 /// [`RecvError::PeerDied`] when no close frame came first; a host that
 /// vanishes is noticed by keepalive.
 pub(crate) struct TcpShared {
-    pub stream: TcpStream,
+    pub stream: super::stream::ByteStream,
     /// The peer's pid, from its hello.
     pub peer_pid: u32,
     pub max_message: usize,
@@ -36,12 +35,18 @@ pub(crate) struct TcpShared {
 }
 
 impl TcpShared {
-    pub(crate) fn open(stream: TcpStream, peer_pid: u32, max_message: usize) -> Arc<Self> {
-        let _ = stream.set_nodelay(true);
-        let _ = rustix::net::sockopt::set_socket_keepalive(&stream, true);
-        let _ = rustix::net::sockopt::set_tcp_keepidle(&stream, Duration::from_secs(2));
-        let _ = rustix::net::sockopt::set_tcp_keepintvl(&stream, Duration::from_secs(1));
-        let _ = rustix::net::sockopt::set_tcp_keepcnt(&stream, 3);
+    pub(crate) fn open(
+        stream: impl Into<super::stream::ByteStream>,
+        peer_pid: u32,
+        max_message: usize,
+    ) -> Arc<Self> {
+        let stream = stream.into();
+        let tcp = stream.tcp();
+        let _ = tcp.set_nodelay(true);
+        let _ = rustix::net::sockopt::set_socket_keepalive(tcp, true);
+        let _ = rustix::net::sockopt::set_tcp_keepidle(tcp, Duration::from_secs(2));
+        let _ = rustix::net::sockopt::set_tcp_keepintvl(tcp, Duration::from_secs(1));
+        let _ = rustix::net::sockopt::set_tcp_keepcnt(tcp, 3);
         Arc::new(TcpShared {
             stream,
             peer_pid,
@@ -115,7 +120,7 @@ pub(crate) struct TcpSender {
 impl TcpSender {
     /// The socket, for a duplicate an event loop can own.
     pub(crate) fn stream(&self) -> &TcpStream {
-        &self.shared.stream
+        self.shared.stream.tcp()
     }
 
     /// Whether the socket has room now (a poll with no wait).
@@ -196,11 +201,7 @@ impl TcpSender {
     fn write_all(&mut self, total: usize) -> Result<(), SendError> {
         let mut off = 0;
         while off < total {
-            match rustix::net::send(
-                &self.shared.stream,
-                &self.frame[off..total],
-                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-            ) {
+            match self.shared.stream.send(&self.frame[off..total]) {
                 Ok(n) => off += n,
                 Err(Errno::AGAIN) => {
                     self.shared.wait(PollFlags::OUT, Deadline::Forever);
@@ -233,18 +234,14 @@ impl Drop for TcpSender {
         let until = Deadline::after(Duration::from_secs(1)).resolve();
         let mut off = 0;
         while off < close.len() {
-            match rustix::net::send(
-                &self.shared.stream,
-                &close[off..],
-                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-            ) {
+            match self.shared.stream.send(&close[off..]) {
                 Ok(n) => off += n,
                 Err(Errno::AGAIN) if self.shared.wait(PollFlags::OUT, until) => {}
                 Err(Errno::INTR) => {}
                 Err(_) => break,
             }
         }
-        let _ = self.shared.stream.shutdown(std::net::Shutdown::Write);
+        self.shared.stream.shutdown_write();
     }
 }
 
@@ -277,7 +274,7 @@ impl TcpReceiver {
     /// The socket, for a duplicate an event loop can own.
     #[cfg(feature = "tokio")]
     pub(crate) fn stream(&self) -> &std::net::TcpStream {
-        &self.shared.stream
+        self.shared.stream.tcp()
     }
 
     /// The fd an event loop can wait on.
@@ -326,13 +323,9 @@ impl TcpReceiver {
                 None => {}
             }
             self.make_room();
-            match rustix::net::recv(
-                &self.shared.stream,
-                &mut self.buf[self.filled..],
-                RecvFlags::DONTWAIT,
-            ) {
-                Ok((0, _)) => return Err(self.eof()),
-                Ok((n, _)) => self.filled += n,
+            match self.shared.stream.recv(&mut self.buf[self.filled..]) {
+                Ok(0) => return Err(self.eof()),
+                Ok(n) => self.filled += n,
                 Err(Errno::AGAIN) => {
                     if let Deadline::NonBlocking = wait {
                         return Err(RecvError::Empty);

@@ -13,6 +13,9 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod certs;
+pub mod etcd;
+
 use mempipe::{Consumer, Producer, ReadGrant, RecvError, Region, SendError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

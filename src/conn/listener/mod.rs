@@ -115,6 +115,8 @@ pub struct Listener {
     /// Readable while a finished client waits to be taken.
     ready: OwnedFd,
     state: Mutex<State>,
+    /// The name in a cluster name service, while this listener lives.
+    _registered: Option<super::names::NameHold>,
 }
 
 /// Epoll keys; a handshake's key is its number, from [`FIRST_CLIENT`] up.
@@ -162,7 +164,9 @@ impl Listener {
     /// [`BindError::InvalidName`]; [`BindError::Config`] for a maximum message
     /// no ring can carry; [`BindError::InUse`] when a live listener
     /// holds the name; [`BindError::Directory`] when the rendezvous directory
-    /// is unsafe or missing; [`BindError::Tcp`]; [`BindError::Os`].
+    /// is unsafe or missing; [`BindError::Tcp`]; [`BindError::Os`];
+    /// [`BindError::Names`] when a cluster name service is configured and the
+    /// name is taken there or the service is unreachable.
     pub fn bind(name: &str, config: &ConnConfig) -> Result<Listener, BindError> {
         super::address::check_name(name)?;
         let choice = config.choose();
@@ -220,7 +224,11 @@ impl Listener {
             boot_id: wire::boot_id(),
             uid: rustix::process::getuid().as_raw(),
         };
+        let tcp_addr = tcp.as_ref().and_then(|t| t.local_addr().ok());
+        let registered =
+            super::names::register_listener(name, config, tcp_addr, &bound.path, &policy.choice)?;
         Ok(Listener {
+            _registered: registered,
             name: name.to_owned(),
             bound,
             tcp,

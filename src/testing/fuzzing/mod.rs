@@ -28,6 +28,8 @@ mod open_header;
 mod ops_model;
 mod producer_corrupt;
 mod tcp_frames;
+#[cfg(feature = "tls")]
+mod tls_frames;
 
 pub use consumer_corrupt::consumer_corrupt;
 pub use handshake::handshake;
@@ -35,6 +37,8 @@ pub use open_header::open_header;
 pub use ops_model::ops_model;
 pub use producer_corrupt::producer_corrupt;
 pub use tcp_frames::tcp_frames;
+#[cfg(feature = "tls")]
+pub use tls_frames::tls_frames;
 
 /// Most operations one input drives: a hang guard for the fuzzer.
 const MAX_OPS: usize = 512;

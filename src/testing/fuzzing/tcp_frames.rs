@@ -8,30 +8,59 @@ use super::*;
 /// receiving half must deliver messages within the maximum, in order, each
 /// exactly the bytes its frame held, and end with a typed error.
 pub fn tcp_frames(data: &[u8]) {
-    use crate::conn::tcp::{TcpReceiver, TcpShared};
-    use crate::conn::wire::{decode_frame, Frame, FRAME_HEADER};
-    use crate::deadline::Deadline;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
-    if data.len() < 3 {
+    let Some((max, close, stream)) = frames_input(data) else {
         return;
-    }
-    let max = usize::from(u16::from_le_bytes([data[0], data[1]])) + 1;
-    let close = data[2] & 1 == 1;
-    let stream = &data[3..data.len().min(3 + (64 << 10))];
-    // One listener for the process, and connections closed with a reset (no
-    // TIME_WAIT): a campaign opens millions, more than there are ports.
-    static LISTENER: std::sync::OnceLock<TcpListener> = std::sync::OnceLock::new();
-    let listener =
-        LISTENER.get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("loopback listener"));
-    let mut peer = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
-    let (ours, _) = listener.accept().expect("accept");
-    rustix::net::sockopt::set_socket_linger(&ours, Some(Duration::ZERO)).expect("SO_LINGER");
-    rustix::net::sockopt::set_socket_linger(&peer, Some(Duration::ZERO)).expect("SO_LINGER");
+    };
+    let (ours, mut peer) = loopback_pair();
     peer.write_all(stream).expect("write the input");
     if close {
         peer.shutdown(std::net::Shutdown::Write).expect("shutdown");
     }
+    check_delivery(ours, stream, max, close);
+}
+
+/// A connected loopback pair (ours, the peer's). One listener for the
+/// process, and connections closed with a reset (no TIME_WAIT): a campaign
+/// opens millions, more than there are ports.
+pub(super) fn loopback_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    use std::net::{TcpListener, TcpStream};
+    static LISTENER: std::sync::OnceLock<TcpListener> = std::sync::OnceLock::new();
+    let listener =
+        LISTENER.get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("loopback listener"));
+    let peer = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+    let (ours, _) = listener.accept().expect("accept");
+    rustix::net::sockopt::set_socket_linger(&ours, Some(Duration::ZERO)).expect("SO_LINGER");
+    rustix::net::sockopt::set_socket_linger(&peer, Some(Duration::ZERO)).expect("SO_LINGER");
+    (ours, peer)
+}
+
+/// The maximum message, whether the peer closes, and the bytes it writes,
+/// from a `tcp_frames` / `tls_frames` input.
+pub(super) fn frames_input(data: &[u8]) -> Option<(usize, bool, &[u8])> {
+    if data.len() < 3 {
+        return None;
+    }
+    let max = usize::from(u16::from_le_bytes([data[0], data[1]])) + 1;
+    Some((
+        max,
+        data[2] & 1 == 1,
+        &data[3..data.len().min(3 + (64 << 10))],
+    ))
+}
+
+/// Receives what the peer wrote (`stream`, closed after it when `close`) on
+/// `ours` and checks the receiving half delivered exactly its whole frames up
+/// to the first bad one, then a typed error or nothing more.
+pub(super) fn check_delivery(
+    ours: impl Into<crate::conn::stream::ByteStream>,
+    stream: &[u8],
+    max: usize,
+    close: bool,
+) {
+    use crate::conn::tcp::{TcpReceiver, TcpShared};
+    use crate::conn::wire::{decode_frame, Frame, FRAME_HEADER};
+    use crate::deadline::Deadline;
     // What a correct receiver must deliver: the frames up to the first bad one.
     let mut expected = Vec::new();
     let mut at = 0;

@@ -1,0 +1,32 @@
+//! What a [`Listener`](crate::Listener) registers when a cluster name service
+//! is configured (the local service is its rendezvous socket itself).
+
+use super::{open, NameError, NameHold, Names, Registration};
+use crate::config::WakeupKind;
+use crate::conn::config::{Choice, ConnConfig};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Registers the bound listener `name` with the cluster service `config`
+/// selects; `None` when that is the local service.
+pub(crate) fn register_listener(
+    name: &str,
+    config: &ConnConfig,
+    tcp: Option<SocketAddr>,
+    rendezvous: &Path,
+    choice: &Choice,
+) -> Result<Option<NameHold>, NameError> {
+    if !matches!(config.names.resolved(), Names::Etcd(_)) {
+        return Ok(None);
+    }
+    let mut me = Registration::this_process();
+    me.tcp = tcp.into_iter().collect();
+    me.rendezvous = Some(rendezvous.to_owned());
+    me.wakeups = match config.wakeup {
+        Some(forced) => vec![forced.name().to_owned()],
+        None => WakeupKind::ALL.map(|w| w.name().to_owned()).to_vec(),
+    };
+    me.max_message = choice.max_message;
+    me.ring_capacity = choice.capacity;
+    open(config)?.register(name, &me).map(Some)
+}

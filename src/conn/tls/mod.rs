@@ -1,0 +1,239 @@
+//! Mutual TLS 1.3 on TCP connections (feature `tls`): both sides show a
+//! certificate from one cluster CA, both verify the other's, and each learns
+//! the other's verified identity ([`PeerIdentity`]), as the shared-memory side
+//! learns the peer's uid and pid from the kernel.
+//!
+//! [`TlsConfig`] holds the CA and this node's certificate and key (PEM, from
+//! files or memory). [`accept`] and [`connect`] run the handshake on a
+//! connected [`TcpStream`](std::net::TcpStream) within a deadline, so a silent
+//! or slow peer costs at most that; [`connection`] turns the resulting
+//! [`TlsStream`] into a [`Connection`](crate::Connection) with the same
+//! message contract as every other transport. Every refusal is a typed
+//! [`TlsError`]. `examples/make_certs.rs` makes a test CA and node
+//! certificates.
+
+mod identity;
+mod stream;
+
+pub use identity::PeerIdentity;
+pub use stream::{accept, connect, TlsStream};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a TLS connection was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The peer's certificate is not signed by the configured CA.
+    #[error("the peer's certificate is not signed by this cluster's CA: give it a certificate from the CA in the configuration")]
+    UnknownCa,
+    /// The peer's certificate has expired.
+    #[error("the peer's certificate has expired: issue it a new one")]
+    Expired,
+    /// The peer's certificate is not valid yet (or the clocks disagree).
+    #[error("the peer's certificate is not valid yet: check both hosts' clocks")]
+    NotYetValid,
+    /// The listener's certificate does not name the host the client asked for.
+    #[error("the listener's certificate is not for {expected:?}: connect by a name its certificate carries")]
+    WrongName {
+        /// The name the client expected.
+        expected: String,
+    },
+    /// The client presented no certificate (mutual TLS requires one).
+    #[error("the peer presented no certificate; every node needs one from the cluster CA")]
+    NoCertificate,
+    /// The certificate was refused for another reason.
+    #[error("the peer's certificate was refused: {0}")]
+    BadCertificate(String),
+    /// The peer refused this side (its alert says why, for example our certificate).
+    #[error(
+        "the peer refused the TLS session (alert {alert}): check this side's certificate and CA"
+    )]
+    RefusedByPeer {
+        /// The alert the peer sent.
+        alert: String,
+    },
+    /// The peer does not speak TLS (a plaintext side on the other end).
+    #[error("the peer does not speak TLS ({why}): both sides must enable TLS, or neither")]
+    NotTls {
+        /// What arrived instead.
+        why: String,
+    },
+    /// The handshake did not finish by its deadline.
+    #[error("the TLS handshake did not finish within {waited:?}: the peer is silent or too slow")]
+    Stalled {
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+    /// The peer closed the connection during the handshake.
+    #[error("the peer closed the connection during the TLS handshake")]
+    Closed,
+    /// The configuration (CA, certificate, key, name) is unusable.
+    #[error("TLS configuration: {0}")]
+    Config(String),
+    /// A socket call failed.
+    #[error("TLS socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        use rustls::{CertificateError as C, Error as E};
+        match e {
+            E::InvalidCertificate(c) => match c {
+                C::UnknownIssuer | C::BadSignature => TlsError::UnknownCa,
+                C::Expired | C::ExpiredContext { .. } => TlsError::Expired,
+                C::NotValidYet | C::NotValidYetContext { .. } => TlsError::NotYetValid,
+                C::NotValidForName | C::NotValidForNameContext { .. } => TlsError::WrongName {
+                    expected: String::new(),
+                },
+                other => TlsError::BadCertificate(format!("{other:?}")),
+            },
+            E::NoCertificatesPresented => TlsError::NoCertificate,
+            E::AlertReceived(alert) => TlsError::RefusedByPeer {
+                alert: format!("{alert:?}"),
+            },
+            E::InvalidMessage(m) => TlsError::NotTls {
+                why: format!("{m:?}"),
+            },
+            other => TlsError::NotTls {
+                why: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The cluster CA and this node's certificate and key, as both a listener
+/// and a connecting side use them (TLS 1.3 only, the ring provider).
+#[derive(Clone)]
+pub struct TlsConfig {
+    server: Arc<ServerConfig>,
+    client: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConfig")
+    }
+}
+
+fn config_error(what: &str) -> impl Fn(String) -> TlsError + '_ {
+    move |why| TlsError::Config(format!("{what}: {why}"))
+}
+
+impl TlsConfig {
+    /// From PEM text: the CA certificate(s), this node's certificate chain
+    /// (leaf first) and its private key.
+    ///
+    /// # Errors
+    /// [`TlsError::Config`] naming what is missing or malformed.
+    pub fn from_pem(ca: &[u8], chain: &[u8], key: &[u8]) -> Result<Self, TlsError> {
+        let certs = |pem: &[u8], what: &str| -> Result<Vec<CertificateDer<'static>>, TlsError> {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| config_error(what)(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(config_error(what)("no certificate in the PEM".into()));
+            }
+            Ok(certs)
+        };
+        let ca = certs(ca, "CA")?;
+        let chain = certs(chain, "certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| config_error("private key")(e.to_string()))?;
+        let mut roots = RootCertStore::empty();
+        for cert in ca {
+            roots
+                .add(cert)
+                .map_err(|e| config_error("CA")(e.to_string()))?;
+        }
+        let roots = Arc::new(roots);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls13 = &[&rustls::version::TLS13];
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.clone(),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| config_error("client verifier")(e.to_string()))?;
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(tls13)
+            .map_err(|e| config_error("TLS 1.3")(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| config_error("certificate and key")(e.to_string()))?;
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(tls13)
+            .map_err(|e| config_error("TLS 1.3")(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| config_error("certificate and key")(e.to_string()))?;
+        Ok(TlsConfig {
+            server: Arc::new(server),
+            client: Arc::new(client),
+        })
+    }
+
+    /// From PEM files: the CA, this node's certificate chain, its key.
+    ///
+    /// # Errors
+    /// [`TlsError::Config`] naming the file that cannot be read, or as
+    /// [`from_pem`](Self::from_pem).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use mempipe::conn::tls::TlsConfig;
+    /// let tls = TlsConfig::from_files("certs/ca.pem", "certs/node-a.pem", "certs/node-a.key")?;
+    /// # Ok::<(), mempipe::conn::tls::TlsError>(())
+    /// ```
+    pub fn from_files(
+        ca: impl AsRef<Path>,
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, TlsError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| TlsError::Config(format!("{}: {e}", p.display())))
+        };
+        Self::from_pem(
+            &read(ca.as_ref())?,
+            &read(chain.as_ref())?,
+            &read(key.as_ref())?,
+        )
+    }
+}
+
+/// A [`Connection`](crate::Connection) over an established TLS stream:
+/// length-prefixed frames, messages up to `max_message` bytes, the same
+/// `send`/`recv` contract and errors as a plaintext TCP connection. Its
+/// [`transport`](crate::Connection::transport) names the peer's verified
+/// identity.
+///
+/// # Examples
+/// ```no_run
+/// use mempipe::conn::tls::{self, TlsConfig};
+/// use std::time::Duration;
+/// let config = TlsConfig::from_files("ca.pem", "node-b.pem", "node-b.key")?;
+/// let tcp = std::net::TcpStream::connect("10.0.0.1:7000")?;
+/// let stream = tls::connect(tcp, "node-a", &config, Duration::from_secs(5))?;
+/// println!("talking to {}", stream.peer());
+/// let mut conn = tls::connection(stream, 64 << 10);
+/// conn.send(b"hello")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connection(stream: TlsStream, max_message: usize) -> crate::Connection {
+    let peer = format!("{} ({})", stream.peer_addr(), stream.peer());
+    let transport = super::Transport::tcp(
+        max_message,
+        peer,
+        "TLS 1.3, both sides verified by the cluster CA".to_owned(),
+    );
+    let shared = super::tcp::TcpShared::open(
+        super::stream::ByteStream::Tls(Box::new(stream)),
+        0,
+        max_message,
+    );
+    crate::Connection::tcp(shared, transport)
+}
