@@ -29,3 +29,15 @@ pub(crate) use model::*;
 pub(crate) use real::*;
 
 pub(crate) use std::sync::atomic::Ordering;
+
+/// The peer's entry in a ring's control block, as liveness reads it: whether
+/// the peer closed its end (then its death is no failure) and the pid it wrote
+/// when it attached. The ring lays the entry out and implements this, so the
+/// platform never names the ring's types.
+pub(crate) trait PeerEntry {
+    /// Whether the peer has closed its end (an acquire read).
+    fn closed(&self) -> bool;
+    /// The pid of the process attached as the peer, 0 while the end is free
+    /// (an acquire read).
+    fn pid(&self) -> u32;
+}
