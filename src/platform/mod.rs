@@ -30,6 +30,29 @@ pub(crate) use real::*;
 
 pub(crate) use std::sync::atomic::Ordering;
 
+use crate::layout::Geometry;
+use std::ptr::NonNull;
+
+/// A ring's storage as the backend provides it: a control block of type `C`
+/// (the ring lays it out; the platform only places it), the data, and what
+/// keeps both alive. Built by `in_mapping` and `heap` in real builds, `model`
+/// under loom; the ring takes it apart into its `Shared`.
+pub(crate) struct RingStorage<C> {
+    /// Valid, aligned and only ever shared for as long as `owner` lives.
+    control: NonNull<C>,
+    memory: RingMemory,
+    geometry: Geometry,
+    owner: Box<dyn Send + Sync>,
+}
+
+impl<C> RingStorage<C> {
+    /// The control block (valid, aligned and only ever shared for as long as
+    /// the owner lives), the data, the geometry and the owner.
+    pub(crate) fn into_parts(self) -> (NonNull<C>, RingMemory, Geometry, Box<dyn Send + Sync>) {
+        (self.control, self.memory, self.geometry, self.owner)
+    }
+}
+
 /// The peer's entry in a ring's control block, as liveness reads it: whether
 /// the peer closed its end (then its death is no failure) and the pid it wrote
 /// when it attached. The ring lays the entry out and implements this, so the

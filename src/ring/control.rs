@@ -161,3 +161,6 @@ pub(crate) struct Control {
     /// The producer sleeps here waiting for space.
     pub space: Signal,
 }
+
+// Five 128-byte lines: the layout the mapping's header and data leave room for.
+const _: () = assert!(std::mem::size_of::<Control>() == 5 * 128);
