@@ -29,3 +29,38 @@ pub(crate) use model::*;
 pub(crate) use real::*;
 
 pub(crate) use std::sync::atomic::Ordering;
+
+use crate::layout::Geometry;
+use std::ptr::NonNull;
+
+/// A ring's storage as the backend provides it: a control block of type `C`
+/// (the ring lays it out; the platform only places it), the data, and what
+/// keeps both alive. Built by `in_mapping` and `heap` in real builds, `model`
+/// under loom; the ring takes it apart into its `Shared`.
+pub(crate) struct RingStorage<C> {
+    /// Valid, aligned and only ever shared for as long as `owner` lives.
+    control: NonNull<C>,
+    memory: RingMemory,
+    geometry: Geometry,
+    owner: Box<dyn Send + Sync>,
+}
+
+impl<C> RingStorage<C> {
+    /// The control block (valid, aligned and only ever shared for as long as
+    /// the owner lives), the data, the geometry and the owner.
+    pub(crate) fn into_parts(self) -> (NonNull<C>, RingMemory, Geometry, Box<dyn Send + Sync>) {
+        (self.control, self.memory, self.geometry, self.owner)
+    }
+}
+
+/// The peer's entry in a ring's control block, as liveness reads it: whether
+/// the peer closed its end (then its death is no failure) and the pid it wrote
+/// when it attached. The ring lays the entry out and implements this, so the
+/// platform never names the ring's types.
+pub(crate) trait PeerEntry {
+    /// Whether the peer has closed its end (an acquire read).
+    fn closed(&self) -> bool;
+    /// The pid of the process attached as the peer, 0 while the end is free
+    /// (an acquire read).
+    fn pid(&self) -> u32;
+}

@@ -19,7 +19,7 @@ use crate::config::{Config, WakeupKind};
 use crate::endpoint::{Consumer, Link, LinkParts, Producer};
 use crate::error::{AttachError, CreateError, OpenError, RemoveError, Side};
 use crate::layout::{Geometry, Validated};
-use crate::platform::{process_alive, Doorbells};
+use crate::platform::{process_alive, Doorbells, RingStorage};
 use crate::ring::control::{SideMeta, ATTACHED, CLOSED, FREE};
 use crate::ring::Shared;
 use memmap2::MmapRaw;
@@ -233,8 +233,10 @@ impl Region {
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
         let (map_addr, map_len) = (base.as_ptr() as usize, map.len());
         // SAFETY: the mapping is page aligned, `total_len` bytes long (created so, or
-        // checked against the file's size by `validate`), and moved into the owner.
-        let shared = unsafe { Shared::from_mapping(base, v.geometry, doorbells, Box::new(map)) };
+        // checked against the file's size by `validate`), and moved into the owner;
+        // its control block is all atomics, valid for any bytes.
+        let storage = unsafe { RingStorage::in_mapping(base, v.geometry, Box::new(map)) };
+        let shared = Shared::new(storage, doorbells);
         Region {
             inner: Arc::new(RegionInner {
                 shared: Arc::new(shared),

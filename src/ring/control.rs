@@ -1,7 +1,7 @@
 //! The control block: the few atomics the two sides share, one 128-byte line per
 //! owner so that no line is written by both sides on the fast path.
 
-use crate::platform::{fence, AtomicU32, AtomicU64, FutexWord, Ordering};
+use crate::platform::{fence, AtomicU32, AtomicU64, FutexWord, Ordering, PeerEntry};
 
 /// `SideMeta::state` values.
 pub(crate) const FREE: u32 = 0;
@@ -20,6 +20,18 @@ pub(crate) struct SideMeta {
     /// Last CPU this side was seen on, plus one (0: unknown). Lets the hybrid
     /// strategy avoid spinning against a peer on its own CPU.
     pub cpu: AtomicU32,
+}
+
+impl PeerEntry for SideMeta {
+    #[inline]
+    fn closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CLOSED
+    }
+
+    #[inline]
+    fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Acquire)
+    }
 }
 
 /// The consumer's released position: the only word the consumer writes per message.
@@ -149,3 +161,6 @@ pub(crate) struct Control {
     /// The producer sleeps here waiting for space.
     pub space: Signal,
 }
+
+// Five 128-byte lines: the layout the mapping's header and data leave room for.
+const _: () = assert!(std::mem::size_of::<Control>() == 5 * 128);

@@ -15,13 +15,13 @@ pub(crate) use control::Control;
 pub(crate) use producer::{Reservation, RingProducer};
 
 use crate::layout::Geometry;
-use crate::platform::{Doorbells, RingMemory};
+use crate::platform::{Doorbells, RingMemory, RingStorage};
 use std::ptr::NonNull;
 
 /// The shared part of a ring: control block, data, the doorbells of eventfd
-/// wakeups, and whatever keeps them alive. The platform backend builds it over
-/// its memory (`Shared::from_mapping` and `Shared::heap` in real builds,
-/// `Shared::model` under loom).
+/// wakeups, and whatever keeps them alive. Built over the storage the platform
+/// backend provides (`RingStorage::in_mapping` and `RingStorage::heap` in real
+/// builds, `RingStorage::model` under loom).
 pub(crate) struct Shared {
     control: NonNull<Control>,
     pub(crate) memory: RingMemory,
@@ -38,17 +38,10 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// # Safety
-    /// `control` must point to a `Control`, aligned, valid for as long as
-    /// `owner` lives, and accessed only through shared references (atomics);
-    /// `memory` must stay valid as long.
-    pub(crate) unsafe fn new(
-        control: NonNull<Control>,
-        memory: RingMemory,
-        geometry: Geometry,
-        doorbells: Option<Doorbells>,
-        owner: Box<dyn Send + Sync>,
-    ) -> Self {
+    /// A ring over `storage`; `doorbells` are the wake sockets of eventfd
+    /// wakeups, if the ring uses them.
+    pub(crate) fn new(storage: RingStorage<Control>, doorbells: Option<Doorbells>) -> Self {
+        let (control, memory, geometry, owner) = storage.into_parts();
         Shared {
             control,
             memory,
@@ -62,7 +55,7 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn control(&self) -> &Control {
         // SAFETY: points to a `Control` kept alive by `_owner` for as long as
-        // `self` lives (constructor contract), only ever shared.
+        // `self` lives and only ever shared (the storage's guarantee).
         unsafe { self.control.as_ref() }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::endpoint::in_process_pair;
 use crate::layout::Geometry;
+use crate::platform::{Doorbells, RingStorage};
 use crate::ring::Shared;
 use crate::{Consumer, Producer, RecvError, SendError, WakeupKind};
 use loom::thread;
@@ -16,7 +17,10 @@ use std::time::Duration;
 /// two records fill it and a third wraps.
 fn pair(kind: WakeupKind) -> (Producer, Consumer) {
     let geometry = Geometry::new(64, 24).unwrap();
-    let shared = Arc::new(Shared::model(geometry));
+    let shared = Arc::new(Shared::new(
+        RingStorage::model(geometry),
+        Some(Doorbells::new()),
+    ));
     in_process_pair(shared, kind, Duration::from_micros(1))
 }
 

@@ -22,7 +22,8 @@ pub(crate) fn heap_channel(config: &Config) -> Result<(Producer, Consumer), Crea
     if config.wakeup == WakeupKind::EventFd {
         return Err(error::ConfigError::EventFdNeedsDescriptors.into());
     }
-    let shared = std::sync::Arc::new(ring::Shared::heap(geometry));
+    let storage = crate::platform::RingStorage::heap(geometry);
+    let shared = std::sync::Arc::new(ring::Shared::new(storage, None));
     Ok(crate::endpoint::in_process_pair(
         shared,
         config.wakeup,

@@ -3,10 +3,9 @@
 //! atomics, and the data is one model `AtomicU64` per 8 bytes, written and read
 //! bytewise with relaxed ordering (as the real copies are unordered).
 
-use super::{AtomicU64, Doorbells};
+use super::AtomicU64;
 use crate::layout::Geometry;
-use crate::platform::Ordering;
-use crate::ring::{Control, Shared};
+use crate::platform::{Ordering, RingStorage};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -78,22 +77,16 @@ impl RingMemory {
     }
 }
 
-impl Shared {
-    /// A ring of model atomics, with model doorbells for eventfd wakeups.
+impl<C: Default + Send + Sync + 'static> RingStorage<C> {
+    /// A ring of model atomics, its control block on the heap.
     pub(crate) fn model(geometry: Geometry) -> Self {
         // An `Arc` (not a `Box`) keeps the pointer valid when the owner moves.
-        let control = Arc::new(Control::default());
-        let ptr = NonNull::from(&*control);
-        // SAFETY: `ptr` points to the control block `control` keeps alive, and
-        // `control` is the owner.
-        unsafe {
-            Shared::new(
-                ptr,
-                RingMemory::new(geometry.capacity),
-                geometry,
-                Some(Doorbells::new()),
-                Box::new(control),
-            )
+        let control = Arc::new(C::default());
+        RingStorage {
+            control: NonNull::from(&*control),
+            memory: RingMemory::new(geometry.capacity),
+            geometry,
+            owner: Box::new(control),
         }
     }
 }

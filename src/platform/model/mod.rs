@@ -8,7 +8,7 @@ pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
 pub(crate) use memory::RingMemory;
 pub(crate) use wake::{Doorbell, Doorbells, FutexWord};
 
-use crate::ring::control::SideMeta;
+use super::PeerEntry;
 use std::time::{Duration, Instant};
 
 /// One iteration of a busy-wait loop: a loom yield, so the model checker can
@@ -59,20 +59,20 @@ impl Liveness {
         self.0
     }
 
-    pub(crate) fn check(&mut self, _: &SideMeta) -> Result<Duration, u32> {
+    pub(crate) fn check(&mut self, _: &impl PeerEntry) -> Result<Duration, u32> {
         Ok(Duration::MAX)
     }
 
     pub(crate) fn watch(&mut self, _: u32, _: std::sync::Arc<std::os::fd::OwnedFd>) {}
 
-    pub(crate) fn check_idle(&mut self, _: &SideMeta) -> Option<u32> {
+    pub(crate) fn check_idle(&mut self, _: &impl PeerEntry) -> Option<u32> {
         None
     }
 
-    pub(crate) fn check_now(&mut self, _: &SideMeta) {}
+    pub(crate) fn check_now(&mut self, _: &impl PeerEntry) {}
 
     /// No process, so no process descriptor to await.
-    pub(crate) fn watch_fd(&mut self, _: &SideMeta) -> Option<std::os::fd::OwnedFd> {
+    pub(crate) fn watch_fd(&mut self, _: &impl PeerEntry) -> Option<std::os::fd::OwnedFd> {
         None
     }
 }

@@ -3,13 +3,12 @@
 //! calls in short slices, `try_*` loops), so that a peer killed without closing
 //! its end turns into an error, not a hang or an endless run of timeouts.
 
-use crate::ring::control::{SideMeta, CLOSED};
+use crate::platform::PeerEntry;
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags};
 use rustix::time::ClockId;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,7 +63,7 @@ impl Liveness {
     /// For a blocking call about to sleep: checks the peer if a check is due.
     /// `Err(pid)` once the peer is known dead, else how long until the next
     /// check is due (the longest the caller may sleep).
-    pub(crate) fn check(&mut self, peer: &SideMeta) -> Result<Duration, u32> {
+    pub(crate) fn check(&mut self, peer: &impl PeerEntry) -> Result<Duration, u32> {
         self.check_at(peer, monotonic_ns(false))
     }
 
@@ -72,7 +71,7 @@ impl Liveness {
     /// ring): `Some(pid)` once the peer is known dead. Reads the coarse clock;
     /// makes a system call only when a check is due (once per interval).
     #[inline]
-    pub(crate) fn check_idle(&mut self, peer: &SideMeta) -> Option<u32> {
+    pub(crate) fn check_idle(&mut self, peer: &impl PeerEntry) -> Option<u32> {
         if self.dead.is_some() {
             return self.dead;
         }
@@ -86,7 +85,7 @@ impl Liveness {
     /// Checks the peer now, whatever the clock says (its process descriptor
     /// turned readable in an event loop).
     #[cfg(feature = "tokio")]
-    pub(crate) fn check_now(&mut self, peer: &SideMeta) {
+    pub(crate) fn check_now(&mut self, peer: &impl PeerEntry) {
         if self.dead.is_none() {
             if let Some(pid) = self.watch.peer_dead(peer) {
                 self.dead = Some(pid);
@@ -98,7 +97,7 @@ impl Liveness {
     /// attached), for an event loop to wait on; `None` while the peer is
     /// unknown or pidfds are unavailable.
     #[cfg(feature = "tokio")]
-    pub(crate) fn watch_fd(&mut self, peer: &SideMeta) -> Option<OwnedFd> {
+    pub(crate) fn watch_fd(&mut self, peer: &impl PeerEntry) -> Option<OwnedFd> {
         if self.watch.pidfd.is_none() {
             self.check_now(peer);
         }
@@ -107,7 +106,7 @@ impl Liveness {
     }
 
     #[cold]
-    fn check_at(&mut self, peer: &SideMeta, now: u64) -> Result<Duration, u32> {
+    fn check_at(&mut self, peer: &impl PeerEntry, now: u64) -> Result<Duration, u32> {
         if let Some(pid) = self.dead {
             return Err(pid);
         }
@@ -164,14 +163,14 @@ impl PeerWatch {
     /// for good: its pidfd stays the one watched even if the pid word changes
     /// later (only a buggy or hostile peer rewrites it, for example to name a
     /// process that never dies, so that its own death would go unnoticed).
-    fn peer_dead(&mut self, peer: &SideMeta) -> Option<u32> {
-        if peer.state.load(Ordering::Acquire) == CLOSED {
+    fn peer_dead(&mut self, peer: &impl PeerEntry) -> Option<u32> {
+        if peer.closed() {
             return None;
         }
         if let Some((pid, fd)) = &self.pidfd {
             return exited(fd).then_some(*pid);
         }
-        let pid = peer.pid.load(Ordering::Acquire);
+        let pid = peer.pid();
         if pid == 0 || pid == self.own_pid {
             return None;
         }

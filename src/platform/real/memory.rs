@@ -4,7 +4,7 @@
 //! are accessed only as atomics.
 
 use crate::layout::{Geometry, CONTROL_OFFSET, DATA_OFFSET};
-use crate::ring::{Control, Shared};
+use crate::platform::RingStorage;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
@@ -122,54 +122,57 @@ impl RingMemory {
     }
 }
 
-// The mapping holds the control block between the header and the data.
-const _: () = assert!(std::mem::size_of::<Control>() == 5 * 128);
-const _: () = assert!(CONTROL_OFFSET + std::mem::size_of::<Control>() <= DATA_OFFSET);
-
-impl Shared {
-    /// Views a laid-out mapping (see `layout`) as a ring; `doorbells` are the
-    /// wake sockets of eventfd wakeups, if the ring uses them.
+impl<C> RingStorage<C> {
+    /// Views a laid-out mapping (see `layout`): the control block at
+    /// `CONTROL_OFFSET`, the data at `DATA_OFFSET`.
     ///
     /// # Safety
     /// `base` must be page aligned and valid for reads and writes of
-    /// `geometry.total_len()` bytes for as long as `owner` lives.
-    pub(crate) unsafe fn from_mapping(
+    /// `geometry.total_len()` bytes for as long as `owner` lives; the bytes at
+    /// `CONTROL_OFFSET` must be a valid `C` (any bit pattern is one for a block
+    /// of atomics), only ever accessed through shared references.
+    pub(crate) unsafe fn in_mapping(
         base: NonNull<u8>,
         geometry: Geometry,
-        doorbells: Option<super::Doorbells>,
         owner: Box<dyn Send + Sync>,
     ) -> Self {
-        // SAFETY: both offsets lie inside the mapping (total_len > DATA_OFFSET) and
-        // keep the 128-byte and 8-byte alignment the types need.
-        let (control, data) = unsafe {
-            (
-                base.add(CONTROL_OFFSET).cast::<Control>(),
-                base.add(DATA_OFFSET),
-            )
-        };
-        // SAFETY: the data area is `capacity` bytes, page aligned, alive as long
-        // as `owner`; the control block is aligned, sized (asserted above) and
-        // alive as long, and a `Control` is all atomics, valid for any bit pattern.
-        unsafe {
-            Shared::new(
-                control,
-                RingMemory::new(data, geometry.capacity),
-                geometry,
-                doorbells,
-                owner,
-            )
+        // The control block fits, aligned, between the header and the data.
+        const {
+            assert!(CONTROL_OFFSET + std::mem::size_of::<C>() <= DATA_OFFSET);
+            assert!(CONTROL_OFFSET % std::mem::align_of::<C>() == 0);
+        }
+        // SAFETY: both offsets lie inside the mapping (total_len > DATA_OFFSET);
+        // the page-aligned base keeps the 8-byte alignment of the data and the
+        // control block's (asserted above).
+        let (control, data) =
+            unsafe { (base.add(CONTROL_OFFSET).cast::<C>(), base.add(DATA_OFFSET)) };
+        RingStorage {
+            control,
+            // SAFETY: the data area is `capacity` bytes, page aligned and alive
+            // as long as `owner` (this function's contract).
+            memory: unsafe { RingMemory::new(data, geometry.capacity) },
+            geometry,
+            owner,
         }
     }
 
-    /// A ring in zeroed private heap memory, laid out exactly like a mapping: for
-    /// tests, fuzzing and Miri, which cannot map shared memory.
+    /// A ring in private heap memory, laid out exactly like a mapping, with a
+    /// fresh control block: for tests, fuzzing and Miri, which cannot map
+    /// shared memory.
     #[cfg(any(test, feature = "fuzzing"))]
-    pub(crate) fn heap(geometry: Geometry) -> Self {
+    pub(crate) fn heap(geometry: Geometry) -> Self
+    where
+        C: Default,
+    {
         let block = HeapBlock::new(geometry.total_len() as usize);
         let base = block.0;
-        // SAFETY: the block is page aligned, zeroed, `total_len` long, and owned by
-        // the box handed over as owner.
-        unsafe { Shared::from_mapping(base, geometry, None, Box::new(block)) }
+        // SAFETY: the block is `total_len` bytes (past DATA_OFFSET) and page
+        // aligned, so the control area is in bounds and aligned for `C` (the
+        // asserts of `in_mapping`); nothing else refers to it yet.
+        unsafe { base.add(CONTROL_OFFSET).cast::<C>().write(C::default()) };
+        // SAFETY: the block is page aligned, `total_len` long, holds a `C` at
+        // CONTROL_OFFSET, and is owned by the box handed over as owner.
+        unsafe { Self::in_mapping(base, geometry, Box::new(block)) }
     }
 }
 

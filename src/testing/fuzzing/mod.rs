@@ -14,6 +14,7 @@ use crate::config::WakeupKind;
 use crate::endpoint::in_process_pair;
 use crate::error::{RecvError, SendError};
 use crate::layout::{Geometry, StaticHeader, DATA_OFFSET, RECORD_HEADER};
+use crate::platform::RingStorage;
 use crate::ring::record::{self, PADDING};
 use crate::ring::Shared;
 use crate::{Consumer, Producer};
@@ -93,7 +94,7 @@ fn geometry_from(input: &mut Input<'_>) -> (Geometry, WakeupKind) {
 }
 
 fn heap_pair(geometry: Geometry, wakeup: WakeupKind) -> (Arc<Shared>, Producer, Consumer) {
-    let shared = Arc::new(Shared::heap(geometry));
+    let shared = Arc::new(Shared::new(RingStorage::heap(geometry), None));
     let (producer, consumer) = in_process_pair(shared.clone(), wakeup, Duration::ZERO);
     (shared, producer, consumer)
 }
