@@ -156,7 +156,7 @@ fn serve(name: &str, node: &Node, bind: &str, baseline: bool) -> Result<(), Stri
             move || match tls::accept(tcp, &config, Duration::from_secs(5)) {
                 Ok(stream) => {
                     println!("client {}", stream.peer());
-                    let mut conn = tls::connection(stream, 64 << 10);
+                    let mut conn = mempipe::Connection::over_tls(stream, 64 << 10);
                     let mut buf = Vec::new();
                     while conn.recv(&mut buf).is_ok() && conn.send(&buf).is_ok() {}
                 }
@@ -235,7 +235,7 @@ fn client(
     let stream =
         tls::connect(tcp, expect, &config, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     println!("connected to {}", stream.peer());
-    let mut conn = tls::connection(stream, 64 << 10);
+    let mut conn = mempipe::Connection::over_tls(stream, 64 << 10);
     let mut plain = match (baseline, found.tcp.get(1)) {
         (true, Some(a)) => {
             let s = TcpStream::connect(a).map_err(|e| e.to_string())?;

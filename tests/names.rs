@@ -8,7 +8,7 @@ mod common;
 use common::etcd::{cluster_or_skip, Etcd};
 use common::{child_context, serial, spawn_child, HANG_GUARD};
 use mempipe::conn::names::{
-    EtcdNames, HostId, LocalNames, NameError, NameEvent, NameService, Names, Registration,
+    EtcdNames, HostId, LocalNames, NameEvent, NameService, NameServiceError, Names, Registration,
 };
 use mempipe::conn::BindError;
 use mempipe::{ConnConfig, Listener};
@@ -61,7 +61,7 @@ fn contract(names: &dyn NameService) {
     assert_eq!(listed, ["app/db/primary", "app/db/replica"]);
     assert_eq!(names.list("").unwrap().len(), 3);
     match names.register("app/web", &registration("m2")) {
-        Err(NameError::Taken { name, pid, host }) => {
+        Err(NameServiceError::Taken { name, pid, host }) => {
             assert_eq!(name, "app/web");
             assert_eq!(pid, std::process::id());
             assert_eq!(host.machine, "m1");
@@ -70,11 +70,11 @@ fn contract(names: &dyn NameService) {
     }
     assert!(matches!(
         names.register("bad//name", &registration("m1")),
-        Err(NameError::Invalid { .. })
+        Err(NameServiceError::Invalid { .. })
     ));
     drop(held);
     match names.resolve("app/db/primary", Duration::from_secs(2)) {
-        Err(NameError::NotFound { .. }) => {}
+        Err(NameServiceError::NotFound { .. }) => {}
         other => panic!("a dropped name still resolves: {other:?}"),
     }
     assert!(names.list("app").unwrap().is_empty());
@@ -125,7 +125,7 @@ fn killed_holder_frees(service: &str, names: &dyn NameService) {
     );
     child.wait_for_line(common::READY, HANG_GUARD);
     match names.register("svc/killed", &registration("m1")) {
-        Err(NameError::Taken { pid, host, .. }) => {
+        Err(NameServiceError::Taken { pid, host, .. }) => {
             assert_eq!(pid, child.pid());
             assert_eq!(host.machine, "child");
         }
@@ -194,8 +194,8 @@ fn etcd_unreachable_is_typed() {
     let endpoint = etcd.endpoint(0);
     let names = EtcdNames::connect(&[&endpoint], Duration::from_secs(2)).unwrap();
     etcd.kill(0);
-    let is_unreachable = |r: Result<_, NameError>| match r {
-        Err(NameError::Unreachable { endpoints, .. }) => {
+    let is_unreachable = |r: Result<_, NameServiceError>| match r {
+        Err(NameServiceError::Unreachable { endpoints, .. }) => {
             assert_eq!(endpoints, std::slice::from_ref(&endpoint))
         }
         other => panic!("expected Unreachable, got {other:?}"),
@@ -242,7 +242,7 @@ fn etcd_lease_lost_reregisters() {
         || {
             matches!(
                 others.resolve("svc/away", Duration::from_millis(500)),
-                Err(NameError::NotFound { .. })
+                Err(NameServiceError::NotFound { .. })
             )
         },
     );
@@ -328,13 +328,15 @@ fn listener_registers_in_etcd() {
     assert_eq!(found.rendezvous.as_deref(), Some(listener.path()));
     assert_eq!(found.host, HostId::current());
     match Listener::bind(&name, &config(&dirs[1])) {
-        Err(BindError::Names(NameError::Taken { pid, .. })) => assert_eq!(pid, std::process::id()),
+        Err(BindError::Names(NameServiceError::Taken { pid, .. })) => {
+            assert_eq!(pid, std::process::id())
+        }
         other => panic!("a second listener took a held cluster name: {other:?}"),
     }
     drop(listener);
     assert!(matches!(
         names.resolve(&name, Duration::from_secs(1)),
-        Err(NameError::NotFound { .. })
+        Err(NameServiceError::NotFound { .. })
     ));
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);

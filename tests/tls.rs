@@ -69,7 +69,7 @@ fn echo_server(config: TlsConfig, refused: mpsc::Sender<TlsError>) -> std::net::
             std::thread::spawn(move || match tls::accept(tcp, &config, HANDSHAKE) {
                 Ok(stream) => {
                     assert_eq!(stream.peer().names, ["node-b"], "only node-b gets this far");
-                    let mut conn = tls::connection(stream, 64 << 10);
+                    let mut conn = mempipe::Connection::over_tls(stream, 64 << 10);
                     let mut buf = Vec::new();
                     while conn.recv(&mut buf).is_ok() {
                         if conn.send(&buf).is_err() {
@@ -130,7 +130,7 @@ fn talk(config: &TlsConfig, addr: &str, s: Stream) {
         "{}",
         stream.peer()
     );
-    let mut conn = tls::connection(stream, 64 << 10);
+    let mut conn = mempipe::Connection::over_tls(stream, 64 << 10);
     assert!(conn.transport().to_string().contains("node-a"));
     let mut lengths = Lengths::new(s.seed, s.max);
     let (mut msg, mut echo) = (Vec::new(), Vec::new());
@@ -178,7 +178,7 @@ fn bad_client(dir: &Path, node: &str, addr: std::net::SocketAddr) -> String {
         Ok(stream) => {
             // TLS 1.3: the listener judges our certificate after our side
             // finished; its refusal arrives as the first receive's error.
-            let mut conn = tls::connection(stream, 1024);
+            let mut conn = mempipe::Connection::over_tls(stream, 1024);
             let _ = conn.send(b"let me in");
             format!("{:?}", conn.recv_timeout(&mut Vec::new(), HANG_GUARD))
         }
@@ -311,7 +311,7 @@ fn child_named_listener() {
     common::signal_ready();
     let (tcp, _) = listener.accept().unwrap();
     let stream = tls::accept(tcp, &config(Path::new(f[0]), "node-a"), HANG_GUARD).unwrap();
-    let mut conn = tls::connection(stream, 64 << 10);
+    let mut conn = mempipe::Connection::over_tls(stream, 64 << 10);
     let mut buf = Vec::new();
     while conn.recv(&mut buf).is_ok() {
         conn.send(&buf).unwrap();

@@ -127,7 +127,7 @@ pub struct ConnConfig {
     pub(crate) max_spinning: Option<usize>,
     pub(crate) max_spin_budget: Duration,
     pub(crate) raise_fd_limit: bool,
-    pub(crate) names: super::names::Names,
+    pub(crate) names: Names,
     profile: ProfileSource,
 }
 
@@ -153,7 +153,7 @@ impl Default for ConnConfig {
             max_spinning: None,
             max_spin_budget: Duration::from_millis(1),
             raise_fd_limit: true,
-            names: super::names::Names::FromEnvironment,
+            names: Names::FromEnvironment,
             profile: ProfileSource::Default,
         }
     }
@@ -518,5 +518,48 @@ mod tests {
             e,
             "unknown intent \"fastest\": expected one of lowest-latency, balanced, idle-friendly, pollable"
         );
+    }
+}
+
+/// The environment variable that selects the etcd service: its endpoints,
+/// comma-separated (`http://10.0.0.1:2379,http://10.0.0.2:2379`).
+pub const ETCD_ENV: &str = "MEMPIPE_ETCD";
+
+/// Which name service a program uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Names {
+    /// The `MEMPIPE_ETCD` environment variable when set, else [`Names::Local`].
+    #[default]
+    FromEnvironment,
+    /// This host's rendezvous directory.
+    Local,
+    /// An etcd cluster at these endpoints (needs the `etcd` feature).
+    Etcd(Vec<String>),
+}
+
+impl Names {
+    /// The choice after consulting the environment.
+    pub(crate) fn resolved(&self) -> Names {
+        match self {
+            Names::FromEnvironment => match std::env::var(ETCD_ENV) {
+                Ok(v) if !v.trim().is_empty() => Names::Etcd(
+                    v.split(',')
+                        .map(|e| e.trim().to_owned())
+                        .filter(|e| !e.is_empty())
+                        .collect(),
+                ),
+                _ => Names::Local,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+impl ConnConfig {
+    /// Which name service listeners register with and clients resolve
+    /// through (default: [`Names::FromEnvironment`]).
+    pub fn names(mut self, names: Names) -> Self {
+        self.names = names;
+        self
     }
 }

@@ -2,7 +2,7 @@
 //! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
 
 use super::grant::{GrantInner, SendGrant};
-use super::tcp::{TcpReceiver, TcpSender};
+use super::tcp::{TcpReceiver, TcpSender, TcpShared};
 use super::transport::Transport;
 use crate::deadline::Deadline;
 use crate::endpoint::{Consumer, Producer};
@@ -477,5 +477,42 @@ impl RecvHalf {
             RecvInner::Shm(c) => c.arm_notify(),
             RecvInner::Tcp(t) => t.has_frame(),
         }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Connection {
+    /// A connection over an established TLS stream
+    /// ([`tls::connect`](super::tls::connect) or [`tls::accept`](super::tls::accept)):
+    /// length-prefixed frames, messages up to `max_message` bytes, the same
+    /// `send`/`recv` contract and errors as a plaintext TCP connection. Its
+    /// [`transport`](Connection::transport) names the peer's verified identity.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use mempipe::conn::tls::{self, TlsConfig};
+    /// use mempipe::Connection;
+    /// use std::time::Duration;
+    /// let config = TlsConfig::from_files("ca.pem", "node-b.pem", "node-b.key")?;
+    /// let tcp = std::net::TcpStream::connect("10.0.0.1:7000")?;
+    /// let stream = tls::connect(tcp, "node-a", &config, Duration::from_secs(5))?;
+    /// println!("talking to {}", stream.peer());
+    /// let mut conn = Connection::over_tls(stream, 64 << 10);
+    /// conn.send(b"hello")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn over_tls(stream: super::tls::TlsStream, max_message: usize) -> Connection {
+        let peer = format!("{} ({})", stream.peer_addr(), stream.peer());
+        let transport = Transport::tcp(
+            max_message,
+            peer,
+            "TLS 1.3, both sides verified by the cluster CA".to_owned(),
+        );
+        let shared = TcpShared::open(
+            super::stream::ByteStream::Tls(Box::new(stream)),
+            0,
+            max_message,
+        );
+        Connection::tcp(shared, transport)
     }
 }

@@ -175,7 +175,7 @@ pub enum BindError {
     },
     /// The configured name service refused or could not register the name.
     #[error(transparent)]
-    Names(#[from] super::names::NameError),
+    Names(#[from] NameServiceError),
     /// Listening on the TCP address failed.
     #[error("cannot listen on TCP address {addr}: {source}")]
     Tcp {
@@ -342,4 +342,71 @@ impl AcceptError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, AcceptError::NoPending | AcceptError::Timeout)
     }
+}
+
+/// What can go wrong with a name.
+#[derive(Debug, thiserror::Error)]
+pub enum NameServiceError {
+    /// The name is not of the accepted form.
+    #[error("invalid name {name:?}: {why} (segments of letters, digits, '.', '_', '-', separated by '/')")]
+    Invalid {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Another live listener holds the name.
+    #[error("the name {name:?} is taken by a live listener (pid {pid} on host {host}); stop it or pick another name")]
+    Taken {
+        /// The name.
+        name: String,
+        /// The holder's pid.
+        pid: u32,
+        /// The holder's host.
+        host: super::host::HostId,
+    },
+    /// Nothing registered the name within the time given.
+    #[error("no listener registered {name:?} within {waited:?} ({service}); is the server running and using the same name service?")]
+    NotFound {
+        /// The name.
+        name: String,
+        /// How long it waited.
+        waited: Duration,
+        /// Which service was asked.
+        service: String,
+    },
+    /// The name service could not be reached within the time given.
+    #[error("name service unreachable at {endpoints:?} within {waited:?}: {why}; check the endpoints (MEMPIPE_ETCD or ConnConfig::names) and that etcd runs")]
+    Unreachable {
+        /// The endpoints tried.
+        endpoints: Vec<String>,
+        /// How long it tried.
+        waited: Duration,
+        /// The last error.
+        why: String,
+    },
+    /// A registration read from the service is malformed (written by
+    /// something else, or damaged).
+    #[error("the registration of {name:?} is malformed: {why}")]
+    Malformed {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The etcd service was configured but this build lacks the `etcd` feature.
+    #[error("the etcd name service was asked for ({endpoints}) but mempipe was built without its `etcd` feature")]
+    NotBuilt {
+        /// The endpoints configured.
+        endpoints: String,
+    },
+    /// A file-system call of the local service failed.
+    #[error("{op} failed: {source}")]
+    Os {
+        /// The call.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
 }

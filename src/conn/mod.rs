@@ -24,6 +24,7 @@ pub(crate) mod config;
 pub(crate) mod connection;
 mod error;
 pub(crate) mod grant;
+mod host;
 mod io;
 pub(crate) mod listener;
 pub mod names;

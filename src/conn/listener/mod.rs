@@ -3,6 +3,7 @@
 
 mod drive;
 mod handshake;
+mod registration;
 mod resources;
 
 use super::config::{check_geometry, ConnConfig};
@@ -226,7 +227,7 @@ impl Listener {
         };
         let tcp_addr = tcp.as_ref().and_then(|t| t.local_addr().ok());
         let registered =
-            super::names::register_listener(name, config, tcp_addr, &bound.path, &policy.choice)?;
+            registration::register_listener(name, config, tcp_addr, &bound.path, &policy.choice)?;
         Ok(Listener {
             _registered: registered,
             name: name.to_owned(),

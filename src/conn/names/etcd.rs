@@ -12,7 +12,7 @@
 //! not themselves inside an async runtime (in async code, `spawn_blocking`).
 
 use super::record::{decode, encode, Registration};
-use super::{check_name, under, EventSink, NameError, NameEvent, NameHold, NameService};
+use super::{check_name, under, EventSink, NameEvent, NameHold, NameService, NameServiceError};
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream,
     LeaseKeeper, Txn, TxnOp, TxnOpResponse, WatchOptions,
@@ -79,8 +79,8 @@ impl EtcdNames {
     /// of its own. The lease TTL is 5 s.
     ///
     /// # Errors
-    /// [`NameError::Unreachable`] naming the endpoints when none answers in
-    /// time (or an endpoint is malformed); [`NameError::Os`] when the runtime
+    /// [`NameServiceError::Unreachable`] naming the endpoints when none answers in
+    /// time (or an endpoint is malformed); [`NameServiceError::Os`] when the runtime
     /// cannot start.
     ///
     /// # Examples
@@ -91,16 +91,19 @@ impl EtcdNames {
     /// let _hold = names.register("app/db/primary", &Registration::this_process())?;
     /// let found = names.resolve("app/db/primary", Duration::from_secs(1))?;
     /// assert_eq!(found.pid, std::process::id());
-    /// # Ok::<(), mempipe::conn::names::NameError>(())
+    /// # Ok::<(), mempipe::conn::names::NameServiceError>(())
     /// ```
-    pub fn connect(endpoints: &[impl AsRef<str>], timeout: Duration) -> Result<Self, NameError> {
+    pub fn connect(
+        endpoints: &[impl AsRef<str>],
+        timeout: Duration,
+    ) -> Result<Self, NameServiceError> {
         let endpoints: Vec<String> = endpoints.iter().map(|e| e.as_ref().to_owned()).collect();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("mempipe-etcd")
             .enable_all()
             .build()
-            .map_err(|source| NameError::Os {
+            .map_err(|source| NameServiceError::Os {
                 op: "start the etcd client's runtime",
                 source,
             })?;
@@ -109,7 +112,7 @@ impl EtcdNames {
             .with_timeout(timeout)
             .with_keep_alive(Duration::from_secs(1), Duration::from_secs(2));
         let start = Instant::now();
-        let unreachable = |why: String| NameError::Unreachable {
+        let unreachable = |why: String| NameServiceError::Unreachable {
             endpoints: endpoints.clone(),
             waited: start.elapsed(),
             why,
@@ -166,8 +169,8 @@ impl EtcdNames {
         format!("{}/{name}", self.prefix)
     }
 
-    fn unreachable(&self, waited: Duration, why: String) -> NameError {
-        NameError::Unreachable {
+    fn unreachable(&self, waited: Duration, why: String) -> NameServiceError {
+        NameServiceError::Unreachable {
             endpoints: self.endpoints.clone(),
             waited,
             why,
@@ -176,7 +179,7 @@ impl EtcdNames {
 
     /// Runs `call` until it succeeds or `deadline`, retrying failures (a
     /// member down, no leader yet).
-    fn retrying<T, F, Fut>(&self, deadline: Instant, call: F) -> Result<T, NameError>
+    fn retrying<T, F, Fut>(&self, deadline: Instant, call: F) -> Result<T, NameServiceError>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
@@ -396,7 +399,11 @@ impl Keeper {
 }
 
 impl NameService for EtcdNames {
-    fn register(&self, name: &str, registration: &Registration) -> Result<NameHold, NameError> {
+    fn register(
+        &self,
+        name: &str,
+        registration: &Registration,
+    ) -> Result<NameHold, NameServiceError> {
         check_name(name, false)?;
         let key = self.key(name);
         let value = encode(registration);
@@ -407,7 +414,7 @@ impl NameService for EtcdNames {
             Claim::Ours(lease) => lease,
             Claim::Taken(holder) => {
                 let holder = decode(name, &holder)?;
-                return Err(NameError::Taken {
+                return Err(NameServiceError::Taken {
                     name: name.to_owned(),
                     pid: holder.pid,
                     host: holder.host,
@@ -435,7 +442,7 @@ impl NameService for EtcdNames {
         }))
     }
 
-    fn resolve(&self, name: &str, timeout: Duration) -> Result<Registration, NameError> {
+    fn resolve(&self, name: &str, timeout: Duration) -> Result<Registration, NameServiceError> {
         check_name(name, false)?;
         let key = self.key(name);
         let start = Instant::now();
@@ -506,7 +513,7 @@ impl NameService for EtcdNames {
                     None if !answered.load(Ordering::Acquire) => {
                         self.unreachable(start.elapsed(), "no answer".to_owned())
                     }
-                    None => NameError::NotFound {
+                    None => NameServiceError::NotFound {
                         name: name.to_owned(),
                         waited: start.elapsed(),
                         service: self.describe(),
@@ -516,7 +523,7 @@ impl NameService for EtcdNames {
         }
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<(String, Registration)>, NameError> {
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Registration)>, NameServiceError> {
         check_name(prefix, true)?;
         let key = if prefix.is_empty() {
             format!("{}/", self.prefix)

@@ -7,7 +7,7 @@
 //! so only this user's processes see the names.
 
 use super::record::{decode, encode, Registration, MAX_RECORD};
-use super::{check_name, under, NameError, NameHold, NameService};
+use super::{check_name, under, NameHold, NameService, NameServiceError};
 use crate::conn::rendezvous;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::fs::File;
@@ -42,18 +42,18 @@ const POLL: Duration = Duration::from_millis(10);
 /// How long `register` retries a lock a reader holds for a moment.
 const READER_GRACE: Duration = Duration::from_millis(50);
 
-fn os(op: &'static str) -> impl FnOnce(std::io::Error) -> NameError {
-    move |source| NameError::Os { op, source }
+fn os(op: &'static str) -> impl FnOnce(std::io::Error) -> NameServiceError {
+    move |source| NameServiceError::Os { op, source }
 }
 
 impl LocalNames {
     /// The service in `dir`, or in the per-user rendezvous directory.
     ///
     /// # Errors
-    /// [`NameError::Os`] when the directory is unusable (see
+    /// [`NameServiceError::Os`] when the directory is unusable (see
     /// [`ConnConfig::rendezvous_dir`](crate::ConnConfig::rendezvous_dir)).
-    pub fn open(dir: Option<&Path>) -> Result<LocalNames, NameError> {
-        let dir = rendezvous::prepare_dir(dir).map_err(|(path, why)| NameError::Os {
+    pub fn open(dir: Option<&Path>) -> Result<LocalNames, NameServiceError> {
+        let dir = rendezvous::prepare_dir(dir).map_err(|(path, why)| NameServiceError::Os {
             op: "prepare the rendezvous directory",
             source: std::io::Error::other(format!("{}: {why}", path.display())),
         })?;
@@ -67,7 +67,7 @@ impl LocalNames {
     }
 
     /// The registration in `path` if a live holder has it locked.
-    fn read_live(&self, name: &str, path: &Path) -> Result<Option<Registration>, NameError> {
+    fn read_live(&self, name: &str, path: &Path) -> Result<Option<Registration>, NameServiceError> {
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -92,7 +92,11 @@ impl LocalNames {
 }
 
 impl NameService for LocalNames {
-    fn register(&self, name: &str, registration: &Registration) -> Result<NameHold, NameError> {
+    fn register(
+        &self,
+        name: &str,
+        registration: &Registration,
+    ) -> Result<NameHold, NameServiceError> {
         check_name(name, false)?;
         let path = self.path(name);
         if let Some(parent) = path.parent() {
@@ -120,7 +124,7 @@ impl NameService for LocalNames {
                 }
                 Err(rustix::io::Errno::WOULDBLOCK) => {
                     let holder = self.read_live(name, &path)?;
-                    return Err(NameError::Taken {
+                    return Err(NameServiceError::Taken {
                         name: name.to_owned(),
                         pid: holder.as_ref().map_or(0, |r| r.pid),
                         host: holder.map_or_else(super::HostId::current, |r| r.host),
@@ -143,7 +147,7 @@ impl NameService for LocalNames {
         Ok(NameHold::new(LocalHold { path, _lock: file }))
     }
 
-    fn resolve(&self, name: &str, timeout: Duration) -> Result<Registration, NameError> {
+    fn resolve(&self, name: &str, timeout: Duration) -> Result<Registration, NameServiceError> {
         check_name(name, false)?;
         let path = self.path(name);
         let start = Instant::now();
@@ -153,7 +157,7 @@ impl NameService for LocalNames {
             }
             let waited = start.elapsed();
             if waited >= timeout {
-                return Err(NameError::NotFound {
+                return Err(NameServiceError::NotFound {
                     name: name.to_owned(),
                     waited,
                     service: self.describe(),
@@ -163,7 +167,7 @@ impl NameService for LocalNames {
         }
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<(String, Registration)>, NameError> {
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Registration)>, NameServiceError> {
         check_name(prefix, true)?;
         let mut found = Vec::new();
         let mut dirs = vec![self.root.clone()];

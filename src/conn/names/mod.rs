@@ -19,90 +19,19 @@
 
 #[cfg(feature = "etcd")]
 mod etcd;
-mod listener_hook;
 mod local;
 mod record;
 
+pub use super::config::{Names, ETCD_ENV};
+pub use super::error::NameServiceError;
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdNames;
-pub(crate) use listener_hook::register_listener;
 pub use local::LocalNames;
 pub use record::{HostId, Registration, HOST_ID_ENV};
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The environment variable that selects the etcd service: its endpoints,
-/// comma-separated (`http://10.0.0.1:2379,http://10.0.0.2:2379`).
-pub const ETCD_ENV: &str = "MEMPIPE_ETCD";
-
-/// What can go wrong with a name.
-#[derive(Debug, thiserror::Error)]
-pub enum NameError {
-    /// The name is not of the accepted form.
-    #[error("invalid name {name:?}: {why} (segments of letters, digits, '.', '_', '-', separated by '/')")]
-    Invalid {
-        /// The name.
-        name: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// Another live listener holds the name.
-    #[error("the name {name:?} is taken by a live listener (pid {pid} on host {host}); stop it or pick another name")]
-    Taken {
-        /// The name.
-        name: String,
-        /// The holder's pid.
-        pid: u32,
-        /// The holder's host.
-        host: HostId,
-    },
-    /// Nothing registered the name within the time given.
-    #[error("no listener registered {name:?} within {waited:?} ({service}); is the server running and using the same name service?")]
-    NotFound {
-        /// The name.
-        name: String,
-        /// How long it waited.
-        waited: Duration,
-        /// Which service was asked.
-        service: String,
-    },
-    /// The name service could not be reached within the time given.
-    #[error("name service unreachable at {endpoints:?} within {waited:?}: {why}; check the endpoints ({ETCD_ENV} or ConnConfig::names) and that etcd runs")]
-    Unreachable {
-        /// The endpoints tried.
-        endpoints: Vec<String>,
-        /// How long it tried.
-        waited: Duration,
-        /// The last error.
-        why: String,
-    },
-    /// A registration read from the service is malformed (written by
-    /// something else, or damaged).
-    #[error("the registration of {name:?} is malformed: {why}")]
-    Malformed {
-        /// The name.
-        name: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// The etcd service was configured but this build lacks the `etcd` feature.
-    #[error("the etcd name service was asked for ({endpoints}) but mempipe was built without its `etcd` feature")]
-    NotBuilt {
-        /// The endpoints configured.
-        endpoints: String,
-    },
-    /// A file-system call of the local service failed.
-    #[error("{op} failed: {source}")]
-    Os {
-        /// The call.
-        op: &'static str,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Something that happened to a registration while it was held, reported to
 /// the callback given with `EtcdNames::on_event` (the library prints nothing).
@@ -160,76 +89,41 @@ pub trait NameService: Send + Sync {
     /// Registers `name` for as long as the returned hold lives.
     ///
     /// # Errors
-    /// [`NameError::Taken`] while another live listener holds it;
-    /// [`NameError::Invalid`], [`NameError::Unreachable`] (etcd),
-    /// [`NameError::Os`] (local).
-    fn register(&self, name: &str, registration: &Registration) -> Result<NameHold, NameError>;
+    /// [`NameServiceError::Taken`] while another live listener holds it;
+    /// [`NameServiceError::Invalid`], [`NameServiceError::Unreachable`] (etcd),
+    /// [`NameServiceError::Os`] (local).
+    fn register(
+        &self,
+        name: &str,
+        registration: &Registration,
+    ) -> Result<NameHold, NameServiceError>;
 
     /// The registration of `name`, waiting up to `timeout` for it to appear.
     ///
     /// # Errors
-    /// [`NameError::NotFound`] after `timeout`; [`NameError::Unreachable`]
-    /// when the service could not be asked; [`NameError::Malformed`].
-    fn resolve(&self, name: &str, timeout: Duration) -> Result<Registration, NameError>;
+    /// [`NameServiceError::NotFound`] after `timeout`; [`NameServiceError::Unreachable`]
+    /// when the service could not be asked; [`NameServiceError::Malformed`].
+    fn resolve(&self, name: &str, timeout: Duration) -> Result<Registration, NameServiceError>;
 
     /// Every live name equal to `prefix` or under it (`prefix/...`), sorted;
     /// all names for an empty prefix.
     ///
     /// # Errors
     /// As [`resolve`](Self::resolve), except `NotFound`.
-    fn list(&self, prefix: &str) -> Result<Vec<(String, Registration)>, NameError>;
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Registration)>, NameServiceError>;
 
     /// What this service is, for messages (`local /run/user/1000/mempipe`,
     /// `etcd http://...`).
     fn describe(&self) -> String;
 }
 
-/// Which name service a program uses.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Names {
-    /// The `MEMPIPE_ETCD` environment variable when set, else [`Names::Local`].
-    #[default]
-    FromEnvironment,
-    /// This host's rendezvous directory.
-    Local,
-    /// An etcd cluster at these endpoints (needs the `etcd` feature).
-    Etcd(Vec<String>),
-}
-
-impl Names {
-    /// The choice after consulting the environment.
-    fn resolved(&self) -> Names {
-        match self {
-            Names::FromEnvironment => match std::env::var(ETCD_ENV) {
-                Ok(v) if !v.trim().is_empty() => Names::Etcd(
-                    v.split(',')
-                        .map(|e| e.trim().to_owned())
-                        .filter(|e| !e.is_empty())
-                        .collect(),
-                ),
-                _ => Names::Local,
-            },
-            other => other.clone(),
-        }
-    }
-}
-
-impl crate::ConnConfig {
-    /// Which name service listeners register with and clients resolve
-    /// through (default: [`Names::FromEnvironment`]).
-    pub fn names(mut self, names: Names) -> Self {
-        self.names = names;
-        self
-    }
-}
-
 /// Opens the name service `config` selects; the etcd one is tried for at
 /// most the configuration's connect timeout.
 ///
 /// # Errors
-/// [`NameError::Unreachable`] when etcd does not answer in time;
-/// [`NameError::NotBuilt`] when etcd is selected in a build without the
-/// `etcd` feature; [`NameError::Os`] for an unusable rendezvous directory.
+/// [`NameServiceError::Unreachable`] when etcd does not answer in time;
+/// [`NameServiceError::NotBuilt`] when etcd is selected in a build without the
+/// `etcd` feature; [`NameServiceError::Os`] for an unusable rendezvous directory.
 ///
 /// # Examples
 /// ```
@@ -237,9 +131,9 @@ impl crate::ConnConfig {
 /// use mempipe::ConnConfig;
 /// let service = names::open(&ConnConfig::new().names(Names::Local))?;
 /// assert!(service.describe().starts_with("local"));
-/// # Ok::<(), mempipe::conn::names::NameError>(())
+/// # Ok::<(), mempipe::conn::names::NameServiceError>(())
 /// ```
-pub fn open(config: &crate::ConnConfig) -> Result<Box<dyn NameService>, NameError> {
+pub fn open(config: &crate::ConnConfig) -> Result<Box<dyn NameService>, NameServiceError> {
     match config.names.resolved() {
         Names::Etcd(endpoints) => open_etcd(endpoints, config.connect_timeout),
         _ => Ok(Box::new(LocalNames::open(
@@ -249,13 +143,19 @@ pub fn open(config: &crate::ConnConfig) -> Result<Box<dyn NameService>, NameErro
 }
 
 #[cfg(feature = "etcd")]
-fn open_etcd(endpoints: Vec<String>, timeout: Duration) -> Result<Box<dyn NameService>, NameError> {
+fn open_etcd(
+    endpoints: Vec<String>,
+    timeout: Duration,
+) -> Result<Box<dyn NameService>, NameServiceError> {
     Ok(Box::new(EtcdNames::connect(&endpoints, timeout)?))
 }
 
 #[cfg(not(feature = "etcd"))]
-fn open_etcd(endpoints: Vec<String>, _: Duration) -> Result<Box<dyn NameService>, NameError> {
-    Err(NameError::NotBuilt {
+fn open_etcd(
+    endpoints: Vec<String>,
+    _: Duration,
+) -> Result<Box<dyn NameService>, NameServiceError> {
+    Err(NameServiceError::NotBuilt {
         endpoints: endpoints.join(","),
     })
 }
@@ -264,8 +164,8 @@ fn open_etcd(endpoints: Vec<String>, _: Duration) -> Result<Box<dyn NameService>
 const MAX_NAME: usize = 200;
 
 /// Checks a name (or, with `prefix`, a list prefix, which may be empty).
-pub(crate) fn check_name(name: &str, prefix: bool) -> Result<(), NameError> {
-    let invalid = |why: &str| NameError::Invalid {
+pub(crate) fn check_name(name: &str, prefix: bool) -> Result<(), NameServiceError> {
+    let invalid = |why: &str| NameServiceError::Invalid {
         name: name.to_owned(),
         why: why.to_owned(),
     };
@@ -325,7 +225,10 @@ mod tests {
             &"x".repeat(201),
         ] {
             assert!(
-                matches!(check_name(bad, false), Err(NameError::Invalid { .. })),
+                matches!(
+                    check_name(bad, false),
+                    Err(NameServiceError::Invalid { .. })
+                ),
                 "{bad:?}"
             );
         }

@@ -3,57 +3,10 @@
 //! write to, so it is parsed as untrusted: bounded, every field checked,
 //! unknown keys ignored (a newer writer may add some).
 
-use super::NameError;
-use std::fmt;
+use super::NameServiceError;
+pub use crate::conn::host::{HostId, HOST_ID_ENV};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// Which host (and which boot of it) a process runs on: two processes with
-/// the same identity can meet over shared memory; others need TCP.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostId {
-    /// The machine (`/etc/machine-id`).
-    pub machine: String,
-    /// The boot (`/proc/sys/kernel/random/boot_id`): a rebooted machine's
-    /// old registrations name a boot that no longer runs.
-    pub boot: String,
-}
-
-/// The environment variable that overrides this process's host identity,
-/// as `MACHINE/BOOT` (for tests, and containers that share a machine id).
-pub const HOST_ID_ENV: &str = "MEMPIPE_HOST_ID";
-
-impl HostId {
-    /// This process's host: [`HOST_ID_ENV`] when set, else the machine id and
-    /// boot id the kernel and system give (`unknown` for one that is missing).
-    pub fn current() -> HostId {
-        if let Ok(v) = std::env::var(HOST_ID_ENV) {
-            if let Some((machine, boot)) = v.split_once('/') {
-                return HostId {
-                    machine: machine.trim().to_owned(),
-                    boot: boot.trim().to_owned(),
-                };
-            }
-        }
-        let read = |path: &str| {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim().to_owned())
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "unknown".to_owned())
-        };
-        HostId {
-            machine: read("/etc/machine-id"),
-            boot: read("/proc/sys/kernel/random/boot_id"),
-        }
-    }
-}
-
-impl fmt::Display for HostId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.machine, self.boot)
-    }
-}
 
 /// What a listener registers under its name: what a client needs to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +67,8 @@ pub(crate) fn encode(r: &Registration) -> String {
 }
 
 /// Parses the text form of `name`'s registration.
-pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<Registration, NameError> {
-    let bad = |why: String| NameError::Malformed {
+pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<Registration, NameServiceError> {
+    let bad = |why: String| NameServiceError::Malformed {
         name: name.to_owned(),
         why,
     };
@@ -209,7 +162,7 @@ mod tests {
             &vec![b'a'; MAX_RECORD + 1],
         ] {
             assert!(
-                matches!(decode("x", bad), Err(NameError::Malformed { .. })),
+                matches!(decode("x", bad), Err(NameServiceError::Malformed { .. })),
                 "{bad:?}"
             );
         }

@@ -204,36 +204,3 @@ impl TlsConfig {
         )
     }
 }
-
-/// A [`Connection`](crate::Connection) over an established TLS stream:
-/// length-prefixed frames, messages up to `max_message` bytes, the same
-/// `send`/`recv` contract and errors as a plaintext TCP connection. Its
-/// [`transport`](crate::Connection::transport) names the peer's verified
-/// identity.
-///
-/// # Examples
-/// ```no_run
-/// use mempipe::conn::tls::{self, TlsConfig};
-/// use std::time::Duration;
-/// let config = TlsConfig::from_files("ca.pem", "node-b.pem", "node-b.key")?;
-/// let tcp = std::net::TcpStream::connect("10.0.0.1:7000")?;
-/// let stream = tls::connect(tcp, "node-a", &config, Duration::from_secs(5))?;
-/// println!("talking to {}", stream.peer());
-/// let mut conn = tls::connection(stream, 64 << 10);
-/// conn.send(b"hello")?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn connection(stream: TlsStream, max_message: usize) -> crate::Connection {
-    let peer = format!("{} ({})", stream.peer_addr(), stream.peer());
-    let transport = super::Transport::tcp(
-        max_message,
-        peer,
-        "TLS 1.3, both sides verified by the cluster CA".to_owned(),
-    );
-    let shared = super::tcp::TcpShared::open(
-        super::stream::ByteStream::Tls(Box::new(stream)),
-        0,
-        max_message,
-    );
-    crate::Connection::tcp(shared, transport)
-}

@@ -1,9 +1,11 @@
 //! What a [`Listener`](crate::Listener) registers when a cluster name service
 //! is configured (the local service is its rendezvous socket itself).
 
-use super::{open, NameError, NameHold, Names, Registration};
 use crate::config::WakeupKind;
+use crate::conn::config::Names;
 use crate::conn::config::{Choice, ConnConfig};
+use crate::conn::error::NameServiceError;
+use crate::conn::names::{open, NameHold, Registration};
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -15,7 +17,7 @@ pub(crate) fn register_listener(
     tcp: Option<SocketAddr>,
     rendezvous: &Path,
     choice: &Choice,
-) -> Result<Option<NameHold>, NameError> {
+) -> Result<Option<NameHold>, NameServiceError> {
     if !matches!(config.names.resolved(), Names::Etcd(_)) {
         return Ok(None);
     }
