@@ -2,7 +2,7 @@
 //! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
 
 use super::grant::{GrantInner, SendGrant};
-use super::tcp::{TcpReceiver, TcpSender, TcpShared};
+use super::tcp::{TcpReceiver, TcpSender};
 use super::transport::Transport;
 use crate::deadline::Deadline;
 use crate::endpoint::{Consumer, Producer};
@@ -508,7 +508,7 @@ impl Connection {
             peer,
             "TLS 1.3, both sides verified by the cluster CA".to_owned(),
         );
-        let shared = TcpShared::open(
+        let shared = super::tcp::TcpShared::open(
             super::stream::ByteStream::Tls(Box::new(stream)),
             0,
             max_message,
