@@ -61,10 +61,13 @@
 //! # Ok(()) }
 //! ```
 
+mod byte_stream;
 mod connection;
+mod message_stream;
 mod ring;
 mod waiter;
 
 pub use connection::{connect, AsyncConnection, AsyncListener, AsyncRecvHalf, AsyncSendHalf};
+pub use message_stream::Incoming;
 pub use ring::{AsyncConsumer, AsyncProducer};
 pub use waiter::NotPollable;

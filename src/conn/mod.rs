@@ -15,6 +15,7 @@
 //! was chosen and why.
 
 mod address;
+pub(crate) mod byte_stream;
 mod client;
 mod config;
 pub(crate) mod connection;
