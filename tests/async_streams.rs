@@ -9,22 +9,15 @@
 
 mod common;
 
+use common::streams::{config, transports, TRANSPORTS};
 use common::{spawn_child, unique_listener_name, HANG_GUARD};
 use futures_util::{SinkExt, StreamExt};
 use mempipe::asyncio::{AsyncConnection, AsyncListener};
-use mempipe::{connect, ConnConfig, WakeupKind};
+use mempipe::{connect, WakeupKind};
 use proptest::prelude::*;
 use std::io::{IoSlice, Write};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Small rings and messages, so streams wrap, fill and split messages often.
-fn config() -> ConnConfig {
-    ConnConfig::new()
-        .connect_timeout(HANG_GUARD)
-        .max_message(1024)
-        .ring_capacity(8192)
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -37,15 +30,9 @@ fn runtime() -> tokio::runtime::Runtime {
 /// and the address its clients connect to.
 fn listener(tag: &str, wakeup: Option<WakeupKind>) -> (AsyncListener, String) {
     let name = unique_listener_name(tag);
-    let listen = match wakeup {
-        Some(kind) => config().wakeup(kind),
-        None => config().tcp("127.0.0.1:0"),
-    };
-    let listener = AsyncListener::bind(&name, &listen).expect("bind");
-    let address = match listener.get_ref().tcp_addr() {
-        Some(addr) if wakeup.is_none() => format!("tcp://{addr}"),
-        _ => name,
-    };
+    let listener =
+        AsyncListener::bind(&name, &common::streams::listen_config(wakeup)).expect("bind");
+    let address = common::streams::address(name, listener.get_ref().tcp_addr(), wakeup);
     (listener, address)
 }
 
@@ -106,16 +93,6 @@ async fn read_in_pieces(r: &mut AsyncConnection, sizes: &[usize]) -> Vec<u8> {
     got
 }
 
-fn transports() -> impl Strategy<Value = Option<WakeupKind>> {
-    prop_oneof![
-        Just(Some(WakeupKind::Spin)),
-        Just(Some(WakeupKind::Futex)),
-        Just(Some(WakeupKind::EventFd)),
-        Just(Some(WakeupKind::Hybrid)),
-        Just(None),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -174,13 +151,7 @@ fn sink_to_stream(wakeup: Option<WakeupKind>) {
 
 #[test]
 fn sink_to_stream_every_transport() {
-    for wakeup in [
-        Some(WakeupKind::Spin),
-        Some(WakeupKind::Futex),
-        Some(WakeupKind::EventFd),
-        Some(WakeupKind::Hybrid),
-        None,
-    ] {
+    for wakeup in TRANSPORTS {
         sink_to_stream(wakeup);
     }
 }

@@ -7,34 +7,24 @@
 
 mod common;
 
+use common::streams::{config, transports};
 use common::{spawn_child, unique_listener_name, HANG_GUARD, READY};
-use mempipe::{connect, ConnConfig, Connection, Listener, RecvError, WakeupKind};
+use mempipe::{connect, Connection, Listener, RecvError, WakeupKind};
 use proptest::prelude::*;
 use std::io::{BufRead, ErrorKind, IoSlice, Read, Write};
 
-/// Small rings and messages, so streams wrap, fill and split messages often.
-fn config() -> ConnConfig {
-    ConnConfig::new()
-        .connect_timeout(HANG_GUARD)
-        .max_message(1024)
-        .ring_capacity(8192)
+/// A listener on a fresh name over shared memory with `wakeup`, or over
+/// loopback TCP for `None`, and the address its clients connect to.
+fn bind(tag: &str, wakeup: Option<WakeupKind>) -> (Listener, String) {
+    let name = unique_listener_name(tag);
+    let listener = Listener::bind(&name, &common::streams::listen_config(wakeup)).expect("bind");
+    let address = common::streams::address(name, listener.tcp_addr(), wakeup);
+    (listener, address)
 }
 
-/// A connected pair in this process: over shared memory with `wakeup`, or
-/// over loopback TCP when `wakeup` is `None`.
+/// A connected pair in this process: (client, server).
 fn pair(wakeup: Option<WakeupKind>) -> (Connection, Connection) {
-    let name = unique_listener_name("bytes");
-    let mut listen = config();
-    if let Some(kind) = wakeup {
-        listen = listen.wakeup(kind);
-    } else {
-        listen = listen.tcp("127.0.0.1:0");
-    }
-    let listener = Listener::bind(&name, &listen).expect("bind");
-    let address = match listener.tcp_addr() {
-        Some(addr) if wakeup.is_none() => format!("tcp://{addr}"),
-        _ => name,
-    };
+    let (listener, address) = bind("bytes", wakeup);
     let client = std::thread::spawn(move || connect(address.as_str(), &config()).expect("connect"));
     let server = listener.accept().expect("accept");
     (client.join().expect("connect thread"), server)
@@ -86,16 +76,6 @@ pub fn read_in_pieces(r: &mut impl BufRead, sizes: &[usize]) -> Vec<u8> {
     got
 }
 
-fn transports() -> impl Strategy<Value = Option<WakeupKind>> {
-    prop_oneof![
-        Just(Some(WakeupKind::Spin)),
-        Just(Some(WakeupKind::Futex)),
-        Just(Some(WakeupKind::EventFd)),
-        Just(Some(WakeupKind::Hybrid)),
-        Just(None),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -144,17 +124,7 @@ fn a_long_message_is_read_in_parts() {
 /// error inside.
 fn dead_peer_error_kinds(wakeup: Option<WakeupKind>) {
     let _serial = common::serial();
-    let name = unique_listener_name("bytes-dead");
-    let mut listen = config();
-    listen = match wakeup {
-        Some(kind) => listen.wakeup(kind),
-        None => listen.tcp("127.0.0.1:0"),
-    };
-    let listener = Listener::bind(&name, &listen).expect("bind");
-    let address = match listener.tcp_addr() {
-        Some(addr) if wakeup.is_none() => format!("tcp://{addr}"),
-        _ => name,
-    };
+    let (listener, address) = bind("bytes-dead", wakeup);
     let mut child = spawn_child("child_entry", "die", None, &address);
     let mut conn = listener.accept().expect("accept");
     child.wait_for_line(READY, HANG_GUARD);
@@ -188,17 +158,8 @@ fn dead_peer_error_kinds_tcp() {
 /// reads it in random pieces.
 fn across_processes(tcp: bool) {
     let _serial = common::serial();
-    let name = unique_listener_name("bytes-xp");
-    let listen = if tcp {
-        config().tcp("127.0.0.1:0")
-    } else {
-        config()
-    };
-    let listener = Listener::bind(&name, &listen).expect("bind");
-    let address = match listener.tcp_addr() {
-        Some(addr) if tcp => format!("tcp://{addr}"),
-        _ => name,
-    };
+    let wakeup = (!tcp).then_some(WakeupKind::Hybrid);
+    let (listener, address) = bind("bytes-xp", wakeup);
     let mut child = spawn_child("child_entry", "writer", None, &address);
     let mut conn = listener.accept().expect("accept");
     let got = read_in_pieces(&mut conn, &[1, 4096, 17, 1000, 3]);

@@ -13,6 +13,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod streams;
+
 use mempipe::{Consumer, Producer, ReadGrant, RecvError, Region, SendError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
