@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::streams::{config, transports, TRANSPORTS};
+use common::streams::{config, stream_case, TRANSPORTS};
 use common::{spawn_child, unique_listener_name, HANG_GUARD};
 use futures_util::{SinkExt, StreamExt};
 use mempipe::asyncio::{AsyncConnection, AsyncListener};
@@ -98,10 +98,7 @@ proptest! {
 
     #[test]
     fn any_interleaving_delivers_the_bytes_in_order(
-        wakeup in transports(),
-        data in proptest::collection::vec(any::<u8>(), 0..40_000),
-        writes in proptest::collection::vec(1usize..3000, 1..8),
-        reads in proptest::collection::vec(1usize..3000, 1..8),
+        (wakeup, data, writes, reads) in stream_case(),
     ) {
         let _serial = common::serial();
         let got = runtime().block_on(async {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::streams::{config, transports};
+use common::streams::{config, stream_case};
 use common::{spawn_child, unique_listener_name, HANG_GUARD, READY};
 use mempipe::{connect, Connection, Listener, RecvError, WakeupKind};
 use proptest::prelude::*;
@@ -81,10 +81,7 @@ proptest! {
 
     #[test]
     fn any_interleaving_delivers_the_bytes_in_order(
-        wakeup in transports(),
-        data in proptest::collection::vec(any::<u8>(), 0..40_000),
-        writes in proptest::collection::vec(1usize..3000, 1..8),
-        reads in proptest::collection::vec(1usize..3000, 1..8),
+        (wakeup, data, writes, reads) in stream_case(),
     ) {
         let _serial = common::serial();
         let (client, mut server) = pair(wakeup);

@@ -21,9 +21,16 @@ pub const TRANSPORTS: [Option<WakeupKind>; 5] = [
     None,
 ];
 
-/// One of [`TRANSPORTS`], for property tests.
-pub fn transports() -> impl Strategy<Value = Option<WakeupKind>> {
-    proptest::sample::select(TRANSPORTS.to_vec())
+/// A property-test case: a transport, the bytes to send, and the sizes of
+/// the writes and of the reads (each cycled until the bytes run out).
+pub fn stream_case() -> impl Strategy<Value = (Option<WakeupKind>, Vec<u8>, Vec<usize>, Vec<usize>)>
+{
+    (
+        proptest::sample::select(TRANSPORTS.to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..40_000),
+        proptest::collection::vec(1usize..3000, 1..8),
+        proptest::collection::vec(1usize..3000, 1..8),
+    )
 }
 
 /// The listener configuration for `wakeup` (loopback TCP for `None`).
