@@ -133,6 +133,8 @@ impl AsyncWrite for AsyncSendHalf {
         if n == 0 {
             return Poll::Ready(Ok(0));
         }
+        // A message a Sink accepted goes first, so the order holds.
+        ready!(this.poll_send_pending(cx)).map_err(send_error_to_io)?;
         ready!(this.poll_send(cx, &buf[..n])).map_err(send_error_to_io)?;
         Poll::Ready(Ok(n))
     }
@@ -147,6 +149,7 @@ impl AsyncWrite for AsyncSendHalf {
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
+        ready!(this.poll_send_pending(cx)).map_err(send_error_to_io)?;
         ready!(this.poll_write_gathered(cx, bufs, len)).map_err(send_error_to_io)?;
         Poll::Ready(Ok(len))
     }

@@ -57,7 +57,8 @@ impl AsyncSendHalf {
 /// copied into the ring by the next `poll_ready`, `poll_flush` or
 /// `poll_close` (dropping the half before then sends nothing of it).
 /// `poll_close` sends what waits, then closes this direction: the peer reads
-/// the end after it.
+/// the end after it. Byte-stream writes send a waiting item first; the
+/// message API's `send` does not, so flush the sink before calling it.
 ///
 /// # Errors
 /// As [`AsyncSendHalf::send`]; `start_send` refuses an item above the
