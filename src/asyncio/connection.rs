@@ -35,26 +35,34 @@ pub struct AsyncConnection {
 
 /// The sending half of an [`AsyncConnection`].
 pub struct AsyncSendHalf {
-    inner: AsyncSend,
+    pub(super) inner: AsyncSend,
     transport: Arc<Transport>,
+    /// A message a `Sink` accepted and has not sent yet.
+    pub(super) pending: Option<bytes::Bytes>,
 }
 
 /// The receiving half of an [`AsyncConnection`].
 pub struct AsyncRecvHalf {
-    inner: AsyncRecv,
+    pub(super) inner: AsyncRecv,
     transport: Arc<Transport>,
+    /// What byte-stream reads left of the current message.
+    pub(super) remainder: crate::conn::byte_stream::ReadRemainder,
 }
 
-enum AsyncSend {
+pub(super) enum AsyncSend {
     Shm(AsyncProducer),
     Tcp {
         sender: TcpSender,
         /// An owned duplicate of the socket, registered for writability.
         socket: Option<AsyncFd<OwnedFd>>,
     },
+    /// Shut down for writing: the peer reads what was sent, then the end.
+    Closed {
+        max_message: usize,
+    },
 }
 
-enum AsyncRecv {
+pub(super) enum AsyncRecv {
     Shm(AsyncConsumer),
     Tcp {
         receiver: TcpReceiver,
@@ -202,7 +210,7 @@ impl AsyncConnection {
 
 /// The registration of an owned duplicate of `stream` for `interest`, made
 /// at the first wait.
-fn registered<'a>(
+pub(super) fn registered<'a>(
     socket: &'a mut Option<AsyncFd<OwnedFd>>,
     stream: &TcpStream,
     interest: Interest,
@@ -219,7 +227,7 @@ fn registered<'a>(
 /// Runs `op` (`None`: it would block) until it completes, waiting on `fd`.
 /// The readiness is cleared only when `op` found the socket not ready after
 /// the readiness was taken, so no event between the two is lost.
-fn poll_io<R>(
+pub(super) fn poll_io<R>(
     fd: &AsyncFd<OwnedFd>,
     interest: Interest,
     cx: &mut Context<'_>,
@@ -255,6 +263,7 @@ impl AsyncSendHalf {
         Ok(AsyncSendHalf {
             inner,
             transport: half.transport,
+            pending: None,
         })
     }
 
@@ -268,6 +277,7 @@ impl AsyncSendHalf {
         match &self.inner {
             AsyncSend::Shm(p) => p.max_message(),
             AsyncSend::Tcp { sender, .. } => sender.max_message(),
+            AsyncSend::Closed { max_message } => *max_message,
         }
     }
 
@@ -279,6 +289,7 @@ impl AsyncSendHalf {
         match &mut self.inner {
             AsyncSend::Shm(p) => p.get_mut().try_send(msg),
             AsyncSend::Tcp { sender, .. } => sender.send(msg, Deadline::NonBlocking),
+            AsyncSend::Closed { .. } => Err(SendError::Disconnected),
         }
     }
 
@@ -315,6 +326,7 @@ impl AsyncSendHalf {
                 })
                 .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
             }
+            AsyncSend::Closed { .. } => Poll::Ready(Err(SendError::Disconnected)),
         }
     }
 
@@ -336,6 +348,7 @@ impl AsyncSendHalf {
                     cursor: 0,
                 }
             }
+            AsyncSend::Closed { .. } => return Err(SendError::Disconnected),
         };
         Ok(SendGrant { inner })
     }
@@ -356,6 +369,7 @@ impl AsyncSendHalf {
                 })
                 .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
             }
+            AsyncSend::Closed { .. } => Poll::Ready(Err(SendError::Disconnected)),
         }
     }
 }
@@ -373,6 +387,7 @@ impl AsyncRecvHalf {
         Ok(AsyncRecvHalf {
             inner,
             transport: half.transport,
+            remainder: half.remainder,
         })
     }
 

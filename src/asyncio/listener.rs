@@ -54,7 +54,10 @@ impl AsyncListener {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncConnection, AcceptError>> {
+    pub(super) fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<AsyncConnection, AcceptError>> {
         let os = |e: io::Error| AcceptError::Os(OsError::new("register with tokio", e));
         loop {
             match self.inner.try_accept() {

@@ -3,7 +3,10 @@
 //! [`AsyncConnection`] (from [`AsyncListener::accept`] or [`connect`]) and its
 //! halves, and [`AsyncConsumer`] / [`AsyncProducer`] for rings wired by hand,
 //! await where the blocking forms would block a thread: a receiver waiting for
-//! data and a sender waiting for room alike.
+//! data and a sender waiting for room alike. Connections are also tokio
+//! `AsyncRead`/`AsyncWrite` byte streams and futures `Stream`/`Sink`s of
+//! messages, and [`AsyncListener::incoming`] is a `Stream` of connections, so
+//! tonic, hyper and tokio-util's codecs run on them.
 //!
 //! # How a wait works
 //!
@@ -31,7 +34,13 @@
 //!   completes the future: a dropped future sent all of it or nothing.
 //! * `reserve`: a dropped future reserved nothing; a grant dropped
 //!   uncommitted sends nothing.
-//! * `accept`: a client is taken only in the poll that completes.
+//! * `accept` and [`Incoming`]: a client is taken only in the poll that
+//!   completes.
+//! * The byte-stream view (`AsyncRead`, `AsyncWrite`) and the message
+//!   `Stream`: bytes or a message are taken only by the poll that returns
+//!   them; a write that returns `Pending` sent nothing. A `Sink` holds the
+//!   item `start_send` took until its next `poll_ready`, `poll_flush` or
+//!   `poll_close` sends it.
 //!
 //! A future dropped while armed leaves the endpoint armed; the next call
 //! continues that wait, and a send meanwhile costs at most one wake.
@@ -61,12 +70,15 @@
 //! # Ok(()) }
 //! ```
 
+mod byte_stream;
 mod connection;
 mod listener;
+mod message_stream;
 mod ring;
 mod waiter;
 
 pub use connection::{connect, AsyncConnection, AsyncRecvHalf, AsyncSendHalf};
 pub use listener::AsyncListener;
+pub use message_stream::Incoming;
 pub use ring::{AsyncConsumer, AsyncProducer};
 pub use waiter::NotPollable;

@@ -102,7 +102,7 @@ impl AsyncConsumer {
 
     /// Retries a non-blocking receive until it finds something other than an
     /// empty ring, waiting in between.
-    fn poll_until<T>(
+    pub(crate) fn poll_until<T>(
         &mut self,
         cx: &mut Context<'_>,
         mut attempt: impl FnMut(&mut Consumer) -> Result<T, RecvError>,

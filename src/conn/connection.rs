@@ -34,6 +34,8 @@ pub struct SendHalf {
 pub struct RecvHalf {
     pub(crate) inner: RecvInner,
     pub(crate) transport: Arc<Transport>,
+    /// What byte-stream reads left of the current message.
+    pub(crate) remainder: super::byte_stream::ReadRemainder,
 }
 
 /// A connection to one peer: a message stream each way.
@@ -98,6 +100,7 @@ impl Connection {
             rx: RecvHalf {
                 inner: RecvInner::Shm(consumer),
                 transport,
+                remainder: Default::default(),
             },
         }
     }
@@ -112,6 +115,7 @@ impl Connection {
             rx: RecvHalf {
                 inner: RecvInner::Tcp(TcpReceiver::new(shared)),
                 transport,
+                remainder: Default::default(),
             },
         }
     }

@@ -19,6 +19,7 @@
 //! chosen and why.
 
 mod address;
+pub(crate) mod byte_stream;
 pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod connection;

@@ -212,6 +212,26 @@ impl<'a> ReadGrant<'a> {
 
     /// Frees the message's space now (same as dropping the grant).
     pub fn release(self) {}
+
+    /// Copies the message's bytes from `from` on into the front of `dst`;
+    /// returns the bytes copied (`min(len - from, dst.len())`, 0 past the end).
+    pub(crate) fn copy_from_offset(&self, from: usize, dst: &mut [u8]) -> usize {
+        let rest = self.len().saturating_sub(from);
+        let n = dst.len().min(rest);
+        let record = RecordRef {
+            offset: self.record.offset + from as u64,
+            len: n as u64,
+            ..self.record
+        };
+        self.consumer.ring.copy_out(&record, &mut dst[..n]);
+        n
+    }
+
+    /// Leaves the message in the ring: the next receive lends it again (a
+    /// byte stream reads one message in several parts this way).
+    pub(crate) fn keep(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for ReadGrant<'_> {

@@ -15,6 +15,7 @@
 
 pub mod certs;
 pub mod etcd;
+pub mod streams;
 
 use mempipe::{Consumer, Producer, ReadGrant, RecvError, Region, SendError};
 use rand::rngs::StdRng;
