@@ -10,7 +10,7 @@
 
 use super::connection::{poll_io, registered, AsyncRecv, AsyncSend};
 use super::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf};
-use crate::conn::byte_stream::{
+use crate::conn::byte_view::{
     gather, read_result, read_whole_or_spill, send_error_to_io, vectored_len,
 };
 use crate::deadline::Deadline;

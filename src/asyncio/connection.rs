@@ -46,7 +46,7 @@ pub struct AsyncRecvHalf {
     pub(super) inner: AsyncRecv,
     transport: Arc<Transport>,
     /// What byte-stream reads left of the current message.
-    pub(super) remainder: crate::conn::byte_stream::ReadRemainder,
+    pub(super) remainder: crate::conn::byte_view::ReadRemainder,
 }
 
 pub(super) enum AsyncSend {

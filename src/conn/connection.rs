@@ -35,7 +35,7 @@ pub struct RecvHalf {
     pub(crate) inner: RecvInner,
     pub(crate) transport: Arc<Transport>,
     /// What byte-stream reads left of the current message.
-    pub(crate) remainder: super::byte_stream::ReadRemainder,
+    pub(crate) remainder: super::byte_view::ReadRemainder,
 }
 
 /// A connection to one peer: a message stream each way.

@@ -20,6 +20,7 @@
 
 mod address;
 pub(crate) mod byte_stream;
+pub(crate) mod byte_view;
 pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod connection;
