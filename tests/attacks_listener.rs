@@ -484,3 +484,28 @@ fn an_address_over_its_handshake_share_is_turned_away() {
         "{errors:?}"
     );
 }
+
+/// Many TCP addresses (here one, allowed as many handshakes as the listener
+/// has) holding every handshake the listener allows, for a long deadline:
+/// local clients still get in at once, because each socket has its own
+/// share, and TCP clients beyond it wait in the backlog.
+#[test]
+fn a_tcp_flood_leaves_local_clients_their_own_handshakes() {
+    let _serial = common::serial();
+    // The attackers' handshakes outlive the honest clients' connect timeout.
+    let config = server_config()
+        .handshake_timeout(HANG_GUARD * 3)
+        .plaintext_tcp("127.0.0.1:0")
+        .max_handshakes(4)
+        .max_handshakes_per_peer(4);
+    let (listener, name, _) = bind("flood", &config);
+    let addr = listener.tcp_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = serve(listener, stop.clone());
+    let silent: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let worst = honest(&name, 5, 20);
+    eprintln!("TCP clients holding every TCP handshake: worst honest (local) round trip {worst:?}");
+    drop(silent);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}

@@ -281,8 +281,10 @@ impl ConnConfig {
         self
     }
 
-    /// Listener: how many handshakes may be in flight at once (default 64).
-    /// Each runs concurrently with the others, bounded as a whole by the
+    /// Listener: how many handshakes may be in flight at once on each of its
+    /// sockets, the rendezvous socket and TCP (default 64), so that TCP
+    /// clients never hold back local ones. Each runs concurrently with the
+    /// others, bounded as a whole by the
     /// [handshake timeout](Self::handshake_timeout); further clients wait in
     /// the kernel's backlog.
     pub fn max_handshakes(mut self, n: usize) -> Self {
