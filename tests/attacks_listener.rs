@@ -279,6 +279,9 @@ fn child_entry() {
         let _held = held;
         common::park_forever();
     }
+    if ctx.role == "flood" {
+        flood(std::path::Path::new(ctx.field(1)), ctx.parse(0));
+    }
     let path = ctx.field(1).to_owned();
     let mut s = UnixStream::connect(&path).expect("connect");
     s.set_read_timeout(Some(HANG_GUARD)).unwrap();
@@ -512,4 +515,98 @@ fn a_tcp_flood_leaves_local_clients_their_own_handshakes() {
     drop(silent);
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
+}
+
+/// A child's flood: `count` silent sockets to `path`; prints how many were
+/// turned away busy (status 4 in the reply), then holds the rest.
+fn flood(path: &std::path::Path, count: usize) -> ! {
+    let mut sockets: Vec<UnixStream> = (0..count)
+        .map(|_| UnixStream::connect(path).expect("connect"))
+        .collect();
+    let mut busy = vec![false; count];
+    let until = Instant::now() + HANG_GUARD;
+    // The turned-away ones hear it at once; the others hold their handshake.
+    while busy.iter().filter(|b| !**b).count() > 3 && Instant::now() < until {
+        for (s, seen) in sockets.iter_mut().zip(busy.iter_mut()) {
+            let mut reply = [0u8; 70];
+            s.set_nonblocking(true).unwrap();
+            if !*seen && matches!(s.read(&mut reply), Ok(70)) {
+                *seen = reply[10] == 4;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("BUSY {}", busy.iter().filter(|b| **b).count());
+    println!("{READY}");
+    common::park_forever();
+}
+
+/// Another user (nobody) opening many silent handshakes holds at most its
+/// share: the rest are turned away busy at once, and the listener's own
+/// clients keep connecting. Skipped where the test cannot run as nobody.
+#[test]
+fn a_flood_from_another_user_holds_only_its_share() {
+    let _serial = common::serial();
+    const NOBODY: u32 = 65534;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a child as nobody");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(unique_listener_name("flood-dir"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = server_config()
+        .handshake_timeout(HANG_GUARD * 3)
+        .rendezvous_dir(&dir)
+        .allow_uid(NOBODY)
+        .max_handshakes_per_peer(3);
+    let (listener, name, path) = bind("flood-uid", &config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = serve(listener, stop.clone());
+    let spawned = common::spawn_child_with(
+        "child_entry",
+        "flood",
+        None,
+        &format!("20:{}", path.display()),
+        |cmd| {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(NOBODY).gid(NOBODY);
+        },
+    );
+    let Ok(mut child) = spawned else {
+        eprintln!("skipped: cannot run the test binary as nobody");
+        stop.store(true, Ordering::Relaxed);
+        return;
+    };
+    let busy: usize = child.wait_for_prefix("BUSY ", HANG_GUARD).parse().unwrap();
+    child.wait_for_line(READY, HANG_GUARD);
+    // Honest clients of the listener's own user, while nobody holds its share.
+    let honest_config = ConnConfig::new()
+        .rendezvous_dir(&dir)
+        .max_message(4096)
+        .connect_timeout(HANG_GUARD);
+    let mut buf = Vec::new();
+    let mut worst = Duration::ZERO;
+    for i in 0..20u64 {
+        let start = Instant::now();
+        let mut conn = connect(name.as_str(), &honest_config).expect("an honest client");
+        conn.send(&i.to_le_bytes()).unwrap();
+        conn.recv(&mut buf).unwrap();
+        worst = worst.max(start.elapsed());
+    }
+    eprintln!("another user flooding: {busy} of 20 turned away busy; worst honest connect + round trip {worst:?}");
+    child.kill();
+    stop.store(true, Ordering::Relaxed);
+    let errors = server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(busy, 17, "all but its share of 3 turned away");
+    assert!(
+        errors
+            .iter()
+            .filter(|e| e.contains("per-peer limit"))
+            .count()
+            >= 17,
+        "{errors:?}"
+    );
 }
