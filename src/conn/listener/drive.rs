@@ -89,11 +89,14 @@ impl Listener {
         self.arm_timer(state);
     }
 
-    /// Whether `door` may take a new client: not paused, and below its
-    /// handshake limit.
+    /// Whether `door` may take a new client: not paused, below its handshake
+    /// limit, and with fewer finished clients waiting to be taken than that
+    /// (clients turned away at once, a flood of them, would otherwise pile up
+    /// without bound between two accepts).
     fn has_room(&self, state: &State, door: Door) -> bool {
+        let max = self.policy.config.max_handshakes;
         let in_flight = state.pending.values().filter(|p| Door::of(p) == door);
-        state.paused_until.is_none() && in_flight.count() < self.policy.config.max_handshakes
+        state.paused_until.is_none() && state.done.len() < max && in_flight.count() < max
     }
 
     /// Adds or removes a listening socket from the epoll set's interest
