@@ -261,7 +261,7 @@ impl ConnConfig {
     /// [`allow_plaintext_off_host`](Self::allow_plaintext_off_host) is given too.
     ///
     /// ```
-    /// use mempipe::conn::ConnConfig;
+    /// use mempipe::ConnConfig;
     /// let local = ConnConfig::new().plaintext_tcp("127.0.0.1:7000");
     /// let open = ConnConfig::new().plaintext_tcp("0.0.0.0:7000").allow_plaintext_off_host();
     /// # let _ = (local, open);
