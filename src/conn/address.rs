@@ -19,7 +19,7 @@ use std::str::FromStr;
 /// TCP is plaintext: it proves nothing about the listener, so a listener
 /// reached over TCP is never followed to shared memory (use its NAME on this
 /// host), and a HOST that is not loopback needs
-/// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host).
+/// [`ConnConfig::allow_plaintext_off_host`](crate::ConnConfig::allow_plaintext_off_host).
 ///
 /// ```
 /// use mempipe::conn::Address;

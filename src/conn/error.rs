@@ -164,7 +164,7 @@ pub enum BindError {
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     /// The plaintext TCP address is one other hosts can reach, and
-    /// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host)
+    /// [`ConnConfig::allow_plaintext_off_host`](crate::ConnConfig::allow_plaintext_off_host)
     /// was not given.
     #[error("refusing plaintext TCP on {addr} ({ip}): other hosts can reach it, and plaintext TCP has neither authentication nor encryption; bind a loopback address (127.0.0.1 or ::1), or opt in with ConnConfig::allow_plaintext_off_host on a network you trust")]
     PlaintextOffHost {
@@ -224,7 +224,7 @@ pub enum ConnectError {
         source: io::Error,
     },
     /// The TCP address is not a loopback address, and
-    /// [`ConnConfig::allow_plaintext_off_host`](crate::conn::ConnConfig::allow_plaintext_off_host)
+    /// [`ConnConfig::allow_plaintext_off_host`](crate::ConnConfig::allow_plaintext_off_host)
     /// was not given.
     #[error("refusing plaintext TCP to {addr} ({ip}): not a loopback address, and plaintext TCP has neither authentication nor encryption; opt in with ConnConfig::allow_plaintext_off_host on a network you trust")]
     PlaintextOffHost {

@@ -9,7 +9,7 @@
 //! no name is left in `/dev/shm` by any crash and every wakeup (eventfd too)
 //! works. Who may connect by name is checked with the kernel's peer
 //! credentials: by default only the listener's own user. Plaintext TCP
-//! ([`ConnConfig::plaintext_tcp`]) has no credentials: whoever reaches the
+//! ([`ConnConfig::plaintext_tcp`](crate::ConnConfig::plaintext_tcp)) has no credentials: whoever reaches the
 //! address connects, every local user on loopback.
 //!
 //! The program declares what it needs ([`Intent`]); the library picks the

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// Bound to a name in the rendezvous directory (see
 /// [`ConnConfig::rendezvous_dir`]): a name left by a killed listener is taken
 /// over, a live listener's name is refused ([`BindError::InUse`]). Optionally
-/// also listens on TCP ([`ConnConfig::tcp`]).
+/// also listens on TCP ([`ConnConfig::plaintext_tcp`]).
 ///
 /// **Handshakes run concurrently, off the accept path.** Each client's
 /// handshake is a small state machine that moves whenever its socket has

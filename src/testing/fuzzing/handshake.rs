@@ -42,6 +42,12 @@ pub fn handshake(data: &[u8]) {
     }
 }
 
+/// A wakeup a hello may name (or none) from one input byte.
+fn asked_wakeup(byte: u8) -> Option<crate::WakeupKind> {
+    use crate::WakeupKind::{Futex, Hybrid, Spin};
+    [None, Some(Spin), Some(Futex), Some(Hybrid)][usize::from(byte % 4)]
+}
+
 /// A private directory for the target's sockets, one per user.
 fn socket_dir() -> std::path::PathBuf {
     use std::os::unix::fs::DirBuilderExt;

@@ -18,12 +18,11 @@
 //! refused, and nothing ever connects to the sentinel the reply names.
 
 use super::super::{Draw, Input};
-use super::{socket_dir, write_in_chunks};
+use super::{asked_wakeup, socket_dir, write_in_chunks};
 use crate::conn::rendezvous::socket_path;
 use crate::conn::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
 use crate::conn::{ConnectError, HandshakeError, TransportKind};
 use crate::ConnConfig;
-use crate::WakeupKind;
 use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
@@ -92,12 +91,7 @@ fn crafted(input: &mut Input<'_>, sentinel: &std::path::Path) -> Vec<u8> {
             Status::Busy,
             Status::OutOfResources,
         ][usize::from(status % 6)],
-        wakeup: [
-            None,
-            Some(WakeupKind::Spin),
-            Some(WakeupKind::Futex),
-            Some(WakeupKind::Hybrid),
-        ][usize::from(wakeup % 4)],
+        wakeup: asked_wakeup(wakeup),
         pid: input.u32(),
         max_message: pick(c1, 1024, input.u64()),
         capacity: pick(c2, 4096, input.u64()),

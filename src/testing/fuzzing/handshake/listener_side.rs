@@ -16,10 +16,9 @@
 //! and, on TCP, no boot id.
 
 use super::super::{Draw, Input};
-use super::{socket_dir, write_in_chunks};
+use super::{asked_wakeup, socket_dir, write_in_chunks};
 use crate::conn::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
 use crate::conn::{AcceptError, TransportKind};
-use crate::WakeupKind;
 use crate::{ConnConfig, Listener};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -50,12 +49,7 @@ fn listener() -> &'static Mutex<Listener> {
 fn valid_hello(tcp: bool, wakeup: u8) -> [u8; CLIENT_HELLO_LEN] {
     ClientHello {
         via: if tcp { wire::VIA_TCP } else { wire::VIA_UNIX },
-        wakeup: [
-            None,
-            Some(WakeupKind::Spin),
-            Some(WakeupKind::Futex),
-            Some(WakeupKind::Hybrid),
-        ][usize::from(wakeup % 4)],
+        wakeup: asked_wakeup(wakeup),
         flags: 0,
         pid: std::process::id(),
         max_message: 1024,
