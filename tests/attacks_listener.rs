@@ -500,6 +500,16 @@ fn an_address_over_its_handshake_share_is_turned_away() {
     );
 }
 
+/// A listener on loopback TCP whose handshakes outlive any honest client's
+/// connect timeout, with these limits.
+fn held_on_tcp(max_handshakes: usize, per_peer: usize) -> ConnConfig {
+    server_config()
+        .handshake_timeout(HANG_GUARD * 3)
+        .plaintext_tcp("127.0.0.1:0")
+        .max_handshakes(max_handshakes)
+        .max_handshakes_per_peer(per_peer)
+}
+
 /// Many TCP addresses (here one, allowed as many handshakes as the listener
 /// has) holding every handshake the listener allows, for a long deadline:
 /// local clients still get in at once, because each socket has its own
@@ -507,12 +517,7 @@ fn an_address_over_its_handshake_share_is_turned_away() {
 #[test]
 fn a_tcp_flood_leaves_local_clients_their_own_handshakes() {
     let _serial = common::serial();
-    // The attackers' handshakes outlive the honest clients' connect timeout.
-    let config = server_config()
-        .handshake_timeout(HANG_GUARD * 3)
-        .plaintext_tcp("127.0.0.1:0")
-        .max_handshakes(4)
-        .max_handshakes_per_peer(4);
+    let config = held_on_tcp(4, 4);
     let (listener, name, _) = bind("flood", &config);
     let addr = listener.tcp_addr().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -626,11 +631,7 @@ fn a_flood_from_another_user_holds_only_its_share() {
 #[test]
 fn clients_turned_away_do_not_pile_up_between_accepts() {
     let _serial = common::serial();
-    let config = server_config()
-        .handshake_timeout(HANG_GUARD * 3)
-        .plaintext_tcp("127.0.0.1:0")
-        .max_handshakes(4)
-        .max_handshakes_per_peer(1);
+    let config = held_on_tcp(4, 1);
     let (listener, _, _) = bind("pile", &config);
     let addr = listener.tcp_addr().unwrap();
     let _held = TcpStream::connect(addr).unwrap();
