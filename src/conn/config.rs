@@ -293,8 +293,9 @@ impl ConnConfig {
     }
 
     /// Listener: how many of those may come from one other user (local
-    /// clients, by peer credentials) or one IP address (TCP) (default 8). A
-    /// client beyond it is turned away at once with
+    /// clients, by peer credentials) or one IP address (TCP: an IPv4 address
+    /// or an IPv6 /64) (default 8). A client beyond it is turned away at once
+    /// with
     /// [`ConnectError::Busy`](crate::conn::ConnectError::Busy). The listener's own
     /// user is bound by [`max_handshakes`](Self::max_handshakes) only (its
     /// processes can do worse to the listener than hold handshakes).

@@ -222,7 +222,7 @@ impl Listener {
                 PeerKey::Uid(peer.uid),
                 format!("local pid {} (uid {})", peer.pid, peer.uid),
             ),
-            Client::Tcp(_, addr) => (PeerKey::Ip(addr.ip()), format!("TCP {addr}")),
+            Client::Tcp(_, addr) => (PeerKey::tcp(addr.ip()), format!("TCP {addr}")),
         };
         let pending = Pending::new(
             client,

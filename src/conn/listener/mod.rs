@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 /// local client's place), at most
 /// [`ConnConfig::max_handshakes_per_peer`] of them from one other user
 /// (local clients; the listener's own user is bound by the first limit only)
-/// or one IP address (TCP); a client beyond that is turned away at once with
-/// a typed reply. Handshakes move inside [`accept`](Self::accept)
+/// or one IP address (TCP: IPv4, or an IPv6 /64); a client beyond that is
+/// turned away at once with a typed reply. Handshakes move inside [`accept`](Self::accept)
 /// and its forms (and the async listener's, with the `tokio` feature,
 /// which never block), so a server that does not accept leaves clients in the
 /// backlog, as with any socket. Each call returns one finished client: a
