@@ -31,10 +31,11 @@ async fn run(Options { server }: Options) -> Result<(), Box<dyn std::error::Erro
     loop {
         let mut conn = match listener.accept().await {
             Ok(conn) => conn,
-            Err(e) => {
+            Err(e) if e.is_per_client() => {
                 eprintln!("a client failed: {e}"); // the listener keeps serving
                 continue;
             }
+            Err(e) => return Err(e.into()),
         };
         println!("client connected: {}", conn.transport());
         tokio::spawn(async move {

@@ -43,10 +43,11 @@ fn run(Options { server }: Options) -> Result<(), Box<dyn std::error::Error>> {
     loop {
         let mut conn = match listener.accept() {
             Ok(conn) => conn,
-            Err(e) => {
+            Err(e) if e.is_per_client() => {
                 eprintln!("a client failed: {e}"); // the listener keeps serving
                 continue;
             }
+            Err(e) => return Err(e.into()),
         };
         println!("client connected: {}", conn.transport());
         std::thread::spawn(move || {

@@ -43,8 +43,8 @@ fn client_hello(via: u8, wakeup: u8) -> Vec<u8> {
     b
 }
 
-/// Serves every connection with an echo thread until `stop`; counts nothing,
-/// drops failed clients (the listener keeps serving).
+/// Serves every connection with an echo thread until `stop`; collects the
+/// per-client errors (the listener keeps serving), fails on any other.
 fn serve(listener: Listener, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
         let mut errors = Vec::new();
@@ -52,10 +52,20 @@ fn serve(listener: Listener, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<V
             match listener.accept_timeout(Duration::from_millis(100)) {
                 Ok(conn) => common::echo_on_a_thread(conn),
                 Err(AcceptError::Timeout) => {}
-                Err(e) => errors.push(e.to_string()),
+                // Every attack is one client's failure: the listener serves on.
+                Err(e) if e.is_per_client() => errors.push(e.to_string()),
+                Err(e) => panic!("the listener itself failed: {e}"),
             }
         }
-        errors
+        // What finished before the stop, such as clients dropped at their
+        // deadline behind others' results, is still reported.
+        loop {
+            match listener.try_accept() {
+                Err(AcceptError::NoPending) => return errors,
+                Err(e) => errors.push(e.to_string()),
+                Ok(_) => {}
+            }
+        }
     })
 }
 
@@ -212,8 +222,10 @@ fn async_listener_never_blocks_its_runtime() {
         tokio::spawn(async move {
             loop {
                 // A client that failed is an error for that client only.
-                let Ok(mut conn) = listener.accept().await else {
-                    continue;
+                let mut conn = match listener.accept().await {
+                    Ok(conn) => conn,
+                    Err(e) if e.is_per_client() => continue,
+                    Err(e) => panic!("the listener itself failed: {e}"),
                 };
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -274,6 +286,9 @@ fn child_entry() {
         println!("{READY}");
         let _held = held;
         common::park_forever();
+    }
+    if ctx.role == "flood" {
+        flood(std::path::Path::new(ctx.field(1)), ctx.parse(0));
     }
     let path = ctx.field(1).to_owned();
     let mut s = UnixStream::connect(&path).expect("connect");
@@ -483,4 +498,166 @@ fn an_address_over_its_handshake_share_is_turned_away() {
         errors.iter().any(|e| e.contains("per-peer limit")),
         "{errors:?}"
     );
+}
+
+/// A listener on loopback TCP whose handshakes outlive any honest client's
+/// connect timeout, with these limits.
+fn held_on_tcp(max_handshakes: usize, per_peer: usize) -> ConnConfig {
+    server_config()
+        .handshake_timeout(HANG_GUARD * 3)
+        .plaintext_tcp("127.0.0.1:0")
+        .max_handshakes(max_handshakes)
+        .max_handshakes_per_peer(per_peer)
+}
+
+/// Many TCP addresses (here one, allowed as many handshakes as the listener
+/// has) holding every handshake the listener allows, for a long deadline:
+/// local clients still get in at once, because each socket has its own
+/// share, and TCP clients beyond it wait in the backlog.
+#[test]
+fn a_tcp_flood_leaves_local_clients_their_own_handshakes() {
+    let _serial = common::serial();
+    let config = held_on_tcp(4, 4);
+    let (listener, name, _) = bind("flood", &config);
+    let addr = listener.tcp_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = serve(listener, stop.clone());
+    let silent: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let worst = honest(&name, 5, 20);
+    eprintln!("TCP clients holding every TCP handshake: worst honest (local) round trip {worst:?}");
+    drop(silent);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+/// A child's flood: `count` silent sockets to `path`; prints how many were
+/// turned away busy (status 4 in the reply), then holds the rest.
+fn flood(path: &std::path::Path, count: usize) -> ! {
+    let mut sockets: Vec<UnixStream> = (0..count)
+        .map(|_| UnixStream::connect(path).expect("connect"))
+        .collect();
+    let mut busy = vec![false; count];
+    let until = Instant::now() + HANG_GUARD;
+    // The turned-away ones hear it at once; the others hold their handshake.
+    while busy.iter().filter(|b| !**b).count() > 3 && Instant::now() < until {
+        for (s, seen) in sockets.iter_mut().zip(busy.iter_mut()) {
+            let mut reply = [0u8; 70];
+            s.set_nonblocking(true).unwrap();
+            if !*seen && matches!(s.read(&mut reply), Ok(70)) {
+                *seen = reply[10] == 4;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("BUSY {}", busy.iter().filter(|b| **b).count());
+    println!("{READY}");
+    common::park_forever();
+}
+
+/// Another user (nobody) opening many silent handshakes holds at most its
+/// share: the rest are turned away busy at once, and the listener's own
+/// clients keep connecting. Skipped where the test cannot run as nobody.
+#[test]
+fn a_flood_from_another_user_holds_only_its_share() {
+    let _serial = common::serial();
+    const NOBODY: u32 = 65534;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a child as nobody");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(unique_listener_name("flood-dir"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = server_config()
+        .handshake_timeout(HANG_GUARD * 3)
+        .rendezvous_dir(&dir)
+        .allow_uid(NOBODY)
+        .max_handshakes_per_peer(3);
+    let (listener, name, path) = bind("flood-uid", &config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = serve(listener, stop.clone());
+    let spawned = common::spawn_child_with(
+        "child_entry",
+        "flood",
+        None,
+        &format!("20:{}", path.display()),
+        |cmd| {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(NOBODY).gid(NOBODY);
+        },
+    );
+    let Ok(mut child) = spawned else {
+        eprintln!("skipped: cannot run the test binary as nobody");
+        stop.store(true, Ordering::Relaxed);
+        return;
+    };
+    let busy: usize = child.wait_for_prefix("BUSY ", HANG_GUARD).parse().unwrap();
+    child.wait_for_line(READY, HANG_GUARD);
+    // Honest clients of the listener's own user, while nobody holds its share.
+    let honest_config = ConnConfig::new()
+        .rendezvous_dir(&dir)
+        .max_message(4096)
+        .connect_timeout(HANG_GUARD);
+    let mut buf = Vec::new();
+    let mut worst = Duration::ZERO;
+    for i in 0..20u64 {
+        let start = Instant::now();
+        let mut conn = connect(name.as_str(), &honest_config).expect("an honest client");
+        conn.send(&i.to_le_bytes()).unwrap();
+        conn.recv(&mut buf).unwrap();
+        worst = worst.max(start.elapsed());
+    }
+    eprintln!("another user flooding: {busy} of 20 turned away busy; worst honest connect + round trip {worst:?}");
+    child.kill();
+    stop.store(true, Ordering::Relaxed);
+    let errors = server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(busy, 17, "all but its share of 3 turned away");
+    assert!(
+        errors
+            .iter()
+            .filter(|e| e.contains("per-peer limit"))
+            .count()
+            >= 17,
+        "{errors:?}"
+    );
+}
+
+/// A flood of clients turned away at once (one address over its share)
+/// while the server does not accept: one accept answers at most
+/// `max_handshakes` of them, the rest wait in the kernel's backlog instead of
+/// piling up in the listener's memory; all are answered as accepting goes on.
+#[test]
+fn clients_turned_away_do_not_pile_up_between_accepts() {
+    let _serial = common::serial();
+    let config = held_on_tcp(4, 1);
+    let (listener, _, _) = bind("pile", &config);
+    let addr = listener.tcp_addr().unwrap();
+    let _held = TcpStream::connect(addr).unwrap();
+    assert!(matches!(listener.try_accept(), Err(AcceptError::NoPending)));
+    let flood: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let answered = |flood: &[TcpStream]| {
+        flood
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).unwrap();
+                let mut b = [0u8; 1];
+                s.peek(&mut b).is_ok()
+            })
+            .count()
+    };
+    let first = listener.try_accept();
+    assert!(matches!(first, Err(AcceptError::Busy { .. })), "{first:?}");
+    let after_one = answered(&flood);
+    let mut busy = 1;
+    while busy < flood.len() {
+        match listener.accept_timeout(HANG_GUARD) {
+            Err(AcceptError::Busy { .. }) => busy += 1,
+            other => panic!("expected Busy, got {other:?}"),
+        }
+    }
+    eprintln!("one accept answered {after_one} of 40 turned-away clients");
+    assert!(after_one <= 4, "{after_one} answered by one accept");
+    assert_eq!(answered(&flood), 40);
 }

@@ -52,7 +52,13 @@
 //!
 //! let mut listener = AsyncListener::bind("orders", &ConnConfig::default())?;
 //! tokio::spawn(async move {
-//!     while let Ok(mut conn) = listener.accept().await {
+//!     loop {
+//!         let mut conn = match listener.accept().await {
+//!             Ok(conn) => conn,
+//!             // One client failed its handshake or was turned away: serve on.
+//!             Err(e) if e.is_per_client() => continue,
+//!             Err(e) => return eprintln!("the listener failed: {e}"),
+//!         };
 //!         tokio::spawn(async move {
 //!             let mut buf = Vec::new();
 //!             while conn.recv(&mut buf).await.is_ok() {

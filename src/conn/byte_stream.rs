@@ -110,9 +110,9 @@ impl BufRead for RecvHalf {
 /// an empty message for the end).
 ///
 /// # Errors
-/// `BrokenPipe` when the peer closed or died ([`SendError::Disconnected`],
-/// [`SendError::PeerDied`]), `InvalidData` for a corrupted ring, the system's
-/// kind for [`SendError::Io`]; the typed [`SendError`] is the error's inner
+/// `BrokenPipe` when the peer closed or died ([`SendError::Disconnected`](crate::SendError::Disconnected),
+/// [`SendError::PeerDied`](crate::SendError::PeerDied)), `InvalidData` for a corrupted ring, the system's
+/// kind for [`SendError::Io`](crate::SendError::Io); the typed [`SendError`](crate::SendError) is the error's inner
 /// error ([`io::Error::get_ref`]).
 impl Write for SendHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

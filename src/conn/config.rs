@@ -284,8 +284,10 @@ impl ConnConfig {
         self
     }
 
-    /// Listener: how many handshakes may be in flight at once (default 64).
-    /// Each runs concurrently with the others, bounded as a whole by the
+    /// Listener: how many handshakes may be in flight at once on each of its
+    /// sockets, the rendezvous socket and TCP (default 64), so that TCP
+    /// clients never hold back local ones. Each runs concurrently with the
+    /// others, bounded as a whole by the
     /// [handshake timeout](Self::handshake_timeout); further clients wait in
     /// the kernel's backlog.
     pub fn max_handshakes(mut self, n: usize) -> Self {
@@ -294,8 +296,9 @@ impl ConnConfig {
     }
 
     /// Listener: how many of those may come from one other user (local
-    /// clients, by peer credentials) or one IP address (TCP) (default 8). A
-    /// client beyond it is turned away at once with
+    /// clients, by peer credentials) or one IP address (TCP: an IPv4 address
+    /// or an IPv6 /64) (default 8). A client beyond it is turned away at once
+    /// with
     /// [`ConnectError::Busy`](crate::conn::ConnectError::Busy). The listener's own
     /// user is bound by [`max_handshakes`](Self::max_handshakes) only (its
     /// processes can do worse to the listener than hold handshakes).

@@ -342,6 +342,40 @@ impl AcceptError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, AcceptError::NoPending | AcceptError::Timeout)
     }
+
+    /// One client failed or was turned away (refused, busy, a broken or late
+    /// handshake, no rings or descriptors for it): log it and accept again.
+    /// A server loop that stops on any error lets one hostile client end it.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mempipe::{ConnConfig, Listener};
+    /// let listener = Listener::bind("orders", &ConnConfig::default())?;
+    /// loop {
+    ///     let conn = match listener.accept() {
+    ///         Ok(conn) => conn,
+    ///         Err(e) if e.is_per_client() => {
+    ///             eprintln!("{e}"); // the listener keeps serving
+    ///             continue;
+    ///         }
+    ///         Err(e) => return Err(e.into()),
+    ///     };
+    ///     // serve `conn`
+    /// #   drop(conn);
+    /// }
+    /// # }
+    /// ```
+    pub fn is_per_client(&self) -> bool {
+        matches!(
+            self,
+            AcceptError::Refused { .. }
+                | AcceptError::Handshake { .. }
+                | AcceptError::Busy { .. }
+                | AcceptError::OutOfResources { .. }
+                | AcceptError::Create(_)
+        )
+    }
 }
 
 /// What can go wrong with a name.

@@ -27,11 +27,11 @@ pub(crate) mod connection;
 mod error;
 pub(crate) mod grant;
 mod host;
-mod io;
+pub(crate) mod io;
 pub(crate) mod listener;
 pub mod names;
 mod profile;
-mod rendezvous;
+pub(crate) mod rendezvous;
 pub(crate) mod stream;
 pub(crate) mod tcp;
 #[cfg(feature = "tls")]

@@ -56,7 +56,10 @@ pub(crate) enum Status {
     Refused,
     /// The client's hello was not acceptable.
     BadHello,
-    /// Over TCP: client and listener share a host; connect to the rendezvous path instead.
+    /// An offer to switch to shared memory at the rendezvous path the hello
+    /// carries. Kept on the wire so that it parses, but no listener sends it
+    /// and every client refuses it: a plaintext TCP peer's word must not send
+    /// a client to a local socket.
     Upgrade,
     /// Turned away: too many handshakes from this client's user (or address) are in flight.
     Busy,

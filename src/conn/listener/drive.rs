@@ -21,11 +21,26 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 /// Events taken per step.
 const EVENTS: usize = 64;
 
-/// Which listening socket.
-#[derive(Clone, Copy)]
+/// Which listening socket. Each has its own [`max_handshakes`] in flight,
+/// so that clients of one (a TCP flood from many addresses) never hold back
+/// the other's (local clients).
+///
+/// [`max_handshakes`]: crate::ConnConfig::max_handshakes
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Door {
     Unix,
     Tcp,
+}
+
+impl Door {
+    const BOTH: [Door; 2] = [Door::Unix, Door::Tcp];
+
+    fn of(pending: &Pending) -> Door {
+        match pending.client {
+            Client::Local(..) => Door::Unix,
+            Client::Tcp(..) => Door::Tcp,
+        }
+    }
 }
 
 impl Listener {
@@ -64,33 +79,47 @@ impl Listener {
                 state.spare = resources::spare();
             }
         }
-        let listen =
-            state.paused_until.is_none() && state.pending.len() < self.policy.config.max_handshakes;
-        if listen != state.listening {
-            self.listen(listen);
-            state.listening = listen;
+        for (door, listening) in Door::BOTH.into_iter().zip(0..) {
+            let listen = self.has_room(state, door);
+            if listen != state.listening[listening] {
+                self.listen(door, listen);
+                state.listening[listening] = listen;
+            }
         }
         self.arm_timer(state);
     }
 
-    /// Adds or removes the listening sockets from the epoll set's interest
-    /// (while at the handshake limit or paused, waiting clients stay in the
+    /// Whether `door` may take a new client: not paused, below its handshake
+    /// limit, and with fewer finished clients waiting to be taken than that
+    /// (clients turned away at once, a flood of them, would otherwise pile up
+    /// without bound between two accepts).
+    fn has_room(&self, state: &State, door: Door) -> bool {
+        let max = self.policy.config.max_handshakes;
+        let in_flight = state.pending.values().filter(|p| Door::of(p) == door);
+        state.paused_until.is_none() && state.done.len() < max && in_flight.count() < max
+    }
+
+    /// Adds or removes a listening socket from the epoll set's interest
+    /// (while at its handshake limit or paused, waiting clients stay in the
     /// backlog, and a readable listening socket must not keep waking us).
-    fn listen(&self, on: bool) {
+    fn listen(&self, door: Door, on: bool) {
         let flags = if on {
             EventFlags::IN
         } else {
             EventFlags::empty()
         };
-        let _ = epoll::modify(
-            &self.epoll,
-            &self.bound.socket,
-            EventData::new_u64(KEY_UNIX),
-            flags,
-        );
-        if let Some(tcp) = &self.tcp {
-            let _ = epoll::modify(&self.epoll, tcp, EventData::new_u64(KEY_TCP), flags);
-        }
+        let _ = match (door, &self.tcp) {
+            (Door::Unix, _) => epoll::modify(
+                &self.epoll,
+                &self.bound.socket,
+                EventData::new_u64(KEY_UNIX),
+                flags,
+            ),
+            (Door::Tcp, Some(tcp)) => {
+                epoll::modify(&self.epoll, tcp, EventData::new_u64(KEY_TCP), flags)
+            }
+            (Door::Tcp, None) => Ok(()),
+        };
     }
 
     /// Arms the timer for the earliest deadline or the end of a pause.
@@ -128,11 +157,9 @@ impl Listener {
         );
     }
 
-    /// Accepts waiting clients while below the handshake limit.
+    /// Accepts waiting clients while below the door's handshake limit.
     fn accept_new(&self, state: &mut State, door: Door) {
-        while state.paused_until.is_none()
-            && state.pending.len() < self.policy.config.max_handshakes
-        {
+        while self.has_room(state, door) {
             let accepted = match door {
                 Door::Unix => self.bound.socket.accept().map(|(s, _)| self.local(s)),
                 Door::Tcp => match &self.tcp {
@@ -195,7 +222,7 @@ impl Listener {
                 PeerKey::Uid(peer.uid),
                 format!("local pid {} (uid {})", peer.pid, peer.uid),
             ),
-            Client::Tcp(_, addr) => (PeerKey::Ip(addr.ip()), format!("TCP {addr}")),
+            Client::Tcp(_, addr) => (PeerKey::tcp(addr.ip()), format!("TCP {addr}")),
         };
         let pending = Pending::new(
             client,

@@ -47,6 +47,35 @@ pub(super) enum PeerKey {
     Ip(IpAddr),
 }
 
+impl PeerKey {
+    /// A TCP client's key: its IPv4 address, or its IPv6 /64 (one host
+    /// commonly holds a whole /64, and would otherwise have a share per
+    /// address).
+    pub(super) fn tcp(ip: IpAddr) -> PeerKey {
+        PeerKey::Ip(match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+            },
+            v4 => v4,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeerKey;
+
+    #[test]
+    fn an_ipv6_64_shares_one_key_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| PeerKey::tcp(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::7"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+    }
+}
+
 /// A local client, as the kernel's peer credentials name it.
 pub(super) struct LocalPeer {
     pub pid: u32,

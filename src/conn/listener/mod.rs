@@ -35,12 +35,13 @@ use std::time::{Duration, Instant};
 /// its hello one byte at a time, holds only its own socket, never another
 /// client's accept. One deadline ([`ConnConfig::handshake_timeout`], from the
 /// moment the client is accepted) bounds the whole handshake, however its
-/// bytes arrive. At most [`ConnConfig::max_handshakes`] are in flight (the
-/// rest wait in the kernel's backlog), at most
+/// bytes arrive. At most [`ConnConfig::max_handshakes`] are in flight on each
+/// socket (the rest wait in the kernel's backlog; TCP clients never take a
+/// local client's place), at most
 /// [`ConnConfig::max_handshakes_per_peer`] of them from one other user
 /// (local clients; the listener's own user is bound by the first limit only)
-/// or one IP address (TCP); a client beyond that is turned away at once with
-/// a typed reply. Handshakes move inside [`accept`](Self::accept)
+/// or one IP address (TCP: IPv4, or an IPv6 /64); a client beyond that is
+/// turned away at once with a typed reply. Handshakes move inside [`accept`](Self::accept)
 /// and its forms (and the async listener's, with the `tokio` feature,
 /// which never block), so a server that does not accept leaves clients in the
 /// backlog, as with any socket. Each call returns one finished client: a
@@ -75,10 +76,10 @@ use std::time::{Duration, Instant};
 /// event loops; call [`try_accept`](Self::try_accept) when it is.
 ///
 /// On TCP no peer credentials exist: a listener given a TCP address serves
-/// whoever reaches it (bind it to an address only trusted peers can reach).
-/// A TCP client on this host is offered the rendezvous socket instead; it
-/// switches only if that socket's owner (by peer credentials) is the same
-/// process it reached over TCP.
+/// whoever reaches it, on a loopback address every local user (bind it to an
+/// address only trusted peers can reach). A TCP client stays on TCP: the
+/// listener never offers it the rendezvous socket, nor tells it this host's
+/// boot id.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -139,8 +140,8 @@ struct State {
     spinning: Spinning,
     /// A descriptor kept in reserve for turning clients away.
     spare: Option<OwnedFd>,
-    /// Whether the listening sockets are in the epoll set's interest.
-    listening: bool,
+    /// Whether each listening socket (UNIX, TCP) is in the epoll set's interest.
+    listening: [bool; 2],
     /// Out of descriptors with none in reserve: accepting resumes then.
     paused_until: Option<Instant>,
     pause: Duration,
@@ -245,7 +246,7 @@ impl Listener {
                 flagged: false,
                 spinning: Spinning::default(),
                 spare: resources::spare(),
-                listening: true,
+                listening: [true; 2],
                 paused_until: None,
                 pause: drive::FIRST_PAUSE,
             }),
