@@ -1,0 +1,101 @@
+//! Async TCP peers that both write more than the socket buffers hold before
+//! either reads: on one current-thread runtime, a send that waited for its
+//! peer on the runtime's thread would stall both for good. Each side writes
+//! 32 MiB in 4 MiB messages (larger than a loopback socket's buffers take at
+//! once; one side with message sends, the other with byte-stream writes)
+//! from a task started before its reading task; both must finish and every
+//! byte must arrive intact. The bound is a hang guard, never a performance
+//! figure.
+#![cfg(feature = "tokio")]
+
+mod common;
+
+use common::{unique_listener_name, HANG_GUARD};
+use mempipe::asyncio::{connect, AsyncListener, AsyncRecvHalf, AsyncSendHalf};
+use mempipe::conn::TransportKind;
+use mempipe::ConnConfig;
+use std::sync::mpsc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOTAL: usize = 32 << 20;
+const MESSAGE: usize = 4 << 20;
+
+/// The bytes side `seed` writes: a pattern that differs by offset and side.
+fn pattern(seed: u8) -> Vec<u8> {
+    (0..TOTAL)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3] ^ seed)
+        .collect()
+}
+
+/// Writes `data` as `MESSAGE`-byte messages with `send().await`.
+async fn send_messages(mut tx: AsyncSendHalf, data: Vec<u8>) -> AsyncSendHalf {
+    for chunk in data.chunks(MESSAGE) {
+        tx.send(chunk).await.expect("send a message");
+    }
+    tx
+}
+
+/// Writes `data` through the byte-stream view, then flushes.
+async fn write_bytes(mut tx: AsyncSendHalf, data: Vec<u8>) -> AsyncSendHalf {
+    tx.write_all(&data).await.expect("write the bytes");
+    tx.flush().await.expect("flush");
+    tx
+}
+
+/// Reads `TOTAL` bytes and checks them against what side `seed` wrote.
+async fn read_and_check(mut rx: AsyncRecvHalf, seed: u8) -> AsyncRecvHalf {
+    let mut got = vec![0u8; TOTAL];
+    rx.read_exact(&mut got).await.expect("read everything");
+    let want = pattern(seed);
+    if let Some(at) = (0..TOTAL).find(|&i| got[i] != want[i]) {
+        panic!("side {seed}'s bytes differ first at offset {at}");
+    }
+    rx
+}
+
+#[test]
+fn both_tcp_peers_write_megabytes_before_reading() {
+    let name = unique_listener_name("tcpbulk");
+    let config = ConnConfig::new()
+        .max_message(MESSAGE)
+        .connect_timeout(HANG_GUARD)
+        .plaintext_tcp("127.0.0.1:0");
+    let (done_tx, done_rx) = mpsc::channel();
+    // The runtime runs on its own thread, so a stalled send (which holds the
+    // thread, not a future) fails the guard below instead of hanging the test.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let mut listener = AsyncListener::bind(&name, &config).expect("bind");
+            let addr = listener.get_ref().tcp_addr().expect("a TCP address");
+            let client = connect(format!("tcp://{addr}").as_str(), &config);
+            let (server, client) = tokio::join!(listener.accept(), client);
+            let (server, client) = (server.expect("accept"), client.expect("connect"));
+            assert_eq!(server.transport().kind(), TransportKind::Tcp);
+            let (server_tx, server_rx) = server.split();
+            let (client_tx, client_rx) = client.split();
+            // Writers first: each fills its socket before any read starts.
+            let writers = [
+                tokio::spawn(send_messages(server_tx, pattern(1))),
+                tokio::spawn(write_bytes(client_tx, pattern(2))),
+            ];
+            let readers = [
+                tokio::spawn(read_and_check(client_rx, 1)),
+                tokio::spawn(read_and_check(server_rx, 2)),
+            ];
+            for task in readers {
+                drop(task.await.expect("reading task"));
+            }
+            for task in writers {
+                drop(task.await.expect("writing task"));
+            }
+        });
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(HANG_GUARD * 3)
+        .expect("both peers finished writing and reading 32 MiB each way");
+}
