@@ -4,8 +4,9 @@
 //! 32 MiB in 4 MiB messages (larger than a loopback socket's buffers take at
 //! once; one side with message sends, the other with byte-stream writes)
 //! from a task started before its reading task; both must finish and every
-//! byte must arrive intact. The bound is a hang guard, never a performance
-//! figure.
+//! byte must arrive intact. A send dropped with its frame in flight is
+//! finished before the next. Bounds are hang guards, never performance
+//! figures.
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -98,4 +99,46 @@ fn both_tcp_peers_write_megabytes_before_reading() {
     done_rx
         .recv_timeout(HANG_GUARD * 3)
         .expect("both peers finished writing and reading 32 MiB each way");
+}
+
+/// A `send` future dropped after its first poll (the socket took only part
+/// of its 4 MiB frame) left a message that is finished before the next one:
+/// the peer receives both, whole and in order.
+#[test]
+fn a_dropped_send_is_finished_before_the_next() {
+    let name = unique_listener_name("tcpdrop");
+    let config = ConnConfig::new()
+        .max_message(MESSAGE)
+        .connect_timeout(HANG_GUARD)
+        .plaintext_tcp("127.0.0.1:0");
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let mut listener = AsyncListener::bind(&name, &config).expect("bind");
+            let addr = listener.get_ref().tcp_addr().expect("a TCP address");
+            let client = connect(format!("tcp://{addr}").as_str(), &config);
+            let (server, client) = tokio::join!(listener.accept(), client);
+            let (mut server, mut client) = (server.expect("accept"), client.expect("connect"));
+            let big = pattern(3)[..MESSAGE].to_vec();
+            // One poll, then the future is dropped (whether or not it finished).
+            let _ = futures_util::FutureExt::now_or_never(client.send(&big));
+            let reader = tokio::spawn(async move {
+                let mut buf = Vec::new();
+                server.recv(&mut buf).await.expect("the first message");
+                assert!(buf == big, "the first message arrived whole");
+                server.recv(&mut buf).await.expect("the second message");
+                assert_eq!(buf, b"next", "the second message arrived after it");
+            });
+            client.send(b"next").await.expect("the next send");
+            reader.await.expect("reading task");
+        });
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(HANG_GUARD * 3)
+        .expect("both messages arrived");
 }
