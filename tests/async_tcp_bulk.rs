@@ -12,9 +12,10 @@
 mod common;
 
 use common::{unique_listener_name, HANG_GUARD};
-use mempipe::asyncio::{connect, AsyncListener, AsyncRecvHalf, AsyncSendHalf};
+use mempipe::asyncio::{connect, AsyncConnection, AsyncListener, AsyncRecvHalf, AsyncSendHalf};
 use mempipe::conn::TransportKind;
 use mempipe::ConnConfig;
+use std::future::Future;
 use std::sync::mpsc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,16 +55,21 @@ async fn read_and_check(mut rx: AsyncRecvHalf, seed: u8) -> AsyncRecvHalf {
     rx
 }
 
-#[test]
-fn both_tcp_peers_write_megabytes_before_reading() {
-    let name = unique_listener_name("tcpbulk");
+/// Runs `body` on a connected (server, client) pair of async TCP connections,
+/// on a current-thread runtime of its own thread, so a stalled send (which
+/// holds the thread, not a future) fails the guard instead of hanging the
+/// test; `outcome` names what the guard waits for.
+fn on_tcp_pair<F, Fut>(tag: &str, outcome: &str, body: F)
+where
+    F: FnOnce(AsyncConnection, AsyncConnection) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let name = unique_listener_name(tag);
     let config = ConnConfig::new()
         .max_message(MESSAGE)
         .connect_timeout(HANG_GUARD)
         .plaintext_tcp("127.0.0.1:0");
     let (done_tx, done_rx) = mpsc::channel();
-    // The runtime runs on its own thread, so a stalled send (which holds the
-    // thread, not a future) fails the guard below instead of hanging the test.
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -76,6 +82,19 @@ fn both_tcp_peers_write_megabytes_before_reading() {
             let (server, client) = tokio::join!(listener.accept(), client);
             let (server, client) = (server.expect("accept"), client.expect("connect"));
             assert_eq!(server.transport().kind(), TransportKind::Tcp);
+            body(server, client).await;
+        });
+        let _ = done_tx.send(());
+    });
+    done_rx.recv_timeout(HANG_GUARD * 3).expect(outcome);
+}
+
+#[test]
+fn both_tcp_peers_write_megabytes_before_reading() {
+    on_tcp_pair(
+        "tcpbulk",
+        "both peers finished writing and reading 32 MiB each way",
+        |server, client| async move {
             let (server_tx, server_rx) = server.split();
             let (client_tx, client_rx) = client.split();
             // Writers first: each fills its socket before any read starts.
@@ -93,12 +112,8 @@ fn both_tcp_peers_write_megabytes_before_reading() {
             for task in writers {
                 drop(task.await.expect("writing task"));
             }
-        });
-        let _ = done_tx.send(());
-    });
-    done_rx
-        .recv_timeout(HANG_GUARD * 3)
-        .expect("both peers finished writing and reading 32 MiB each way");
+        },
+    );
 }
 
 /// A `send` future dropped after its first poll (the socket took only part
@@ -106,23 +121,10 @@ fn both_tcp_peers_write_megabytes_before_reading() {
 /// the peer receives both, whole and in order.
 #[test]
 fn a_dropped_send_is_finished_before_the_next() {
-    let name = unique_listener_name("tcpdrop");
-    let config = ConnConfig::new()
-        .max_message(MESSAGE)
-        .connect_timeout(HANG_GUARD)
-        .plaintext_tcp("127.0.0.1:0");
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        runtime.block_on(async {
-            let mut listener = AsyncListener::bind(&name, &config).expect("bind");
-            let addr = listener.get_ref().tcp_addr().expect("a TCP address");
-            let client = connect(format!("tcp://{addr}").as_str(), &config);
-            let (server, client) = tokio::join!(listener.accept(), client);
-            let (mut server, mut client) = (server.expect("accept"), client.expect("connect"));
+    on_tcp_pair(
+        "tcpdrop",
+        "both messages arrived",
+        |mut server, mut client| async move {
             let big = pattern(3)[..MESSAGE].to_vec();
             // One poll, then the future is dropped (whether or not it finished).
             let _ = futures_util::FutureExt::now_or_never(client.send(&big));
@@ -135,10 +137,6 @@ fn a_dropped_send_is_finished_before_the_next() {
             });
             client.send(b"next").await.expect("the next send");
             reader.await.expect("reading task");
-        });
-        let _ = done_tx.send(());
-    });
-    done_rx
-        .recv_timeout(HANG_GUARD * 3)
-        .expect("both messages arrived");
+        },
+    );
 }
