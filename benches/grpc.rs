@@ -128,7 +128,7 @@ fn main() {
     runtime.block_on(async {
         // Optional filter: transport, payload size, callers (`--` flags are cargo's).
         let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-        let wanted = |i: usize, value: String| only.get(i).is_none_or(|w| *w == value);
+        let wanted = |i: usize, value: String| only.get(i).map_or(true, |w| *w == value);
         let transports: Vec<&str> = ["mempipe", "unix", "tcp"]
             .into_iter()
             .filter(|t| wanted(0, t.to_string()))
