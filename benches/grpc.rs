@@ -5,7 +5,9 @@
 //! (two worker threads); rounds interleave the transports. Prints p50 and
 //! p99 call times and calls per second, each the median over the rounds.
 //!
-//! Run: `cargo bench --features tokio --bench grpc`.
+//! Run: `cargo bench --features tokio --bench grpc`; to profile one cell,
+//! name a transport, a payload size and a caller count:
+//! `cargo bench --features tokio --bench grpc -- mempipe 64 1`.
 
 #[path = "../examples/net/mod.rs"]
 mod net;
@@ -124,12 +126,21 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let transports = ["mempipe", "unix", "tcp"];
+        // Optional filter: transport, payload size, callers (`--` flags are cargo's).
+        let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+        let wanted = |i: usize, value: String| only.get(i).map_or(true, |w| *w == value);
+        let transports: Vec<&str> = ["mempipe", "unix", "tcp"]
+            .into_iter()
+            .filter(|t| wanted(0, t.to_string()))
+            .collect();
         let mut clients = Vec::new();
-        for t in transports {
+        for &t in &transports {
             clients.push(client(start(t).await));
         }
         let cells = [(64, 1, 2000), (64 << 10, 1, 300), (64, 64, 60), (64 << 10, 64, 8)];
+        let cells = cells.into_iter().filter(|&(size, callers, _)| {
+            wanted(1, size.to_string()) && wanted(2, callers.to_string())
+        });
         for (size, callers, calls) in cells {
             println!("unary {size} B, {callers} caller(s), {ROUNDS} rounds interleaved:");
             let mut results: Vec<[Vec<f64>; 3]> = vec![Default::default(); transports.len()];

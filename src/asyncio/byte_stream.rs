@@ -113,8 +113,10 @@ impl AsyncSendHalf {
 /// Each write sends one message of up to
 /// [`max_message`](AsyncSendHalf::max_message) bytes, copied straight into
 /// the ring (or the TCP frame), waiting for room without blocking the
-/// runtime. Cancel safe: a poll that returns `Pending` sent nothing. A write
-/// is published when it completes, so flushing has nothing left to do;
+/// runtime. Cancel safe: a poll that returns `Pending` sent nothing. On TCP
+/// a completed write may leave part of its frame for the socket to take
+/// later: the next write finishes it first, and flushing waits for it (on
+/// shared memory a write is published when it completes);
 /// [`poll_shutdown`](AsyncWrite::poll_shutdown) closes this direction and
 /// the peer reads the end (a zero-length read) after what was sent.
 ///
@@ -158,14 +160,14 @@ impl AsyncWrite for AsyncSendHalf {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_send_all(cx).map_err(send_error_to_io)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // A message a Sink accepted goes first.
-        ready!(this.poll_send_pending(cx)).map_err(send_error_to_io)?;
+        // A message a Sink accepted, and the rest of a frame, go first.
+        ready!(this.poll_send_all(cx)).map_err(send_error_to_io)?;
         this.shut_down();
         Poll::Ready(Ok(()))
     }

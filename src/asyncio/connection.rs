@@ -250,15 +250,35 @@ pub(super) fn poll_io<R>(
     }
 }
 
+/// Runs a non-blocking TCP write `op` (`None`: the socket is full) until it
+/// completes, waiting for writability on the registered socket.
+fn poll_tcp_write(
+    sender: &mut TcpSender,
+    socket: &mut Option<AsyncFd<OwnedFd>>,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut(&mut TcpSender) -> Option<Result<(), SendError>>,
+) -> Poll<Result<(), SendError>> {
+    let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
+        Ok(fd) => fd,
+        Err(e) => return Poll::Ready(Err(SendError::Io(e))),
+    };
+    poll_io(fd, Interest::WRITABLE, cx, || op(sender))
+        .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
+}
+
 impl AsyncSendHalf {
     /// Wraps a sending half for awaiting.
     pub(crate) fn new(half: SendHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
             SendInner::Shm(p) => AsyncSend::Shm(AsyncProducer::new(p)?),
-            SendInner::Tcp(sender) => AsyncSend::Tcp {
-                sender,
-                socket: None,
-            },
+            SendInner::Tcp(mut sender) => {
+                // A runtime thread must never wait for the peer to read.
+                sender.defer_writes();
+                AsyncSend::Tcp {
+                    sender,
+                    socket: None,
+                }
+            }
         };
         Ok(AsyncSendHalf {
             inner,
@@ -293,40 +313,54 @@ impl AsyncSendHalf {
         }
     }
 
-    /// Sends `msg`, waiting for room without blocking the runtime. Cancel
-    /// safe: a dropped future sent all of `msg` or nothing. On TCP a message
-    /// is started only when the socket has room, and once started it is
-    /// finished within the call (a message larger than the socket's free
-    /// buffer can hold the thread until the peer reads it).
+    /// Sends `msg`, waiting for room without blocking the runtime, and
+    /// returns once it is written. Cancel safe: a dropped future sent all of
+    /// `msg` or nothing (on TCP a frame already started is finished by the
+    /// next call on this half, or when it is dropped).
     ///
     /// # Errors
     /// As [`SendHalf::send`]; a dead peer is noticed while waiting, with no
     /// thread blocked.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        poll_fn(|cx| self.poll_send(cx, msg)).await
+        poll_fn(|cx| self.poll_send(cx, msg)).await?;
+        poll_fn(|cx| self.poll_flush_sent(cx)).await
     }
 
-    /// Polls to send `msg`.
+    /// Polls to send `msg`: `Ready(Ok)` once it is taken, `Pending` with
+    /// nothing taken. On TCP the socket may not have taken all of its frame
+    /// yet; the next poll on this half finishes it first, and
+    /// [`poll_flush_sent`](Self::poll_flush_sent) waits for it.
     ///
     /// # Errors
     /// As [`send`](Self::send).
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
         match &mut self.inner {
             AsyncSend::Shm(p) => p.poll_send(cx, msg),
-            AsyncSend::Tcp { sender, socket } => {
-                let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
-                    Ok(fd) => fd,
-                    Err(e) => return Poll::Ready(Err(SendError::Io(e))),
-                };
-                poll_io(fd, Interest::WRITABLE, cx, || {
-                    match sender.send(msg, Deadline::NonBlocking) {
-                        Err(SendError::Full { .. }) => None,
-                        done => Some(done),
-                    }
-                })
-                .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
-            }
+            AsyncSend::Tcp { sender, socket } => poll_tcp_write(sender, socket, cx, |sender| {
+                match sender.send(msg, Deadline::NonBlocking) {
+                    Err(SendError::Full { .. }) => None,
+                    done => Some(done),
+                }
+            }),
             AsyncSend::Closed { .. } => Poll::Ready(Err(SendError::Disconnected)),
+        }
+    }
+
+    /// Polls until every message taken is written: on TCP, the rest of a
+    /// frame the socket had no room for; on shared memory there is nothing
+    /// to wait for (a send is published when it is taken).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn poll_flush_sent(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        match &mut self.inner {
+            AsyncSend::Tcp { sender, socket } => poll_tcp_write(sender, socket, cx, |sender| {
+                match sender.flush(Deadline::NonBlocking) {
+                    Ok(false) => None,
+                    done => Some(done.map(drop)),
+                }
+            }),
+            AsyncSend::Shm(_) | AsyncSend::Closed { .. } => Poll::Ready(Ok(())),
         }
     }
 
@@ -356,19 +390,12 @@ impl AsyncSendHalf {
     fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<(), SendError>> {
         match &mut self.inner {
             AsyncSend::Shm(p) => p.poll_room(cx, len),
-            AsyncSend::Tcp { sender, socket } => {
-                let fd = match registered(socket, sender.stream(), Interest::WRITABLE) {
-                    Ok(fd) => fd,
-                    Err(e) => return Poll::Ready(Err(SendError::Io(e))),
-                };
-                poll_io(fd, Interest::WRITABLE, cx, || {
-                    match sender.reserve(len, Deadline::NonBlocking) {
-                        Err(SendError::Full { .. }) => None,
-                        done => Some(done),
-                    }
-                })
-                .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
-            }
+            AsyncSend::Tcp { sender, socket } => poll_tcp_write(sender, socket, cx, |sender| {
+                match sender.reserve(len, Deadline::NonBlocking) {
+                    Err(SendError::Full { .. }) => None,
+                    done => Some(done),
+                }
+            }),
             AsyncSend::Closed { .. } => Poll::Ready(Err(SendError::Disconnected)),
         }
     }

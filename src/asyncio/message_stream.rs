@@ -52,6 +52,13 @@ impl AsyncSendHalf {
         }
         Poll::Ready(Ok(()))
     }
+
+    /// Sends the message a `Sink` accepted, then waits until everything
+    /// taken is written (see [`poll_flush_sent`](Self::poll_flush_sent)).
+    pub(super) fn poll_send_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        ready!(self.poll_send_pending(cx))?;
+        self.poll_flush_sent(cx)
+    }
 }
 
 /// Sends each item as one message. `start_send` only takes the item; it is
@@ -87,12 +94,12 @@ impl<B: Into<Bytes>> Sink<B> for AsyncSendHalf {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
-        self.get_mut().poll_send_pending(cx)
+        self.get_mut().poll_send_all(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
         let this = self.get_mut();
-        ready!(this.poll_send_pending(cx))?;
+        ready!(this.poll_send_all(cx))?;
         this.shut_down();
         Poll::Ready(Ok(()))
     }

@@ -109,10 +109,21 @@ enum Gone {
 }
 
 /// The sending half.
+///
+/// A frame is written from `frame[sent..end]`. A blocking sender finishes
+/// it within the call. A deferring sender (the async halves) writes what the
+/// socket takes now and keeps the rest: the next reserve, send or
+/// [`flush`](Self::flush) finishes it before anything else, so frames never
+/// interleave and no thread waits for a peer that is itself busy writing.
 pub(crate) struct TcpSender {
     shared: Arc<TcpShared>,
-    /// Header and payload of the frame being built.
+    /// Header and payload of the frame being built or written.
     frame: Vec<u8>,
+    /// Bytes of `frame` written so far, and where the frame ends.
+    sent: usize,
+    end: usize,
+    /// Commits write only what the socket takes now (see the type's doc).
+    deferring: bool,
     /// An error found while committing, reported by the next call.
     failed: Option<SendError>,
 }
@@ -137,8 +148,18 @@ impl TcpSender {
         TcpSender {
             shared,
             frame: Vec::new(),
+            sent: 0,
+            end: 0,
+            deferring: false,
             failed: None,
         }
+    }
+
+    /// Makes commits write only what the socket takes now, leaving the rest
+    /// of the frame to later calls (for event loops, which must not block).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn defer_writes(&mut self) {
+        self.deferring = true;
     }
 
     pub(crate) fn max_message(&self) -> usize {
@@ -152,16 +173,26 @@ impl TcpSender {
         }
     }
 
-    /// Checks `len` and waits (as `wait` allows) until the socket takes data;
-    /// then the frame buffer holds a header's room and `len` zero bytes.
-    pub(crate) fn reserve(&mut self, len: usize, wait: Deadline) -> Result<(), SendError> {
-        if let Some(e) = self.failed.take() {
-            self.failed = Some(match &e {
-                SendError::PeerDied { pid } => SendError::PeerDied { pid: *pid },
-                _ => SendError::Disconnected,
-            });
-            return Err(e);
+    /// The error a failed commit left, once; later calls get the lasting
+    /// form of it.
+    fn take_failed(&mut self) -> Result<(), SendError> {
+        match self.failed.take() {
+            None => Ok(()),
+            Some(e) => {
+                self.failed = Some(match &e {
+                    SendError::PeerDied { pid } => SendError::PeerDied { pid: *pid },
+                    _ => SendError::Disconnected,
+                });
+                Err(e)
+            }
         }
+    }
+
+    /// Checks `len` and waits (as `wait` allows) until the frame in flight
+    /// is written and the socket takes data; then the frame buffer holds a
+    /// header's room and `len` zero bytes.
+    pub(crate) fn reserve(&mut self, len: usize, wait: Deadline) -> Result<(), SendError> {
+        self.take_failed()?;
         if len > self.shared.max_message {
             return Err(SendError::TooLarge {
                 len,
@@ -169,13 +200,19 @@ impl TcpSender {
                 limit: crate::error::MessageLimit::Connection,
             });
         }
-        if !self.shared.wait(PollFlags::OUT, wait) {
-            return Err(match wait {
-                Deadline::NonBlocking => SendError::Full {
-                    needed: len + FRAME_HEADER,
-                },
-                _ => SendError::Timeout,
-            });
+        // One deadline covers the frame in flight and the room after it.
+        let wait = match self.sent < self.end {
+            true => wait.resolve(),
+            false => wait,
+        };
+        let busy = |wait| match wait {
+            Deadline::NonBlocking => SendError::Full {
+                needed: len + FRAME_HEADER,
+            },
+            _ => SendError::Timeout,
+        };
+        if !self.push(wait)? || !self.shared.wait(PollFlags::OUT, wait) {
+            return Err(busy(wait));
         }
         self.frame.clear();
         self.frame.resize(FRAME_HEADER + len, 0);
@@ -188,23 +225,41 @@ impl TcpSender {
     }
 
     /// Writes the frame with its first `len` payload bytes. A frame once
-    /// started is always finished (waiting for the peer to read); an error is
-    /// kept for the next call, as a ring's commit to a dead peer is.
+    /// started is always finished: within the call, or (deferring) by the
+    /// next ones. An error is kept for the next call, as a ring's commit to a
+    /// dead peer is.
     pub(crate) fn commit(&mut self, len: usize) {
-        let header = encode_frame(Frame::Data(len));
-        self.frame[..FRAME_HEADER].copy_from_slice(&header);
-        if let Err(e) = self.write_all(FRAME_HEADER + len) {
+        if let Err(e) = self.start(len) {
             self.failed = Some(e);
         }
     }
 
-    fn write_all(&mut self, total: usize) -> Result<(), SendError> {
-        let mut off = 0;
-        while off < total {
-            match self.shared.stream.send(&self.frame[off..total]) {
-                Ok(n) => off += n,
+    /// Starts writing the built frame with `len` payload bytes.
+    fn start(&mut self, len: usize) -> Result<(), SendError> {
+        let header = encode_frame(Frame::Data(len));
+        self.frame[..FRAME_HEADER].copy_from_slice(&header);
+        self.sent = 0;
+        self.end = FRAME_HEADER + len;
+        let wait = match self.deferring {
+            true => Deadline::NonBlocking,
+            false => Deadline::Forever,
+        };
+        self.push(wait).map(drop)
+    }
+
+    /// Writes what is left of the frame in flight, waiting as `wait` allows;
+    /// returns whether it is all written.
+    fn push(&mut self, mut wait: Deadline) -> Result<bool, SendError> {
+        while self.sent < self.end {
+            match self.shared.stream.send(&self.frame[self.sent..self.end]) {
+                Ok(n) => self.sent += n,
                 Err(Errno::AGAIN) => {
-                    self.shared.wait(PollFlags::OUT, Deadline::Forever);
+                    wait = wait.resolve();
+                    if matches!(wait, Deadline::NonBlocking)
+                        || !self.shared.wait(PollFlags::OUT, wait)
+                    {
+                        return Ok(false);
+                    }
                 }
                 Err(Errno::INTR) => {}
                 Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => {
@@ -213,16 +268,25 @@ impl TcpSender {
                 Err(e) => return Err(SendError::Io(e.into())),
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Copies `msg` into a frame and writes it.
+    /// Finishes the frame in flight, waiting as `wait` allows; returns
+    /// whether nothing is left to write.
+    ///
+    /// # Errors
+    /// The error a deferred commit met, or the one this write meets.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn flush(&mut self, wait: Deadline) -> Result<bool, SendError> {
+        self.take_failed()?;
+        self.push(wait)
+    }
+
+    /// Copies `msg` into a frame and writes it (deferring: starts writing it).
     pub(crate) fn send(&mut self, msg: &[u8], wait: Deadline) -> Result<(), SendError> {
         self.reserve(msg.len(), wait)?;
         self.frame[FRAME_HEADER..].copy_from_slice(msg);
-        let header = encode_frame(Frame::Data(msg.len()));
-        self.frame[..FRAME_HEADER].copy_from_slice(&header);
-        self.write_all(FRAME_HEADER + msg.len())
+        self.start(msg.len())
     }
 }
 
@@ -230,8 +294,15 @@ impl Drop for TcpSender {
     fn drop(&mut self) {
         // Tell the peer this is a close, not a crash; bounded so a peer that
         // stopped reading cannot hold us here.
-        let close = encode_frame(Frame::Close);
+        // A frame still in flight goes first (a close inside it would be
+        // corruption); one the peer does not take in time is cut off, which
+        // the peer reads as a stream ending inside a frame.
         let until = Deadline::after(Duration::from_secs(1)).resolve();
+        if !matches!(self.push(until), Ok(true)) {
+            self.shared.stream.shutdown_write();
+            return;
+        }
+        let close = encode_frame(Frame::Close);
         let mut off = 0;
         while off < close.len() {
             match self.shared.stream.send(&close[off..]) {
