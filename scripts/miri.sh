@@ -16,7 +16,7 @@ if ! cargo +nightly miri setup >/dev/null 2>&1; then
   echo "skipped: cargo miri setup failed (no network for the sysroot?)"; exit 0
 fi
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation -Zmiri-disable-weak-memory-emulation}"
-CARGO_TARGET_DIR=target/miri cargo +nightly miri test --lib -- tests:: || exit 1
+CARGO_TARGET_DIR=target/miri cargo +nightly miri test --lib -- testing::ring_tests:: || exit 1
 # The fuzz targets' seed corpus and regressions over heap rings (tens of seconds):
 # corrupt control words and ring bytes, hostile positions, the ops model.
 CARGO_TARGET_DIR=target/miri cargo +nightly miri test --test fuzz_corpus
