@@ -275,7 +275,7 @@ impl SendHalf {
     #[inline]
     fn send_wait(&mut self, msg: &[u8], wait: Deadline) -> Result<(), SendError> {
         match &mut self.inner {
-            SendInner::Shm(p) => p.send_inner(msg, wait),
+            SendInner::Shm(p) => p.send_by(msg, wait),
             SendInner::Tcp(t) => t.send(msg, wait),
         }
     }

@@ -58,8 +58,7 @@ impl Consumer {
     /// state is inconsistent.
     #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        let rec = self.next(Deadline::NonBlocking)?;
-        Ok(self.take_into_vec(rec, buf))
+        self.recv_by(buf, Deadline::NonBlocking)
     }
 
     /// Receives the next message into `buf`, waiting as long as it takes (or until
@@ -82,8 +81,7 @@ impl Consumer {
     /// [`RecvError::Corrupted`] if the shared state is inconsistent;
     /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        let rec = self.next(Deadline::Forever)?;
-        Ok(self.take_into_vec(rec, buf))
+        self.recv_by(buf, Deadline::Forever)
     }
 
     /// Receives the next message into `buf`, waiting at most `timeout`.
@@ -100,8 +98,7 @@ impl Consumer {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<usize, RecvError> {
-        let rec = self.next(Deadline::after(timeout))?;
-        Ok(self.take_into_vec(rec, buf))
+        self.recv_by(buf, Deadline::after(timeout))
     }
 
     /// Receives the next message into the front of `buf` without waiting. A
@@ -118,8 +115,7 @@ impl Consumer {
     /// state is inconsistent.
     #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let rec = self.next(Deadline::NonBlocking)?;
-        self.take_into_slice(rec, buf)
+        self.recv_into_by(buf, Deadline::NonBlocking)
     }
 
     /// Receives the next message into the front of `buf`, waiting for one.
@@ -132,8 +128,7 @@ impl Consumer {
     /// [`RecvError::Corrupted`] if the shared state is inconsistent;
     /// [`RecvError::Io`] if a wakeup system call fails.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let rec = self.next(Deadline::Forever)?;
-        self.take_into_slice(rec, buf)
+        self.recv_into_by(buf, Deadline::Forever)
     }
 
     /// Receives the next message into the front of `buf`, waiting at most `timeout`.
@@ -151,8 +146,7 @@ impl Consumer {
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, RecvError> {
-        let rec = self.next(Deadline::after(timeout))?;
-        self.take_into_slice(rec, buf)
+        self.recv_into_by(buf, Deadline::after(timeout))
     }
 
     /// Lends the next message in place without waiting (zero-copy read). The

@@ -142,7 +142,7 @@ impl Producer {
     /// of `Full`); [`SendError::Corrupted`] if the shared state is inconsistent.
     #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_inner(msg, Deadline::NonBlocking)
+        self.send_by(msg, Deadline::NonBlocking)
     }
 
     /// Copies `msg` into the ring and commits it, waiting for room (or until
@@ -173,7 +173,7 @@ impl Producer {
     /// process died; [`SendError::Corrupted`] if the shared state is
     /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_inner(msg, Deadline::Forever)
+        self.send_by(msg, Deadline::Forever)
     }
 
     /// Copies `msg` into the ring and commits it, waiting at most `timeout` for room.
@@ -186,12 +186,12 @@ impl Producer {
     /// inconsistent; [`SendError::Io`] if a wakeup system call fails.
     /// [`SendError::Timeout`] if no room was made within `timeout`.
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.send_inner(msg, Deadline::after(timeout))
+        self.send_by(msg, Deadline::after(timeout))
     }
 
     /// [`send`](Self::send) with any [`Deadline`] (connections pass theirs on).
     #[inline]
-    pub(crate) fn send_inner(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
+    pub(crate) fn send_by(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
         let r = self.reserve_inner(msg.len(), deadline)?;
         self.ring.write(&r, 0, msg);
         self.publish(r, msg.len() as u64);
