@@ -197,6 +197,7 @@ mod tests {
                 ..LatencyStats::default()
             }),
             throughput: None,
+            ring_pages: None,
         }
     }
 

@@ -66,6 +66,7 @@ pub(crate) fn lat(transport: &str, size: u64, (a, b): (usize, usize), one_way_ns
             ..LatencyStats::default()
         }),
         throughput: None,
+        ring_pages: None,
     }
 }
 
@@ -82,6 +83,7 @@ pub(crate) fn thr(transport: &str, size: u64, (a, b): (usize, usize), bytes_per_
             msgs_per_sec: bytes_per_sec / size as f64,
             ..ThroughputStats::default()
         }),
+        ring_pages: None,
     }
 }
 

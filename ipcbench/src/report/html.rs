@@ -107,7 +107,7 @@ fn file_title(files: &[ResultFile], f: &ResultFile) -> String {
 
 fn machine_table(s: &mut String, files: &[ResultFile]) {
     type Row = (&'static str, fn(&ResultFile) -> String);
-    let rows: [Row; 17] = [
+    let rows: [Row; 18] = [
         ("host", |f| f.machine.hostname.clone()),
         ("CPU model", |f| f.machine.cpu_model.clone()),
         ("kernel", |f| f.machine.kernel_release.clone()),
@@ -132,6 +132,7 @@ fn machine_table(s: &mut String, files: &[ResultFile]) {
         ("SMT", |f| if f.machine.smt { "on" } else { "off" }.into()),
         ("caches", caches_text),
         ("NUMA nodes", numa_text),
+        ("ring pages", ring_pages_text),
         ("measured", |f| date(f.created_unix_s)),
         ("load average at the end", |f| {
             f.machine
@@ -214,6 +215,33 @@ fn caches_text(f: &ResultFile) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Where the mempipe rings' pages were, per node, summed over the cells
+/// that recorded it.
+fn ring_pages_text(f: &ResultFile) -> String {
+    let mut nodes: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut cells = 0;
+    for pages in f.cells.iter().filter_map(|c| c.ring_pages.as_ref()) {
+        cells += 1;
+        for p in pages {
+            *nodes.entry(p.node).or_default() += p.pages;
+        }
+    }
+    let total: u64 = nodes.values().sum();
+    if total == 0 {
+        return "not recorded (no mempipe ring cells)".into();
+    }
+    let per_node: Vec<String> = nodes
+        .iter()
+        .map(|(node, pages)| {
+            format!(
+                "node{node}: {pages} pages ({:.0} %)",
+                100.0 * *pages as f64 / total as f64
+            )
+        })
+        .collect();
+    format!("{} — over {cells} mempipe cells", per_node.join(", "))
 }
 
 fn numa_text(f: &ResultFile) -> String {

@@ -247,6 +247,19 @@ pub(crate) struct Cell {
     /// Present for `Kind::Throughput` cells that ran.
     #[serde(default)]
     pub(crate) throughput: Option<ThroughputStats>,
+    /// Where the parent's rings' pages were at the end of the cell, per NUMA
+    /// node (mempipe rings only; absent for other transports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ring_pages: Option<Vec<NodePages>>,
+}
+
+/// Pages of a cell's shared memory on one NUMA node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodePages {
+    /// The node.
+    pub(crate) node: u32,
+    /// Pages on it.
+    pub(crate) pages: u64,
 }
 
 /// Order statistics of a set of samples, nanoseconds.

@@ -10,7 +10,7 @@ use super::session::{Measured, Session};
 use crate::measure::latency::new_histogram;
 use crate::measure::Ended;
 use crate::plan::PlannedCell;
-use crate::results::{Cell, LatencyStats, Percentiles, Status, ThroughputStats};
+use crate::results::{Cell, LatencyStats, NodePages, Percentiles, Status, ThroughputStats};
 use hdrhistogram::Histogram;
 
 /// Fewer round trips than this in one repeat means the cell did not finish.
@@ -34,6 +34,7 @@ fn base(c: &PlannedCell, status: Status) -> Cell {
         status,
         latency: None,
         throughput: None,
+        ring_pages: None,
     }
 }
 
@@ -82,6 +83,18 @@ pub(crate) fn assemble(
         status = Status::TimedOut;
     }
     let mut cell = base(c, status);
+    cell.ring_pages = sessions
+        .iter()
+        .find_map(|s| s.ring_pages.as_ref())
+        .map(|pages| {
+            pages
+                .iter()
+                .map(|&(node, pages)| NodePages {
+                    node,
+                    pages: pages as u64,
+                })
+                .collect()
+        });
     let mut hists = Vec::new();
     let mut streams = Vec::new();
     for s in sessions {

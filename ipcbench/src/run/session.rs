@@ -35,6 +35,8 @@ pub(crate) struct Session {
     pub(crate) expired: bool,
     /// What the child reported at the end, if it did.
     pub(crate) child_end: Option<String>,
+    /// Pages of the parent's rings per NUMA node, where the transport can say.
+    pub(crate) ring_pages: Option<Vec<(u32, usize)>>,
 }
 
 /// Run one repeat. An `Err` means the session could not even start.
@@ -127,12 +129,14 @@ pub(crate) fn run(
         Some(ChildMsg::Done { ended, .. }) => Some(ended),
         _ => None,
     };
+    let ring_pages = ep.ring_pages();
     drop(ep);
     child.finish(Duration::from_millis(300));
     Ok(Session {
         measured,
         expired,
         child_end,
+        ring_pages,
     })
 }
 

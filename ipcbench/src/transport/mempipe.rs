@@ -88,6 +88,8 @@ struct Ends {
     write: WriteMode,
     read: ReadMode,
     buf: Vec<u8>,
+    /// The parent's two rings, kept to report where their pages are.
+    regions: Vec<Region>,
 }
 
 impl Ends {
@@ -170,6 +172,19 @@ impl Endpoint for Ends {
             }
         }
     }
+
+    fn ring_pages(&self) -> Option<Vec<(u32, usize)>> {
+        if self.regions.is_empty() {
+            return None;
+        }
+        let mut nodes = std::collections::BTreeMap::new();
+        for region in &self.regions {
+            for (node, pages) in region.numa_pages() {
+                *nodes.entry(node).or_insert(0) += pages;
+            }
+        }
+        Some(nodes.into_iter().collect())
+    }
 }
 
 /// Rebuilds a region from `fds` taken off the front of `list`: the memory,
@@ -241,6 +256,7 @@ impl Transport for Mempipe {
             write: self.write,
             read: self.read,
             buf: Vec::with_capacity(len),
+            regions: vec![down, up],
         };
         Ok((Box::new(ends), Handoff { fds, args: vec![] }))
     }
@@ -258,6 +274,7 @@ impl Transport for Mempipe {
             write: self.write,
             read: self.read,
             buf: Vec::with_capacity(p.buffer_len()),
+            regions: Vec::new(),
         }))
     }
 }
