@@ -263,3 +263,29 @@ fn numa_text(f: &ResultFile) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ring_pages_text;
+    use crate::check::tests::{file, lat};
+    use crate::results::NodePages;
+
+    #[test]
+    fn ring_pages_are_summed_per_node_over_the_cells_that_recorded_them() {
+        let mut a = lat("mempipe-spin", 8, (0, 1), 100.0);
+        a.ring_pages = Some(vec![NodePages { node: 0, pages: 6 }]);
+        let mut b = lat("mempipe-futex", 8, (0, 1), 100.0);
+        b.ring_pages = Some(vec![
+            NodePages { node: 0, pages: 2 },
+            NodePages { node: 1, pages: 8 },
+        ]);
+        let pipe = lat("pipe", 8, (0, 1), 100.0);
+        let text = ring_pages_text(&file(&[0, 1], vec![a, b, pipe]));
+        assert_eq!(
+            text,
+            "node0: 8 pages (50 %), node1: 8 pages (50 %) — over 2 mempipe cells"
+        );
+        let none = ring_pages_text(&file(&[0, 1], vec![lat("pipe", 8, (0, 1), 1.0)]));
+        assert!(none.starts_with("not recorded"), "{none}");
+    }
+}

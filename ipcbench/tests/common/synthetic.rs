@@ -160,6 +160,7 @@ fn latency_cell(t: &str, rel: Relation, size: u64, pair: CorePair, j: &mut Jitte
         status: Status::TimedOut,
         latency: None,
         throughput: None,
+        ring_pages: None,
     };
     if let Some(ow) = one_way_ns(t, rel, size) {
         let p50 = (2.0 * ow * j.around(0.08)).round();
@@ -202,6 +203,7 @@ fn throughput_cell(t: &str, rel: Relation, size: u64, pair: CorePair, j: &mut Ji
         },
         latency: None,
         throughput: None,
+        ring_pages: None,
     };
     let spin = matches!(t, "limit" | "mempipe-spin");
     if spin && rel == Relation::SameCpu {
