@@ -17,6 +17,8 @@ mod stream;
 
 pub use identity::PeerIdentity;
 pub use stream::{accept, connect, TlsStream};
+#[cfg(feature = "tokio")]
+pub(crate) use stream::{Handshake, Want};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
