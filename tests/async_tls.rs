@@ -236,7 +236,10 @@ fn refusals_are_typed_on_the_refusing_side() {
         if let Ok(stream) = client {
             let mut conn = AsyncConnection::new(Connection::over_tls(stream, 1024)).expect("async");
             let mut buf = Vec::new();
-            assert!(conn.recv(&mut buf).await.is_err(), "a refused client reads an error");
+            assert!(
+                conn.recv(&mut buf).await.is_err(),
+                "a refused client reads an error"
+            );
         }
         // An expired client certificate.
         let (server, _) = handshakes(&c.expired, "node-a").await;
@@ -258,7 +261,10 @@ fn refusals_are_typed_on_the_refusing_side() {
         // A silent peer is given up on at the deadline.
         let (server_tcp, _silent) = sockets().await;
         let server = tls::accept(server_tcp, &c.a, Duration::from_millis(200)).await;
-        assert!(matches!(server, Err(TlsError::Stalled { .. })), "{server:?}");
+        assert!(
+            matches!(server, Err(TlsError::Stalled { .. })),
+            "{server:?}"
+        );
         // A handshake waiting on a silent peer holds no thread: on this one
         // thread another pair connects and talks meanwhile, then the silent
         // peer hangs up, which the waiting handshake reports.

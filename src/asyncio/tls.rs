@@ -98,8 +98,7 @@ async fn run(mut handshake: Handshake, deadline: Duration) -> Result<TlsStream, 
             }
             Poll::Pending
         });
-        let waited = tokio::time::timeout_at(until, ready)
-        .await;
+        let waited = tokio::time::timeout_at(until, ready).await;
         match waited {
             Ok(result) => result?,
             Err(_) => return Err(stalled()),
