@@ -3,7 +3,8 @@
 //! writer of the TCP transport run on it unchanged.
 //!
 //! Two rules keep readiness honest: `recv` returns "would block" only when
-//! rustls holds no decrypted byte and the socket has none (so waiting on the
+//! rustls holds no decrypted byte, no read ciphertext is left over, and the
+//! socket has none (so waiting on the
 //! socket then is right), and `send` reports bytes as written only once their
 //! records have left for the socket (so nothing lingers in a buffer while the
 //! caller waits for a reply).
@@ -11,6 +12,7 @@
 use super::{PeerIdentity, TlsConfig, TlsError};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
+use rustix::net::RecvFlags;
 use rustls::pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -30,7 +32,20 @@ struct State {
     conn: rustls::Connection,
     /// Plaintext taken by the last `send` whose records are not all out yet.
     accepted: usize,
+    /// Ciphertext read from the socket and not yet given to rustls:
+    /// `input[start..end]`. One socket read fills it, where rustls alone
+    /// would read at most 4 KiB per call.
+    input: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
+
+/// Bytes one socket read may take: a few full records.
+const INPUT: usize = 64 << 10;
+
+/// Plaintext rustls may hold encrypted and not yet written: one call
+/// encrypts this much of a large frame and hands it to the socket at once.
+const OUTPUT: usize = 256 << 10;
 
 impl std::fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -224,11 +239,16 @@ impl Handshake {
             .map(|der| PeerIdentity::from_der(der))
             .ok_or(TlsError::NoCertificate)?;
         let peer_addr = self.tcp.peer_addr()?;
+        let mut conn = self.conn;
+        conn.set_buffer_limit(Some(OUTPUT));
         Ok(TlsStream {
             tcp: self.tcp,
             state: Mutex::new(State {
-                conn: self.conn,
+                conn,
                 accepted: 0,
+                input: vec![0; INPUT].into_boxed_slice(),
+                start: 0,
+                end: 0,
             }),
             peer,
             peer_addr,
@@ -292,6 +312,7 @@ impl TlsStream {
     /// stream, `AGAIN` when none is buffered and the socket has none.
     pub(crate) fn recv(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
         let mut st = self.state();
+        let st = &mut *st;
         loop {
             match st.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
@@ -299,17 +320,25 @@ impl TlsStream {
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(errno_of_io(&e)),
             }
-            match st.conn.read_tls(&mut &self.tcp) {
-                Ok(0) => return Ok(0),
-                Ok(_) => {
-                    if let Err(e) = st.conn.process_new_packets() {
-                        let _ = flush(&mut st.conn, &self.tcp);
-                        return Err(errno_of(&e));
-                    }
+            if st.start == st.end {
+                // No plaintext and no ciphertext left: ask the socket.
+                match rustix::net::recv(&self.tcp, &mut st.input[..], RecvFlags::DONTWAIT) {
+                    Ok((0, _)) => return Ok(0),
+                    Ok((n, _)) => (st.start, st.end) = (0, n),
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(Errno::AGAIN),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                continue;
+            }
+            // rustls takes what it can frame (a slice reader never blocks).
+            let mut input = &st.input[st.start..st.end];
+            match st.conn.read_tls(&mut input) {
+                Ok(n) => st.start += n,
                 Err(e) => return Err(errno_of_io(&e)),
+            }
+            if let Err(e) = st.conn.process_new_packets() {
+                let _ = flush(&mut st.conn, &self.tcp);
+                return Err(errno_of(&e));
             }
         }
     }
