@@ -301,3 +301,46 @@ fn write(dir: &Path, stamp: u64, file: &NamesFile) -> anyhow::Result<()> {
     println!("wrote {}", path.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_rounds() {
+        let f = figures(&[vec![5, 1, 3], vec![2, 4, 100]]);
+        assert_eq!((f.samples, f.min_ns, f.max_ns), (6, 1, 100));
+        assert_eq!(f.p50_ns, 4);
+        assert_eq!(f.p99_ns, 100);
+        assert_eq!(f.rounds_p50_ns, [3, 4]);
+    }
+
+    /// The local service is timed for real; etcd without an endpoint is
+    /// skipped with the reason, in the file.
+    #[test]
+    fn local_timed_and_etcd_skipped_without_an_endpoint() {
+        let out = tempfile::tempdir().unwrap();
+        let args = NamesArgs {
+            etcd: None,
+            samples: 3,
+            rounds: 2,
+            out: out.path().to_owned(),
+        };
+        run(&args).unwrap();
+        let file = std::fs::read_dir(out.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        let local = &v["services"][0];
+        assert_eq!(local["service"], "local");
+        assert_eq!(local["resolve"]["samples"], 6);
+        assert_eq!(local["connect"]["samples"], 6);
+        if std::env::var(ETCD_ENV).is_err() {
+            let etcd = &v["services"][1];
+            assert!(etcd["skipped"].as_str().unwrap().contains("--etcd"));
+        }
+    }
+}
