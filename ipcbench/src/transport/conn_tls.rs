@@ -30,8 +30,14 @@ const HANDSHAKE: Duration = Duration::from_secs(30);
 /// The name in the listener's certificate the child expects.
 const LISTENER_NAME: &str = "ipcbench-listener";
 
-/// A certificate and key for `name` (both TLS roles), PEM, signed by `ca`.
-fn node(ca: &CertifiedIssuer<'static, KeyPair>, name: &str) -> anyhow::Result<(String, String)> {
+/// A node's certificate and key, PEM.
+struct Node {
+    cert: String,
+    key: String,
+}
+
+/// A certificate and key for `name` (both TLS roles), signed by `ca`.
+fn node(ca: &CertifiedIssuer<'static, KeyPair>, name: &str) -> anyhow::Result<Node> {
     let mut params = CertificateParams::new(vec![name.to_owned()])?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.extended_key_usages = vec![
@@ -40,11 +46,15 @@ fn node(ca: &CertifiedIssuer<'static, KeyPair>, name: &str) -> anyhow::Result<(S
     ];
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, ca)?;
-    Ok((cert.pem(), key.serialize_pem()))
+    Ok(Node {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
 }
 
-/// A fresh CA's certificate and one node certificate and key for each side.
-fn test_pki() -> anyhow::Result<(String, (String, String), (String, String))> {
+/// A fresh CA's certificate (PEM), and a node certificate and key for the
+/// listener and for the child.
+fn test_pki() -> anyhow::Result<(String, Node, Node)> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params
@@ -99,8 +109,12 @@ impl Transport for ConnTls {
 
     fn create(&self, p: &CellParams) -> anyhow::Result<(Box<dyn Endpoint>, Handoff)> {
         let len = p.buffer_len();
-        let (ca, (cert, key), (child_cert, child_key)) = test_pki()?;
-        let config = TlsConfig::from_pem(ca.as_bytes(), cert.as_bytes(), key.as_bytes())?;
+        let (ca, listener_node, child) = test_pki()?;
+        let config = TlsConfig::from_pem(
+            ca.as_bytes(),
+            listener_node.cert.as_bytes(),
+            listener_node.key.as_bytes(),
+        )?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let accepting = Accepting::on_thread(move || accept(listener, config, len));
@@ -108,7 +122,7 @@ impl Transport for ConnTls {
             Box::new(ConnEndpoint::accepting(accepting, len)),
             Handoff {
                 fds: vec![],
-                args: vec![addr.to_string(), ca, child_cert, child_key],
+                args: vec![addr.to_string(), ca, child.cert, child.key],
             },
         ))
     }
