@@ -58,6 +58,23 @@ pub(crate) enum Command {
         #[arg(long)]
         install: bool,
     },
+    /// Time name resolution and connect by name through the local name service and,
+    /// given an endpoint, etcd (p50/p99 in alternating rounds); writes names-*.json.
+    Names {
+        /// etcd endpoint(s), comma-separated (else MEMPIPE_ETCD); without one etcd is
+        /// skipped. ipcbench starts no etcd; the build needs `--features etcd`.
+        #[arg(long)]
+        etcd: Option<String>,
+        /// Calls timed per service and round.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        samples: u32,
+        /// Measured rounds (after one warm-up round), alternating the services.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        rounds: u32,
+        /// Directory for the result file.
+        #[arg(long, default_value = "ipcbench-results")]
+        out: PathBuf,
+    },
     /// Remove leftovers of killed runs (shared-memory names, orphaned children).
     Clean,
     /// Internal: the child side of one measurement.

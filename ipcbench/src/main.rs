@@ -24,6 +24,7 @@ mod clean;
 mod cli;
 mod machine;
 mod measure;
+mod naming;
 mod plan;
 mod profile;
 mod report;
@@ -56,6 +57,17 @@ fn main() -> ExitCode {
             .map_err(Into::into),
         Some(Command::Check { files, json }) => check::run(&files, json),
         Some(Command::Profile { file, install }) => profile::run(&file, install),
+        Some(Command::Names {
+            etcd,
+            samples,
+            rounds,
+            out,
+        }) => naming::run(&naming::NamesArgs {
+            etcd,
+            samples,
+            rounds,
+            out,
+        }),
         Some(Command::Clean) => clean::run(),
         Some(Command::Child { spec }) => return ExitCode::from(run::child::main(&spec) as u8),
     };

@@ -81,6 +81,8 @@ mod connection;
 mod listener;
 mod message_stream;
 mod ring;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod waiter;
 
 pub use connection::{connect, AsyncConnection, AsyncRecvHalf, AsyncSendHalf};

@@ -39,6 +39,7 @@ static CONN_HYBRID: Subject = subject!("conn-shm-hybrid");
 static CONN_FUTEX: Subject = subject!("conn-shm-futex");
 static CONN_EVENTFD: Subject = subject!("conn-shm-eventfd");
 static CONN_TCP: Subject = subject!("conn-tcp");
+static CONN_TLS: Subject = subject!("conn-tls");
 static ASYNC_HYBRID: Subject = subject!("async-conn-shm-hybrid");
 static TOKIO_UNIX: Subject = subject!("tokio-unix-stream");
 static TCP_NODELAY: Subject = subject!("tcp-nodelay");
@@ -166,6 +167,10 @@ pub(crate) static TARGETS: &[Target] = &[
     ratio("c2", (&CONN_SPIN, &SPIN), BytesPerSec, Bytes(65536), Cross, AtLeast(0.95)),
     ratio("c2", (&CONN_HYBRID, &HYBRID), BytesPerSec, Bytes(65536), Cross, AtLeast(0.95)),
     ratio("c3", (&CONN_TCP, &TCP_NODELAY), OneWayP50, Bytes(8), Cross, AtMost(1.1)),
+    // Mutual TLS costs little over plain TCP: small messages within 1.3x a plain socket's
+    // latency, streams at least 0.7 of the plaintext connection's bytes per second.
+    ratio("t1", (&CONN_TLS, &TCP_NODELAY), OneWayP50, Bytes(8), Cross, AtMost(1.3)),
+    ratio("t2", (&CONN_TLS, &CONN_TCP), BytesPerSec, Bytes(65536), Cross, AtLeast(0.7)),
     // Awaited on tokio on both sides, a connection keeps most of its latency: at most twice
     // the blocking one, and a tenth of tokio's own UnixStream.
     ratio("a1", (&ASYNC_HYBRID, &CONN_HYBRID), OneWayP50, Bytes(8), Cross, AtMost(2.0)),

@@ -74,6 +74,14 @@ impl Accepting {
         })))
     }
 
+    /// Runs `accept` on a thread of its own (a transport with its own way
+    /// to accept).
+    pub(super) fn on_thread(
+        accept: impl FnOnce() -> Result<Connection, XferError> + Send + 'static,
+    ) -> Self {
+        Accepting(Some(std::thread::spawn(accept)))
+    }
+
     /// Waits for the accepted connection; it is handed out once.
     pub(super) fn join(&mut self) -> Result<Connection, XferError> {
         let accepting = self
@@ -99,6 +107,14 @@ impl ConnEndpoint {
         ConnEndpoint {
             conn: None,
             accepting: Accepting::spawn(listener),
+            buf: Vec::with_capacity(len),
+        }
+    }
+
+    pub(super) fn accepting(accepting: Accepting, len: usize) -> Self {
+        ConnEndpoint {
+            conn: None,
+            accepting,
             buf: Vec::with_capacity(len),
         }
     }

@@ -51,6 +51,7 @@
 pub(crate) mod async_conn;
 pub(crate) mod conn_shm;
 pub(crate) mod conn_tcp;
+pub(crate) mod conn_tls;
 pub(crate) mod eventfd;
 pub(crate) mod fdio;
 pub(crate) mod futex;
@@ -176,6 +177,7 @@ pub(crate) fn registry() -> Vec<&'static dyn Transport> {
     out.extend(mempipe::VARIANTS.iter().map(|v| v as &dyn Transport));
     out.extend(conn_shm::VARIANTS.iter().map(|v| v as &dyn Transport));
     out.push(&conn_tcp::ConnTcp);
+    out.push(&conn_tls::ConnTls);
     out.extend(async_conn::VARIANTS.iter().map(|v| v as &dyn Transport));
     out.push(&async_conn::TokioUnixStream);
     #[cfg(feature = "peers")]

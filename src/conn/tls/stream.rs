@@ -3,7 +3,8 @@
 //! writer of the TCP transport run on it unchanged.
 //!
 //! Two rules keep readiness honest: `recv` returns "would block" only when
-//! rustls holds no decrypted byte and the socket has none (so waiting on the
+//! rustls holds no decrypted byte, no read ciphertext is left over, and the
+//! socket has none (so waiting on the
 //! socket then is right), and `send` reports bytes as written only once their
 //! records have left for the socket (so nothing lingers in a buffer while the
 //! caller waits for a reply).
@@ -11,6 +12,7 @@
 use super::{PeerIdentity, TlsConfig, TlsError};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
+use rustix::net::RecvFlags;
 use rustls::pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -30,7 +32,20 @@ struct State {
     conn: rustls::Connection,
     /// Plaintext taken by the last `send` whose records are not all out yet.
     accepted: usize,
+    /// Ciphertext read from the socket and not yet given to rustls:
+    /// `input[start..end]`. One socket read fills it, where rustls alone
+    /// would read at most 4 KiB per call.
+    input: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
+
+/// Bytes one socket read may take: a few full records.
+const INPUT: usize = 64 << 10;
+
+/// Plaintext rustls may hold encrypted and not yet written: one call
+/// encrypts this much of a large frame and hands it to the socket at once.
+const OUTPUT: usize = 256 << 10;
 
 impl std::fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,8 +64,7 @@ pub fn accept(
     config: &TlsConfig,
     deadline: Duration,
 ) -> Result<TlsStream, TlsError> {
-    let conn = rustls::ServerConnection::new(config.server.clone())?;
-    handshake(tcp, conn.into(), deadline, None)
+    Handshake::server(tcp, config)?.run(deadline)
 }
 
 /// Runs the client side of the handshake on `tcp`, expecting the listener's
@@ -71,10 +85,7 @@ pub fn connect(
     config: &TlsConfig,
     deadline: Duration,
 ) -> Result<TlsStream, TlsError> {
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| TlsError::Config(format!("server name {server_name:?}: {e}")))?;
-    let conn = rustls::ClientConnection::new(config.client.clone(), name)?;
-    handshake(tcp, conn.into(), deadline, Some(server_name))
+    Handshake::client(tcp, server_name, config)?.run(deadline)
 }
 
 /// Waits until `tcp` is ready for `flags`, or `until`; false at `until`.
@@ -110,72 +121,158 @@ fn flush(conn: &mut rustls::Connection, mut tcp: &TcpStream) -> std::io::Result<
     Ok(true)
 }
 
-fn handshake(
+/// What a handshake in progress waits for on its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Bytes from the peer.
+    Read,
+    /// Bytes from the peer, or room to send what is queued.
+    ReadOrWrite,
+    /// Room to send the last flight.
+    Write,
+}
+
+/// A handshake driven without blocking: [`step`](Self::step) does what the
+/// socket allows now and says what to wait for, so a blocking caller polls
+/// and an event loop awaits readiness between steps.
+pub(crate) struct Handshake {
     tcp: TcpStream,
-    mut conn: rustls::Connection,
-    deadline: Duration,
-    expected: Option<&str>,
-) -> Result<TlsStream, TlsError> {
-    let start = Instant::now();
-    let until = start + deadline;
-    tcp.set_nonblocking(true)?;
-    let _ = tcp.set_nodelay(true);
-    let refused = |e: rustls::Error, conn: &mut rustls::Connection| {
-        let _ = flush(conn, &tcp); // the alert that tells the peer why
+    conn: rustls::Connection,
+    /// The name a client expects the listener's certificate to carry.
+    expected: Option<String>,
+}
+
+impl Handshake {
+    /// The server side, on a connected socket (made non-blocking).
+    pub(crate) fn server(tcp: TcpStream, config: &TlsConfig) -> Result<Self, TlsError> {
+        let conn = rustls::ServerConnection::new(config.server.clone())?;
+        Self::new(tcp, conn.into(), None)
+    }
+
+    /// The client side, expecting the listener to be `server_name`.
+    pub(crate) fn client(
+        tcp: TcpStream,
+        server_name: &str,
+        config: &TlsConfig,
+    ) -> Result<Self, TlsError> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| TlsError::Config(format!("server name {server_name:?}: {e}")))?;
+        let conn = rustls::ClientConnection::new(config.client.clone(), name)?;
+        Self::new(tcp, conn.into(), Some(server_name.to_owned()))
+    }
+
+    fn new(
+        tcp: TcpStream,
+        conn: rustls::Connection,
+        expected: Option<String>,
+    ) -> Result<Self, TlsError> {
+        tcp.set_nonblocking(true)?;
+        let _ = tcp.set_nodelay(true);
+        Ok(Handshake {
+            tcp,
+            conn,
+            expected,
+        })
+    }
+
+    /// The socket, for waiting on.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The refusal `e` as a [`TlsError`], after sending the alert that tells
+    /// the peer why (best effort).
+    fn refused(&mut self, e: rustls::Error) -> TlsError {
+        let _ = flush(&mut self.conn, &self.tcp);
         match TlsError::from(e) {
             TlsError::WrongName { .. } => TlsError::WrongName {
-                expected: expected.unwrap_or_default().to_owned(),
+                expected: self.expected.clone().unwrap_or_default(),
             },
             other => other,
         }
-    };
-    while conn.is_handshaking() {
-        let flushed = flush(&mut conn, &tcp)?;
-        if conn.wants_read() {
-            match conn.read_tls(&mut &tcp) {
-                Ok(0) => return Err(TlsError::Closed),
-                Ok(_) => {
-                    if let Err(e) = conn.process_new_packets() {
-                        return Err(refused(e, &mut conn));
+    }
+
+    /// Advances the handshake as far as the socket allows now: `None` when
+    /// it is done (the last flight sent), else what to wait for.
+    ///
+    /// # Errors
+    /// The refusal, a closed connection, or a socket error.
+    pub(crate) fn step(&mut self) -> Result<Option<Want>, TlsError> {
+        while self.conn.is_handshaking() {
+            let flushed = flush(&mut self.conn, &self.tcp)?;
+            if self.conn.wants_read() {
+                match self.conn.read_tls(&mut &self.tcp) {
+                    Ok(0) => return Err(TlsError::Closed),
+                    Ok(_) => {
+                        if let Err(e) = self.conn.process_new_packets() {
+                            return Err(self.refused(e));
+                        }
+                        continue;
                     }
-                    continue;
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
+            }
+            return Ok(Some(match flushed {
+                true => Want::Read,
+                false => Want::ReadOrWrite,
+            }));
+        }
+        // The last flight (the client's Finished) must leave before we return.
+        match flush(&mut self.conn, &self.tcp)? {
+            true => Ok(None),
+            false => Ok(Some(Want::Write)),
+        }
+    }
+
+    /// The established session, once [`step`](Self::step) returned `None`.
+    ///
+    /// # Errors
+    /// [`TlsError::NoCertificate`] when the peer showed none; a socket error.
+    pub(crate) fn finish(self) -> Result<TlsStream, TlsError> {
+        let peer = self
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|der| PeerIdentity::from_der(der))
+            .ok_or(TlsError::NoCertificate)?;
+        let peer_addr = self.tcp.peer_addr()?;
+        let mut conn = self.conn;
+        conn.set_buffer_limit(Some(OUTPUT));
+        Ok(TlsStream {
+            tcp: self.tcp,
+            state: Mutex::new(State {
+                conn,
+                accepted: 0,
+                input: vec![0; INPUT].into_boxed_slice(),
+                start: 0,
+                end: 0,
+            }),
+            peer,
+            peer_addr,
+        })
+    }
+
+    /// Runs to the end, polling the socket, within `deadline`.
+    fn run(mut self, deadline: Duration) -> Result<TlsStream, TlsError> {
+        let start = Instant::now();
+        let until = start + deadline;
+        while let Some(want) = self.step()? {
+            let flags = match want {
+                Want::Read => PollFlags::IN,
+                Want::ReadOrWrite => PollFlags::IN | PollFlags::OUT,
+                Want::Write => PollFlags::OUT,
+            };
+            if !ready(&self.tcp, flags, until) {
+                return Err(TlsError::Stalled {
+                    waited: start.elapsed(),
+                });
             }
         }
-        let flags = if flushed {
-            PollFlags::IN
-        } else {
-            PollFlags::IN | PollFlags::OUT
-        };
-        if !ready(&tcp, flags, until) {
-            return Err(TlsError::Stalled {
-                waited: start.elapsed(),
-            });
-        }
+        self.finish()
     }
-    // The last flight (the client's Finished) must leave before we return.
-    while !flush(&mut conn, &tcp)? {
-        if !ready(&tcp, PollFlags::OUT, until) {
-            return Err(TlsError::Stalled {
-                waited: start.elapsed(),
-            });
-        }
-    }
-    let peer = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|der| PeerIdentity::from_der(der))
-        .ok_or(TlsError::NoCertificate)?;
-    let peer_addr = tcp.peer_addr()?;
-    Ok(TlsStream {
-        tcp,
-        state: Mutex::new(State { conn, accepted: 0 }),
-        peer,
-        peer_addr,
-    })
 }
 
 /// The errno a TLS failure is reported as on the byte stream: the peer's
@@ -215,6 +312,7 @@ impl TlsStream {
     /// stream, `AGAIN` when none is buffered and the socket has none.
     pub(crate) fn recv(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
         let mut st = self.state();
+        let st = &mut *st;
         loop {
             match st.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
@@ -222,17 +320,25 @@ impl TlsStream {
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(errno_of_io(&e)),
             }
-            match st.conn.read_tls(&mut &self.tcp) {
-                Ok(0) => return Ok(0),
-                Ok(_) => {
-                    if let Err(e) = st.conn.process_new_packets() {
-                        let _ = flush(&mut st.conn, &self.tcp);
-                        return Err(errno_of(&e));
-                    }
+            if st.start == st.end {
+                // No plaintext and no ciphertext left: ask the socket.
+                match rustix::net::recv(&self.tcp, &mut st.input[..], RecvFlags::DONTWAIT) {
+                    Ok((0, _)) => return Ok(0),
+                    Ok((n, _)) => (st.start, st.end) = (0, n),
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(Errno::AGAIN),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                continue;
+            }
+            // rustls takes what it can frame (a slice reader never blocks).
+            let mut input = &st.input[st.start..st.end];
+            match st.conn.read_tls(&mut input) {
+                Ok(n) => st.start += n,
                 Err(e) => return Err(errno_of_io(&e)),
+            }
+            if let Err(e) = st.conn.process_new_packets() {
+                let _ = flush(&mut st.conn, &self.tcp);
+                return Err(errno_of(&e));
             }
         }
     }
