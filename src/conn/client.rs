@@ -1,5 +1,9 @@
 //! The connecting side.
 
+mod remote;
+#[cfg(feature = "tls")]
+mod tls;
+
 use super::address::{plaintext_targets, Address, IntoAddress};
 use super::config::{check_geometry, Choice, ConnConfig};
 use super::connection::Connection;
@@ -86,6 +90,10 @@ pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connect
     // One deadline for the whole call, whatever the listener does.
     let deadline = Deadline::after(config.connect_timeout).resolve();
     match &address {
+        Address::Auto(name) | Address::Shm(name) if remote::across_hosts(config) => {
+            let shm_only = matches!(address, Address::Shm(_));
+            remote::connect_by_name(name, shm_only, config, &choice, deadline)
+        }
         Address::Auto(name) | Address::Shm(name) => {
             // In the per-user directory the listener must be this user: a
             // socket planted by someone else is refused. An explicit directory
@@ -374,6 +382,16 @@ fn tcp_stream(
 ) -> Result<TcpStream, ConnectError> {
     let targets = plaintext_targets(addr, config.plaintext_off_host)
         .map_err(|refusal| ConnectError::from_refusal(addr, refusal))?;
+    tcp_to(addr, &targets, deadline)
+}
+
+/// Connects a TCP socket to the first of `targets` that answers, retrying
+/// refused connections until `deadline`; `addr` names them in errors.
+fn tcp_to(
+    addr: &str,
+    targets: &[std::net::SocketAddr],
+    deadline: Deadline,
+) -> Result<TcpStream, ConnectError> {
     let unreachable = |source| ConnectError::Unreachable {
         addr: addr.to_owned(),
         source,
@@ -384,7 +402,7 @@ fn tcp_stream(
             std::io::ErrorKind::TimedOut,
             "not reached within the connect timeout",
         );
-        for target in &targets {
+        for target in targets {
             let left = deadline.left().unwrap_or(Duration::MAX);
             if left.is_zero() {
                 break;

@@ -29,6 +29,9 @@ pub(super) struct Policy {
     pub choice: Choice,
     pub boot_id: [u8; 16],
     pub uid: u32,
+    /// The TCP address's TLS configuration, when it speaks TLS.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::conn::tls::TlsConfig>,
 }
 
 impl Policy {
@@ -87,17 +90,19 @@ pub(super) struct LocalPeer {
 pub(super) enum Client {
     Local(UnixStream, LocalPeer),
     Tcp(TcpStream, SocketAddr),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls_client::TlsClient>),
 }
 
 /// The shared-memory connection built for a local client, waiting for its
 /// acknowledgement.
-struct Offered {
+pub(super) struct Offered {
     producer: Producer,
     consumer: Consumer,
     transport: Transport,
 }
 
-enum Stage {
+pub(super) enum Stage {
     Hello {
         bytes: [u8; CLIENT_HELLO_LEN],
         got: usize,
@@ -111,7 +116,7 @@ pub(super) struct Pending {
     pub key: PeerKey,
     pub label: String,
     pub deadline: Instant,
-    stage: Stage,
+    pub(super) stage: Stage,
 }
 
 /// Connections that spin, counted while the listener's end of them lives.
@@ -143,15 +148,21 @@ impl Pending {
         match &self.client {
             Client::Local(s, _) => s.as_fd(),
             Client::Tcp(s, _) => s.as_fd(),
+            #[cfg(feature = "tls")]
+            Client::Tls(c) => c.tcp.as_fd(),
         }
     }
 
     /// The error for a client that missed its deadline.
     pub(super) fn expired(&self, timeout: Duration) -> AcceptError {
+        #[cfg(feature = "tls")]
+        if let Some(stalled) = self.tls_expired(timeout) {
+            return stalled;
+        }
         self.fail(HandshakeError::Timeout(timeout))
     }
 
-    fn fail(&self, source: HandshakeError) -> AcceptError {
+    pub(super) fn fail(&self, source: HandshakeError) -> AcceptError {
         AcceptError::Handshake {
             peer: self.label.clone(),
             source,
@@ -174,6 +185,10 @@ impl Pending {
         policy: &Policy,
         spinning: &mut Spinning,
     ) -> Result<Option<Connection>, AcceptError> {
+        #[cfg(feature = "tls")]
+        if matches!(self.client, Client::Tls(_)) {
+            return self.step_tls(policy);
+        }
         match &self.stage {
             Stage::Hello { bytes, got } => {
                 let (mut bytes, mut got) = (*bytes, *got);
@@ -211,20 +226,9 @@ impl Pending {
     fn read_hello(&self, bytes: &[u8; CLIENT_HELLO_LEN]) -> Result<ClientHello, AcceptError> {
         let via = match self.client {
             Client::Local(..) => wire::VIA_UNIX,
-            Client::Tcp(..) => wire::VIA_TCP,
+            _ => wire::VIA_TCP,
         };
-        let checked = ClientHello::decode(bytes).and_then(|hello| {
-            if hello.via == via {
-                Ok(hello)
-            } else {
-                Err(HandshakeError::BadField {
-                    field: "via",
-                    value: u64::from(hello.via),
-                    why: "does not match the socket it arrived on",
-                })
-            }
-        });
-        checked.map_err(|e| {
+        check_hello(bytes, via).map_err(|e| {
             let _ = write_all(self.socket(), &ServerHello::bare(Status::BadHello).encode());
             self.fail(e)
         })
@@ -242,6 +246,10 @@ impl Pending {
                 let addr = *addr;
                 self.answer_tcp(stream, addr, hello, policy).map(Some)
             }
+            #[cfg(feature = "tls")]
+            Client::Tls(_) => Err(self.fail(HandshakeError::Mismatch(
+                "a TLS client's hello is answered inside its session".into(),
+            ))),
             Client::Local(_, peer) => {
                 let pid = peer.pid;
                 let pidfd = peer.pidfd.clone();
@@ -410,23 +418,48 @@ impl Pending {
         policy: &Policy,
     ) -> Result<Connection, AcceptError> {
         let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
-        let max = (hello.max_message as usize).min(policy.config.max_message);
-        let reply = ServerHello {
-            status: Status::Accepted,
-            wakeup: None,
-            pid: std::process::id(),
-            max_message: max as u64,
-            capacity: 0,
-            spin_budget_ns: 0,
-            liveness_ns: policy.config.liveness_interval.as_nanos() as u64,
-            boot_id: [0; 16], // nothing about this host to an unauthenticated peer
-            detail: 0,
-            path: Vec::new(),
-        };
+        let reply = tcp_reply(&hello, policy);
+        let max = reply.max_message as usize;
         write_all(&stream, &reply.encode()).map_err(|e| self.fail(e))?;
         stream.set_nonblocking(false).map_err(os("fcntl"))?;
         let shared = TcpShared::open(stream, hello.pid, max);
         let transport = Transport::tcp(max, addr.to_string(), "client over TCP".into());
         Ok(Connection::tcp(shared, transport))
+    }
+}
+
+/// Decodes a client's hello and checks it came the way it says (`via`).
+pub(super) fn check_hello(
+    bytes: &[u8; CLIENT_HELLO_LEN],
+    via: u8,
+) -> Result<ClientHello, HandshakeError> {
+    ClientHello::decode(bytes).and_then(|hello| {
+        if hello.via == via {
+            Ok(hello)
+        } else {
+            Err(HandshakeError::BadField {
+                field: "via",
+                value: u64::from(hello.via),
+                why: "does not match the socket it arrived on",
+            })
+        }
+    })
+}
+
+/// The listener's answer to a TCP client's hello (plaintext or TLS): the
+/// largest message both allow; nothing about this host.
+pub(super) fn tcp_reply(hello: &ClientHello, policy: &Policy) -> ServerHello {
+    let max = (hello.max_message as usize).min(policy.config.max_message);
+    ServerHello {
+        status: Status::Accepted,
+        wakeup: None,
+        pid: std::process::id(),
+        max_message: max as u64,
+        capacity: 0,
+        spin_budget_ns: 0,
+        liveness_ns: policy.config.liveness_interval.as_nanos() as u64,
+        boot_id: [0; 16],
+        detail: 0,
+        path: Vec::new(),
     }
 }

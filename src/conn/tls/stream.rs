@@ -164,18 +164,7 @@ fn handshake(
             });
         }
     }
-    let peer = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|der| PeerIdentity::from_der(der))
-        .ok_or(TlsError::NoCertificate)?;
-    let peer_addr = tcp.peer_addr()?;
-    Ok(TlsStream {
-        tcp,
-        state: Mutex::new(State { conn, accepted: 0 }),
-        peer,
-        peer_addr,
-    })
+    TlsStream::established(tcp, conn)
 }
 
 /// The errno a TLS failure is reported as on the byte stream: the peer's
@@ -192,6 +181,26 @@ fn errno_of_io(e: &std::io::Error) -> Errno {
 }
 
 impl TlsStream {
+    /// A session whose handshake has finished (and whose last flight has
+    /// left), on a non-blocking socket.
+    pub(crate) fn established(
+        tcp: TcpStream,
+        conn: rustls::Connection,
+    ) -> Result<TlsStream, TlsError> {
+        let peer = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|der| PeerIdentity::from_der(der))
+            .ok_or(TlsError::NoCertificate)?;
+        let peer_addr = tcp.peer_addr()?;
+        Ok(TlsStream {
+            tcp,
+            state: Mutex::new(State { conn, accepted: 0 }),
+            peer,
+            peer_addr,
+        })
+    }
+
     /// The peer's verified identity.
     pub fn peer(&self) -> &PeerIdentity {
         &self.peer
