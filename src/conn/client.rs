@@ -36,6 +36,13 @@ use std::time::{Duration, Instant};
 /// loopback is refused ([`ConnectError::PlaintextOffHost`]) unless
 /// [`ConnConfig::allow_plaintext_off_host`] is given.
 ///
+/// **Across hosts**: with a name service across hosts configured
+/// ([`ConnConfig::names`], or `MEMPIPE_ETCD`), a name resolves there (waiting
+/// for it within the connect timeout): a listener on this host is reached
+/// over shared memory, one on another host over TCP with mutual TLS
+/// (`ConnConfig::tls`, or `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`; feature `tls`),
+/// the handshake running inside the TLS session. See `docs/across-hosts.md`.
+///
 /// **Restarts**: a connection whose peer died reports
 /// [`RecvError::PeerDied`](crate::RecvError::PeerDied) (or
 /// [`SendError::PeerDied`](crate::SendError::PeerDied)); calling `connect`
@@ -80,7 +87,11 @@ use std::time::{Duration, Instant};
 /// exists but took no connection in time; [`ConnectError::PlaintextOffHost`];
 /// [`ConnectError::Refused`] when the listener does not admit this user;
 /// [`ConnectError::Handshake`] when the peer is not a compatible listener or
-/// did not finish in time; [`ConnectError::Config`]; [`ConnectError::Directory`].
+/// did not finish in time; [`ConnectError::Config`]; [`ConnectError::Directory`];
+/// across hosts, [`ConnectError::Names`] when the name service is
+/// unreachable (naming its endpoints) or the name is not registered in time,
+/// [`ConnectError::OtherHost`] when the listener's host needs TLS this side
+/// lacks, and `ConnectError::Tls` when the TLS session is refused either way.
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
     let choice = config.choose();

@@ -70,7 +70,10 @@ pub(super) fn connect_by_name(
                 config,
                 choice,
                 deadline,
-                &format!("listener {name:?} on host {}, plaintext TCP as allowed", found.host),
+                &format!(
+                    "listener {name:?} on host {}, plaintext TCP as allowed",
+                    found.host
+                ),
             )
         }
         None => Err(other_host(no_tls(false))),

@@ -222,7 +222,8 @@ impl Listener {
     ) -> Result<Client, AcceptError> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.policy.tls {
-            return super::tls_client::TlsClient::new(stream, addr, tls);
+            return super::tls_client::TlsClient::new(stream, addr, tls)
+                .map(|c| Client::Tls(Box::new(c)));
         }
         Ok(Client::Tcp(stream, addr))
     }

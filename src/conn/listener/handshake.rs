@@ -10,6 +10,9 @@ use super::super::io::{read_available, write_all};
 use super::super::tcp::TcpShared;
 use super::super::transport::Transport;
 use super::super::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
+use super::hello::{check_hello, tcp_reply};
+#[cfg(feature = "tls")]
+use super::tls_client::TlsClient;
 use crate::config::{Config, WakeupKind};
 use crate::endpoint::{Consumer, Producer};
 use crate::error::OsError;
@@ -91,7 +94,7 @@ pub(super) enum Client {
     Local(UnixStream, LocalPeer),
     Tcp(TcpStream, SocketAddr),
     #[cfg(feature = "tls")]
-    Tls(Box<super::tls_client::TlsClient>),
+    Tls(Box<TlsClient>),
 }
 
 /// The shared-memory connection built for a local client, waiting for its
@@ -102,7 +105,7 @@ pub(super) struct Offered {
     transport: Transport,
 }
 
-pub(super) enum Stage {
+enum Stage {
     Hello {
         bytes: [u8; CLIENT_HELLO_LEN],
         got: usize,
@@ -116,7 +119,7 @@ pub(super) struct Pending {
     pub key: PeerKey,
     pub label: String,
     pub deadline: Instant,
-    pub(super) stage: Stage,
+    stage: Stage,
 }
 
 /// Connections that spin, counted while the listener's end of them lives.
@@ -156,13 +159,18 @@ impl Pending {
     /// The error for a client that missed its deadline.
     pub(super) fn expired(&self, timeout: Duration) -> AcceptError {
         #[cfg(feature = "tls")]
-        if let Some(stalled) = self.tls_expired(timeout) {
-            return stalled;
+        if let Client::Tls(c) = &self.client {
+            if c.is_handshaking() {
+                return AcceptError::Tls {
+                    peer: self.label.clone(),
+                    source: crate::conn::tls::TlsError::Stalled { waited: timeout },
+                };
+            }
         }
         self.fail(HandshakeError::Timeout(timeout))
     }
 
-    pub(super) fn fail(&self, source: HandshakeError) -> AcceptError {
+    fn fail(&self, source: HandshakeError) -> AcceptError {
         AcceptError::Handshake {
             peer: self.label.clone(),
             source,
@@ -186,8 +194,8 @@ impl Pending {
         spinning: &mut Spinning,
     ) -> Result<Option<Connection>, AcceptError> {
         #[cfg(feature = "tls")]
-        if matches!(self.client, Client::Tls(_)) {
-            return self.step_tls(policy);
+        if let (Client::Tls(c), Stage::Hello { bytes, got }) = (&mut self.client, &mut self.stage) {
+            return c.step(bytes, got, &self.label, &policy.config);
         }
         match &self.stage {
             Stage::Hello { bytes, got } => {
@@ -418,48 +426,12 @@ impl Pending {
         policy: &Policy,
     ) -> Result<Connection, AcceptError> {
         let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
-        let reply = tcp_reply(&hello, policy);
+        let reply = tcp_reply(&hello, &policy.config);
         let max = reply.max_message as usize;
         write_all(&stream, &reply.encode()).map_err(|e| self.fail(e))?;
         stream.set_nonblocking(false).map_err(os("fcntl"))?;
         let shared = TcpShared::open(stream, hello.pid, max);
         let transport = Transport::tcp(max, addr.to_string(), "client over TCP".into());
         Ok(Connection::tcp(shared, transport))
-    }
-}
-
-/// Decodes a client's hello and checks it came the way it says (`via`).
-pub(super) fn check_hello(
-    bytes: &[u8; CLIENT_HELLO_LEN],
-    via: u8,
-) -> Result<ClientHello, HandshakeError> {
-    ClientHello::decode(bytes).and_then(|hello| {
-        if hello.via == via {
-            Ok(hello)
-        } else {
-            Err(HandshakeError::BadField {
-                field: "via",
-                value: u64::from(hello.via),
-                why: "does not match the socket it arrived on",
-            })
-        }
-    })
-}
-
-/// The listener's answer to a TCP client's hello (plaintext or TLS): the
-/// largest message both allow; nothing about this host.
-pub(super) fn tcp_reply(hello: &ClientHello, policy: &Policy) -> ServerHello {
-    let max = (hello.max_message as usize).min(policy.config.max_message);
-    ServerHello {
-        status: Status::Accepted,
-        wakeup: None,
-        pid: std::process::id(),
-        max_message: max as u64,
-        capacity: 0,
-        spin_budget_ns: 0,
-        liveness_ns: policy.config.liveness_interval.as_nanos() as u64,
-        boot_id: [0; 16],
-        detail: 0,
-        path: Vec::new(),
     }
 }

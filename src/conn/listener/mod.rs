@@ -3,6 +3,7 @@
 
 mod drive;
 mod handshake;
+mod hello;
 mod registration;
 mod resources;
 #[cfg(feature = "tls")]

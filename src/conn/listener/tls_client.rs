@@ -3,7 +3,8 @@
 //! socket is ready and never waiting on it, all under the client's one
 //! deadline. A refusal is [`AcceptError::Tls`] for that client only.
 
-use super::handshake::{check_hello, tcp_reply, Client, Pending, Policy, Stage};
+use super::hello::{check_hello, tcp_reply};
+use crate::conn::config::ConnConfig;
 use crate::conn::connection::Connection;
 use crate::conn::error::{AcceptError, HandshakeError};
 use crate::conn::stream::ByteStream;
@@ -13,7 +14,6 @@ use crate::conn::tls::{TlsConfig, TlsError};
 use crate::conn::transport::Transport;
 use crate::conn::wire::{self, ServerHello, Status, CLIENT_HELLO_LEN};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
 /// A TLS client in flight.
 pub(in crate::conn::listener) struct TlsClient {
@@ -35,20 +35,25 @@ impl TlsClient {
         tcp: TcpStream,
         addr: SocketAddr,
         config: &TlsConfig,
-    ) -> Result<Client, AcceptError> {
+    ) -> Result<TlsClient, AcceptError> {
         let tls = |source| AcceptError::Tls {
             peer: format!("TLS {addr}"),
             source,
         };
         let dup = tcp.try_clone().map_err(|e| tls(e.into()))?;
         let session = Session::server(dup, config).map_err(tls)?;
-        Ok(Client::Tls(Box::new(TlsClient {
+        Ok(TlsClient {
             tcp,
             session: Some(Box::new(session)),
             addr,
             answered: None,
             out_armed: false,
-        })))
+        })
+    }
+
+    /// Whether the TLS handshake is still running.
+    pub(in crate::conn::listener) fn is_handshaking(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.is_handshaking())
     }
 
     /// Whether the session has records waiting for room in the socket.
@@ -57,42 +62,27 @@ impl TlsClient {
     }
 }
 
-impl Pending {
-    /// The error for a TLS client that missed its deadline inside the TLS
-    /// handshake (`None` past it: the mempipe handshake's timeout applies).
-    pub(super) fn tls_expired(&self, timeout: Duration) -> Option<AcceptError> {
-        let Client::Tls(client) = &self.client else {
-            return None;
-        };
-        let handshaking = client.session.as_ref().is_some_and(|s| s.is_handshaking());
-        handshaking.then(|| AcceptError::Tls {
-            peer: self.label.clone(),
-            source: TlsError::Stalled { waited: timeout },
-        })
-    }
-
-    /// Moves a TLS client's handshake as far as it goes now.
-    pub(super) fn step_tls(&mut self, policy: &Policy) -> Result<Option<Connection>, AcceptError> {
-        let Pending {
-            client,
-            label,
-            stage,
-            ..
-        } = self;
-        let Client::Tls(client) = client else {
-            return Ok(None);
-        };
+impl TlsClient {
+    /// Moves the handshake as far as it goes now, the hello gathering in
+    /// `bytes` (`got` of them so far); `label` names the client in errors.
+    pub(in crate::conn::listener) fn step(
+        &mut self,
+        bytes: &mut [u8; CLIENT_HELLO_LEN],
+        got: &mut usize,
+        label: &str,
+        config: &ConnConfig,
+    ) -> Result<Option<Connection>, AcceptError> {
         let TlsClient {
             session: slot,
             answered: answered_slot,
             addr,
             ..
-        } = &mut **client;
+        } = self;
         let Some(session) = slot.as_mut() else {
             return Ok(None);
         };
         let tls = |source| AcceptError::Tls {
-            peer: label.clone(),
+            peer: label.to_owned(),
             source,
         };
         let moved = (|| -> Result<Option<(u32, usize)>, Step> {
@@ -102,9 +92,6 @@ impl Pending {
             if let Some(answered) = *answered_slot {
                 return Ok(session.flush()?.then_some(answered));
             }
-            let Stage::Hello { bytes, got } = stage else {
-                return Ok(None);
-            };
             while *got < CLIENT_HELLO_LEN {
                 let n = session.read(&mut bytes[*got..]).map_err(|e| match e {
                     TlsError::Closed => Step::Handshake(HandshakeError::Truncated {
@@ -125,7 +112,7 @@ impl Pending {
                     return Err(Step::Handshake(e));
                 }
             };
-            let reply = tcp_reply(&hello, policy);
+            let reply = tcp_reply(&hello, config);
             let answered = (hello.pid, reply.max_message as usize);
             *answered_slot = Some(answered);
             Ok(session.write(&reply.encode())?.then_some(answered))
@@ -138,7 +125,7 @@ impl Pending {
                 return Err(match failed {
                     Step::Tls(e) => tls(e),
                     Step::Handshake(source) => AcceptError::Handshake {
-                        peer: label.clone(),
+                        peer: label.to_owned(),
                         source,
                     },
                 });
