@@ -288,11 +288,16 @@ impl Listener {
         if let Some(result) = pending.advance(&self.policy, &mut state.spinning) {
             self.finish(state, id);
             state.done.push_back(result);
-            return;
+        } else {
+            #[cfg(feature = "tls")]
+            self.arm_tls(id, pending);
         }
-        // A TLS session whose records wait for room waits for the socket
-        // to be writable too, and only then.
-        #[cfg(feature = "tls")]
+    }
+
+    /// A TLS session whose records wait for room waits for the socket to be
+    /// writable too, and only then.
+    #[cfg(feature = "tls")]
+    fn arm_tls(&self, id: u64, pending: &mut Pending) {
         if let Client::Tls(c) = &mut pending.client {
             let want = c.wants_write();
             if want != c.out_armed {

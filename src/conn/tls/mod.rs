@@ -6,7 +6,7 @@
 //! [`TlsConfig`] holds the CA and this node's certificate and key (PEM, from
 //! files or memory). [`accept`] and [`connect`] run the handshake on a
 //! connected [`TcpStream`](std::net::TcpStream) within a deadline, so a silent
-//! or slow peer costs at most that; [`connection`] turns the resulting
+//! or slow peer costs at most that; [`Connection::over_tls`](crate::Connection::over_tls) turns the resulting
 //! [`TlsStream`] into a [`Connection`](crate::Connection) with the same
 //! message contract as every other transport. Every refusal is a typed
 //! [`TlsError`]. `examples/make_certs.rs` makes a test CA and node
