@@ -394,3 +394,122 @@ fn unreachable_etcd_is_typed_and_names_the_endpoints() {
     }
     assert!(e.is_not_found());
 }
+
+/// A network namespace joined to this one by a veth pair: this side's end
+/// is `.1`, the namespace's `.2` of a /30; removed (with the pair) on drop.
+struct Netns {
+    name: String,
+    here: String,
+    there: String,
+}
+
+impl Netns {
+    /// `None` (after a loud notice) where namespaces cannot be made: not
+    /// root, or no `ip`; under CI that fails instead.
+    fn create_or_skip() -> Option<Netns> {
+        let pid = std::process::id();
+        let name = format!("mp-hosts-{pid}");
+        let (a, b) = (200 + pid % 50, (pid / 50) % 256);
+        let ns = Netns {
+            here: format!("10.{a}.{b}.1"),
+            there: format!("10.{a}.{b}.2"),
+            name,
+        };
+        let (va, vb) = (format!("mpa{pid}"), format!("mpb{pid}"));
+        let n = ns.name.as_str();
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", n],
+            &["link", "add", &va, "type", "veth", "peer", "name", &vb],
+            &["link", "set", &vb, "netns", n],
+            &["addr", "add", &format!("{}/30", ns.here), "dev", &va],
+            &["link", "set", &va, "up"],
+            &[
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("{}/30", ns.there),
+                "dev",
+                &vb,
+            ],
+            &["-n", n, "link", "set", &vb, "up"],
+            &["-n", n, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            let ok = std::process::Command::new("ip")
+                .args(step)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                let why = format!("cannot set up a network namespace (ip {step:?}); needs root");
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "{why}: CI must run the namespace test"
+                );
+                eprintln!("\n*** SKIPPED: {why} ***\n");
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", &va])
+                    .status();
+                return None; // drop removes the namespace
+            }
+        }
+        Some(ns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Two "hosts" in separate network stacks: a listener in a namespace of its
+/// own, reachable only over a veth pair, registers in an etcd on this side's
+/// end; this process finds it by name and talks TLS across the pair.
+#[test]
+fn hosts_in_separate_network_namespaces() {
+    let Some(ns) = Netns::create_or_skip() else {
+        return;
+    };
+    let Some(etcd) = common::etcd::cluster_on_or_skip(1, &ns.here) else {
+        return;
+    };
+    let _serial = common::serial();
+    let ep = etcd.endpoints();
+    let name = unique("netns");
+    let dir = cert_dir();
+    let mut listener = common::spawn_child_under_with(
+        &["ip", "netns", "exec", &ns.name],
+        "child_listener",
+        &name,
+        |cmd| {
+            cmd.env(HOST_ID_ENV, "machine-ns/boot-ns")
+                .env(ETCD_ENV, &ep)
+                .env(TLS_CA_ENV, dir.join("ca.pem"))
+                .env(TLS_CERT_ENV, dir.join("node-a.pem"))
+                .env(TLS_KEY_ENV, dir.join("node-a.key"))
+                .env(
+                    mempipe::conn::tls::TLS_LISTEN_ENV,
+                    format!("{}:0", ns.there),
+                );
+        },
+    );
+    let addr = listener.wait_for_prefix("TCP", HANG_GUARD);
+    assert!(addr.starts_with(&ns.there), "{addr}");
+    let mut conn = connect_from_here(&name, &ep, HANG_GUARD);
+    assert!(
+        conn.transport().to_string().contains(&ns.there),
+        "{}",
+        conn.transport()
+    );
+    talk(
+        &mut conn,
+        Stream {
+            seed: 3,
+            count: 500,
+            max: 16 << 10,
+        },
+    );
+}

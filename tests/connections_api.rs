@@ -101,8 +101,16 @@ fn invalid_names_are_refused() {
 fn hierarchical_names_bind_and_connect() {
     let name = format!("app/db/{}", unique_listener_name("tree"));
     let listener = Listener::bind(&name, &ConnConfig::new()).expect("bind a hierarchical name");
-    let file = listener.path().file_name().unwrap().to_string_lossy().into_owned();
-    assert!(file.starts_with("app~db~") && file.ends_with(".sock"), "{file}");
+    let file = listener
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        file.starts_with("app~db~") && file.ends_with(".sock"),
+        "{file}"
+    );
     let client = std::thread::spawn({
         let name = name.clone();
         move || {
