@@ -513,3 +513,43 @@ fn hosts_in_separate_network_namespaces() {
         },
     );
 }
+
+/// The async connect resolves through etcd too (its blocking calls run on a
+/// blocking thread, outside the caller's runtime): a listener on this host
+/// found by name is reached over shared memory.
+#[test]
+fn async_connect_resolves_through_etcd() {
+    let Some(etcd) = cluster_or_skip(1) else {
+        return;
+    };
+    let _serial = common::serial();
+    let config = ConnConfig::new()
+        .names(Names::Etcd(
+            etcd.endpoints().split(',').map(str::to_owned).collect(),
+        ))
+        .connect_timeout(HANG_GUARD);
+    let name = unique("async");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The client asks before the listener exists: it waits for the name.
+    let client = std::thread::spawn({
+        let (name, config) = (name.clone(), config.clone());
+        move || {
+            runtime.block_on(async {
+                let mut conn = mempipe::asyncio::connect(name.as_str(), &config)
+                    .await
+                    .unwrap_or_else(|e| panic!("async connect {name}: {e}"));
+                assert_eq!(conn.transport().kind(), TransportKind::SharedMemory);
+                conn.send(b"by name").await.unwrap();
+            })
+        }
+    });
+    let listener = Listener::bind(&name, &config).expect("bind in etcd");
+    let mut conn = listener.accept_timeout(HANG_GUARD).expect("accept");
+    let mut buf = Vec::new();
+    conn.recv_timeout(&mut buf, HANG_GUARD).unwrap();
+    assert_eq!(buf, b"by name");
+    client.join().unwrap();
+}
