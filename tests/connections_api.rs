@@ -44,7 +44,8 @@ fn addresses_parse_and_bad_ones_name_the_accepted_forms() {
         "udp://x",
         "tcp://nohost",
         "tcp://h:99999",
-        "shm://a/b",
+        "shm://a//b",
+        "app/.hidden",
         ".hidden",
         "a b",
     ] {
@@ -78,7 +79,7 @@ fn a_live_listeners_name_is_never_taken() {
 
 #[test]
 fn invalid_names_are_refused() {
-    for bad in ["", "a/b", "..", &"x".repeat(65)] {
+    for bad in ["", "a//b", "/a", "a/", "a/.b", "..", "a b", &"x".repeat(65)] {
         match Listener::bind(bad, &ConnConfig::new()) {
             Err(BindError::InvalidName(e)) => {
                 assert_eq!(e.name, bad);
@@ -87,11 +88,41 @@ fn invalid_names_are_refused() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
-    let e = Listener::bind("a/b", &ConnConfig::new()).unwrap_err();
+    let e = Listener::bind("a:b", &ConnConfig::new()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid name \"a/b\": character '/' is not allowed in a connection name (A-Z a-z 0-9 . _ -)"
+        "invalid name \"a:b\": character ':' is not allowed in a connection name (A-Z a-z 0-9 . _ - and / between segments)"
     );
+}
+
+/// A hierarchical name binds on this host (its files flattened, `/` as `~`)
+/// and clients connect by it.
+#[test]
+fn hierarchical_names_bind_and_connect() {
+    let name = format!("app/db/{}", unique_listener_name("tree"));
+    let listener = Listener::bind(&name, &ConnConfig::new()).expect("bind a hierarchical name");
+    let file = listener
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        file.starts_with("app~db~") && file.ends_with(".sock"),
+        "{file}"
+    );
+    let client = std::thread::spawn({
+        let name = name.clone();
+        move || {
+            let mut conn = connect(name.as_str(), &ConnConfig::new()).expect("connect by the name");
+            conn.send(b"hello").unwrap();
+        }
+    });
+    let mut conn = listener.accept().expect("accept");
+    let mut buf = Vec::new();
+    conn.recv(&mut buf).unwrap();
+    assert_eq!(buf, b"hello");
+    client.join().unwrap();
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::str::FromStr;
 ///
 /// | Form | Meaning |
 /// |---|---|
-/// | `NAME`, `xio://NAME` | the listener named NAME on this host; shared memory |
+/// | `NAME`, `xio://NAME` | the listener named NAME: on this host shared memory; with a name service across hosts (etcd), on another host TCP with TLS |
 /// | `shm://NAME` | the same, stated explicitly |
 /// | `tcp://HOST:PORT` | TCP, always |
 /// | `xio://HOST:PORT`, `HOST:PORT` | TCP, picked by the library |
@@ -41,7 +41,9 @@ pub enum Address {
     AutoTcp(String),
 }
 
-/// Checks a connection name: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+/// Checks a connection name: 1-64 bytes of `A-Z a-z 0-9 . _ -`, in one or
+/// more `/`-separated segments (`app/db/primary`), none empty or starting
+/// with `.`.
 pub(crate) fn check_name(name: &str) -> Result<(), NameError> {
     let refuse = |why: String| NameError {
         name: name.to_owned(),
@@ -53,15 +55,25 @@ pub(crate) fn check_name(name: &str) -> Result<(), NameError> {
             name.len()
         )));
     }
-    if name.starts_with('.') {
-        return Err(refuse("a connection name does not start with '.'".into()));
+    for segment in name.split('/') {
+        if segment.is_empty() {
+            return Err(refuse(
+                "a connection name has no empty segment (a leading, trailing or doubled '/')"
+                    .into(),
+            ));
+        }
+        if segment.starts_with('.') {
+            return Err(refuse(
+                "a connection name (or a segment of it) does not start with '.'".into(),
+            ));
+        }
     }
     if let Some(c) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
     {
         return Err(refuse(format!(
-            "character {c:?} is not allowed in a connection name (A-Z a-z 0-9 . _ -)"
+            "character {c:?} is not allowed in a connection name (A-Z a-z 0-9 . _ - and / between segments)"
         )));
     }
     Ok(())

@@ -1,5 +1,9 @@
 //! The connecting side.
 
+mod remote;
+#[cfg(feature = "tls")]
+mod tls;
+
 use super::address::{plaintext_targets, Address, IntoAddress};
 use super::config::{check_geometry, Choice, ConnConfig};
 use super::connection::Connection;
@@ -31,6 +35,13 @@ use std::time::{Duration, Instant};
 /// memory is refused as a handshake error), and an address that is not
 /// loopback is refused ([`ConnectError::PlaintextOffHost`]) unless
 /// [`ConnConfig::allow_plaintext_off_host`] is given.
+///
+/// **Across hosts**: with a name service across hosts configured
+/// ([`ConnConfig::names`], or `MEMPIPE_ETCD`), a name resolves there (waiting
+/// for it within the connect timeout): a listener on this host is reached
+/// over shared memory, one on another host over TCP with mutual TLS
+/// (`ConnConfig::tls`, or `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`; feature `tls`),
+/// the handshake running inside the TLS session. See `docs/across-hosts.md`.
 ///
 /// **Restarts**: a connection whose peer died reports
 /// [`RecvError::PeerDied`](crate::RecvError::PeerDied) (or
@@ -76,7 +87,11 @@ use std::time::{Duration, Instant};
 /// exists but took no connection in time; [`ConnectError::PlaintextOffHost`];
 /// [`ConnectError::Refused`] when the listener does not admit this user;
 /// [`ConnectError::Handshake`] when the peer is not a compatible listener or
-/// did not finish in time; [`ConnectError::Config`]; [`ConnectError::Directory`].
+/// did not finish in time; [`ConnectError::Config`]; [`ConnectError::Directory`];
+/// across hosts, [`ConnectError::Names`] when the name service is
+/// unreachable (naming its endpoints) or the name is not registered in time,
+/// [`ConnectError::OtherHost`] when the listener's host needs TLS this side
+/// lacks, and `ConnectError::Tls` when the TLS session is refused either way.
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
     let choice = config.choose();
@@ -86,6 +101,10 @@ pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connect
     // One deadline for the whole call, whatever the listener does.
     let deadline = Deadline::after(config.connect_timeout).resolve();
     match &address {
+        Address::Auto(name) | Address::Shm(name) if remote::across_hosts(config) => {
+            let shm_only = matches!(address, Address::Shm(_));
+            remote::connect_by_name(name, shm_only, config, &choice, deadline)
+        }
         Address::Auto(name) | Address::Shm(name) => {
             // In the per-user directory the listener must be this user: a
             // socket planted by someone else is refused. An explicit directory
@@ -374,6 +393,16 @@ fn tcp_stream(
 ) -> Result<TcpStream, ConnectError> {
     let targets = plaintext_targets(addr, config.plaintext_off_host)
         .map_err(|refusal| ConnectError::from_refusal(addr, refusal))?;
+    tcp_to(addr, &targets, deadline)
+}
+
+/// Connects a TCP socket to the first of `targets` that answers, retrying
+/// refused connections until `deadline`; `addr` names them in errors.
+fn tcp_to(
+    addr: &str,
+    targets: &[std::net::SocketAddr],
+    deadline: Deadline,
+) -> Result<TcpStream, ConnectError> {
     let unreachable = |source| ConnectError::Unreachable {
         addr: addr.to_owned(),
         source,
@@ -384,7 +413,7 @@ fn tcp_stream(
             std::io::ErrorKind::TimedOut,
             "not reached within the connect timeout",
         );
-        for target in &targets {
+        for target in targets {
             let left = deadline.left().unwrap_or(Duration::MAX);
             if left.is_zero() {
                 break;

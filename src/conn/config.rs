@@ -128,6 +128,12 @@ pub struct ConnConfig {
     pub(crate) max_spin_budget: Duration,
     pub(crate) raise_fd_limit: bool,
     pub(crate) names: Names,
+    /// The cluster CA and this node's certificate, when given in code.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<super::tls::TlsConfig>,
+    /// Listener: the address to accept TLS clients on.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_tcp: Option<String>,
     profile: ProfileSource,
 }
 
@@ -154,6 +160,10 @@ impl Default for ConnConfig {
             max_spin_budget: Duration::from_millis(1),
             raise_fd_limit: true,
             names: Names::FromEnvironment,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            tls_tcp: None,
             profile: ProfileSource::Default,
         }
     }
@@ -564,5 +574,59 @@ impl ConnConfig {
     pub fn names(mut self, names: Names) -> Self {
         self.names = names;
         self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl ConnConfig {
+    /// Mutual TLS with this cluster CA and node certificate (feature `tls`):
+    /// what a listener's [`tls_tcp`](Self::tls_tcp) address shows its
+    /// clients, and what [`connect`](crate::connect) uses to reach a listener
+    /// on another host by name. Without it, the files named by
+    /// `MEMPIPE_TLS_CA`, `MEMPIPE_TLS_CERT` and `MEMPIPE_TLS_KEY` are used
+    /// when set ([`TlsConfig::from_environment`](super::tls::TlsConfig::from_environment)).
+    pub fn tls(mut self, tls: super::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Listener: also accepts TCP clients on `addr` (`host:port`, port 0
+    /// for any free port) **with mutual TLS** (feature `tls`): every client
+    /// must show a certificate from the cluster CA, and learns this
+    /// listener's; the mempipe handshake then runs inside the session, and
+    /// [`Transport::peer_identity`](crate::conn::Transport::peer_identity)
+    /// says who the peer is. Any address may be used, other hosts' reach
+    /// included; `MEMPIPE_TLS_LISTEN` gives one when this is not called. A
+    /// listener has one TCP address: this or
+    /// [`plaintext_tcp`](Self::plaintext_tcp), not both.
+    ///
+    /// ```no_run
+    /// use mempipe::conn::tls::TlsConfig;
+    /// use mempipe::ConnConfig;
+    /// let tls = TlsConfig::from_files("certs/ca.pem", "certs/node-a.pem", "certs/node-a.key")?;
+    /// let config = ConnConfig::new().tls(tls).tls_tcp("10.0.0.1:7000");
+    /// # let _ = config;
+    /// # Ok::<(), mempipe::conn::tls::TlsError>(())
+    /// ```
+    pub fn tls_tcp(mut self, addr: impl Into<String>) -> Self {
+        self.tls_tcp = Some(addr.into());
+        self
+    }
+
+    /// The TLS configuration in effect: the one given, else the environment's.
+    pub(crate) fn tls_config(&self) -> Result<Option<super::tls::TlsConfig>, super::tls::TlsError> {
+        match &self.tls {
+            Some(tls) => Ok(Some(tls.clone())),
+            None => super::tls::TlsConfig::from_environment(),
+        }
+    }
+
+    /// The listener's TLS address: the one given, else the environment's.
+    pub(crate) fn tls_listen(&self) -> Option<String> {
+        self.tls_tcp.clone().or_else(|| {
+            std::env::var(super::tls::TLS_LISTEN_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// The accepted address forms, quoted by every address error.
 const ADDRESS_FORMS: &str = "NAME or xio://NAME (pick the transport), shm://NAME (shared memory), \
      tcp://HOST:PORT or xio://HOST:PORT or HOST:PORT (plaintext TCP); \
-     a NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'";
+     a NAME is 1-64 of A-Z a-z 0-9 . _ - in '/'-separated segments (app/db/primary), none starting with '.'";
 
 /// An address that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,6 +176,15 @@ pub enum BindError {
     /// The configured name service refused or could not register the name.
     #[error(transparent)]
     Names(#[from] NameServiceError),
+    /// The TLS address cannot be served: no TLS configuration, an unusable
+    /// one, or a plaintext TCP address given too.
+    #[error("cannot serve TLS on {addr}: {why}")]
+    Tls {
+        /// The TLS address given.
+        addr: String,
+        /// What is missing or wrong, and what to do.
+        why: String,
+    },
     /// Listening on the TCP address failed.
     #[error("cannot listen on TCP address {addr}: {source}")]
     Tcp {
@@ -261,6 +270,35 @@ pub enum ConnectError {
     /// The handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// The name service could not resolve the name: not registered within
+    /// the connect timeout, or the service unreachable (naming its endpoints).
+    #[error(transparent)]
+    Names(#[from] NameServiceError),
+    /// The listener runs on another host, and this side can reach it only
+    /// with TLS, which is not configured (or it registered no TCP address,
+    /// or shared memory was required).
+    #[error("the listener named {name:?} runs on another host ({host}, TCP {}): {why}", if .addrs.is_empty() { "none".to_owned() } else { .addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ") })]
+    OtherHost {
+        /// The name.
+        name: String,
+        /// The listener's host.
+        host: super::host::HostId,
+        /// The TCP addresses it registered.
+        addrs: Vec<std::net::SocketAddr>,
+        /// What it takes to reach it.
+        why: String,
+    },
+    /// The TLS session with the listener failed or was refused: by this side
+    /// (the listener's certificate), or by the listener (this side's).
+    #[cfg(feature = "tls")]
+    #[error("TLS with {addr}: {source}")]
+    Tls {
+        /// The listener's address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: super::tls::TlsError,
+    },
     /// The requested configuration is not usable.
     #[error(transparent)]
     Config(#[from] ConnConfigError),
@@ -275,7 +313,11 @@ impl ConnectError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            ConnectError::NotFound { .. } | ConnectError::Unreachable { .. }
+            ConnectError::NotFound { .. }
+                | ConnectError::Unreachable { .. }
+                | ConnectError::Names(
+                    NameServiceError::NotFound { .. } | NameServiceError::Unreachable { .. }
+                )
         )
     }
 }
@@ -328,6 +370,17 @@ pub enum AcceptError {
         /// What ran out, and what was done about it.
         what: String,
     },
+    /// A TLS client was refused (its certificate, a plaintext client, a
+    /// stall) or its session failed; it was dropped.
+    #[cfg(feature = "tls")]
+    #[error("TLS client {peer}: {source}")]
+    Tls {
+        /// Its socket address.
+        peer: String,
+        /// Why.
+        #[source]
+        source: super::tls::TlsError,
+    },
     /// The rings for a client could not be created.
     #[error("creating a connection's rings failed: {0}")]
     Create(#[from] CreateError),
@@ -374,7 +427,17 @@ impl AcceptError {
                 | AcceptError::Busy { .. }
                 | AcceptError::OutOfResources { .. }
                 | AcceptError::Create(_)
-        )
+        ) || self.is_tls()
+    }
+
+    #[cfg(feature = "tls")]
+    fn is_tls(&self) -> bool {
+        matches!(self, AcceptError::Tls { .. })
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn is_tls(&self) -> bool {
+        false
     }
 }
 

@@ -145,7 +145,14 @@ pub(crate) fn prepare_dir(explicit: Option<&Path>) -> Result<PathBuf, (PathBuf, 
 
 /// The socket path of `name` in `dir`.
 pub(crate) fn socket_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.sock"))
+    dir.join(format!("{}.sock", file_stem(name)))
+}
+
+/// A name's files in the flat directory: each `/` of a hierarchical name
+/// (`app/db/primary`) becomes `~`, a character no name holds, so two names
+/// never share a file.
+fn file_stem(name: &str) -> String {
+    name.replace('/', "~")
 }
 
 /// A bound rendezvous: the listening socket and the lock that keeps the name ours.
@@ -177,7 +184,7 @@ pub(crate) fn bind(dir: &Path, name: &str, world_connectable: bool) -> Result<Bo
             ),
         }));
     }
-    let lock_path = dir.join(format!("{name}.lock"));
+    let lock_path = dir.join(format!("{}.lock", file_stem(name)));
     let mut lock = loop {
         let fd = rustix::fs::open(
             &lock_path,

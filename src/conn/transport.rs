@@ -23,6 +23,9 @@ pub struct Transport {
     pub(crate) max_message: usize,
     pub(crate) peer: String,
     pub(crate) why: String,
+    /// The peer's verified certificate identity (TLS only).
+    #[cfg(feature = "tls")]
+    pub(crate) identity: Option<super::tls::PeerIdentity>,
 }
 
 impl Transport {
@@ -43,6 +46,8 @@ impl Transport {
             max_message,
             peer: format!("pid {peer_pid}"),
             why,
+            #[cfg(feature = "tls")]
+            identity: None,
         }
     }
 
@@ -56,7 +61,31 @@ impl Transport {
             max_message,
             peer,
             why,
+            #[cfg(feature = "tls")]
+            identity: None,
         }
+    }
+
+    /// A TCP connection under TLS to `peer`, whose certificate says `identity`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(
+        max_message: usize,
+        peer: String,
+        why: String,
+        identity: super::tls::PeerIdentity,
+    ) -> Self {
+        Transport {
+            identity: Some(identity),
+            ..Transport::tcp(max_message, peer, why)
+        }
+    }
+
+    /// The peer's verified identity on a TLS connection (its certificate's
+    /// subject and names), as the kernel's credentials name a local peer;
+    /// `None` on other transports (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn peer_identity(&self) -> Option<&super::tls::PeerIdentity> {
+        self.identity.as_ref()
     }
 
     /// Shared memory or TCP.

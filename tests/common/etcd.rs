@@ -28,6 +28,8 @@ pub struct Member {
 
 /// A running etcd cluster (one or three members).
 pub struct Etcd {
+    /// The address every member listens on.
+    host: String,
     members: Vec<Member>,
     initial_cluster: String,
     token: String,
@@ -50,6 +52,11 @@ fn binary() -> Option<PathBuf> {
 /// healthy; `None` (after a loud notice) where etcd is not installed, except
 /// under CI, where that fails the test.
 pub fn cluster_or_skip(members: usize) -> Option<Etcd> {
+    cluster_on_or_skip(members, "127.0.0.1")
+}
+
+/// [`cluster_or_skip`], listening on `host` (an address of this host).
+pub fn cluster_on_or_skip(members: usize, host: &str) -> Option<Etcd> {
     let Some(bin) = binary() else {
         let why =
             "etcd is not installed (Debian: apt-get install etcd-server; or set MEMPIPE_TEST_ETCD)";
@@ -60,7 +67,7 @@ pub fn cluster_or_skip(members: usize) -> Option<Etcd> {
         eprintln!("\n*** SKIPPED: {why} ***\n");
         return None;
     };
-    Some(Etcd::start(&bin, members))
+    Some(Etcd::start(&bin, members, host))
 }
 
 /// A port nobody listens on right now.
@@ -72,7 +79,7 @@ fn free_port() -> u16 {
 }
 
 impl Etcd {
-    fn start(bin: &Path, count: usize) -> Etcd {
+    fn start(bin: &Path, count: usize, host: &str) -> Etcd {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let tag = format!(
             "{}-{}",
@@ -93,10 +100,11 @@ impl Etcd {
             .collect();
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}=http://{host}:{}", m.name, m.peer_port))
             .collect::<Vec<_>>()
             .join(",");
         let mut etcd = Etcd {
+            host: host.to_owned(),
             members,
             initial_cluster,
             token: format!("mempipe-test-{tag}"),
@@ -115,8 +123,8 @@ impl Etcd {
         let m = &self.members[i];
         let log = std::fs::File::create(self.root.join(format!("{}.log", m.name)))
             .expect("create the etcd log");
-        let client = format!("http://127.0.0.1:{}", m.client_port);
-        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let client = format!("http://{}:{}", self.host, m.client_port);
+        let peer = format!("http://{}:{}", self.host, m.peer_port);
         let child = Command::new(bin)
             .args(["--name", &m.name, "--data-dir"])
             .arg(&m.data_dir)
@@ -150,7 +158,7 @@ impl Etcd {
                     self.log(i)
                 );
             }
-            if health(self.members[i].client_port) {
+            if health(&self.host, self.members[i].client_port) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -170,14 +178,14 @@ impl Etcd {
     pub fn endpoints(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .map(|m| format!("http://{}:{}", self.host, m.client_port))
             .collect::<Vec<_>>()
             .join(",")
     }
 
     /// The client URL of member `i`.
     pub fn endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].client_port)
+        format!("http://{}:{}", self.host, self.members[i].client_port)
     }
 
     /// SIGKILLs member `i` (its data directory stays, for [`Etcd::restart`]).
@@ -197,9 +205,9 @@ impl Etcd {
     }
 }
 
-/// Whether etcd at `port` answers its health check with `"health":"true"`.
-fn health(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+/// Whether etcd at `host:port` answers its health check with `"health":"true"`.
+fn health(host: &str, port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect((host, port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));

@@ -153,6 +153,17 @@ pub fn spawn_child_under(
         .unwrap_or_else(|e| panic!("spawn the child test process: {e}"))
 }
 
+/// [`spawn_child_under`] with a hook to adjust the command first.
+pub fn spawn_child_under_with(
+    wrapper: &[&str],
+    entry: &str,
+    arg: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> ChildProc {
+    spawn(wrapper, entry, "child", None, arg, adjust)
+        .unwrap_or_else(|e| panic!("spawn the child test process: {e}"))
+}
+
 /// [`spawn_child`] with a hook to adjust the command first (for example to run
 /// the child as another user); spawn errors are returned.
 pub fn spawn_child_with(

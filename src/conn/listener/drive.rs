@@ -38,7 +38,7 @@ impl Door {
     fn of(pending: &Pending) -> Door {
         match pending.client {
             Client::Local(..) => Door::Unix,
-            Client::Tcp(..) => Door::Tcp,
+            _ => Door::Tcp,
         }
     }
 }
@@ -163,7 +163,7 @@ impl Listener {
             let accepted = match door {
                 Door::Unix => self.bound.socket.accept().map(|(s, _)| self.local(s)),
                 Door::Tcp => match &self.tcp {
-                    Some(tcp) => tcp.accept().map(|(s, addr)| Ok(Client::Tcp(s, addr))),
+                    Some(tcp) => tcp.accept().map(|(s, addr)| self.tcp_client(s, addr)),
                     None => return,
                 },
             };
@@ -214,6 +214,20 @@ impl Listener {
         Ok(Client::Local(stream, LocalPeer { pid, uid, pidfd }))
     }
 
+    /// A TCP client: under TLS when the address speaks it.
+    fn tcp_client(
+        &self,
+        stream: std::net::TcpStream,
+        addr: std::net::SocketAddr,
+    ) -> Result<Client, AcceptError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.policy.tls {
+            return super::tls_client::TlsClient::new(stream, addr, tls)
+                .map(|c| Client::Tls(Box::new(c)));
+        }
+        Ok(Client::Tcp(stream, addr))
+    }
+
     /// Starts a client's handshake, or turns it away when its user or
     /// address is over the per-peer limit.
     fn admit(&self, state: &mut State, client: Client) {
@@ -223,6 +237,8 @@ impl Listener {
                 format!("local pid {} (uid {})", peer.pid, peer.uid),
             ),
             Client::Tcp(_, addr) => (PeerKey::tcp(addr.ip()), format!("TCP {addr}")),
+            #[cfg(feature = "tls")]
+            Client::Tls(c) => (PeerKey::tcp(c.addr.ip()), format!("TLS {}", c.addr)),
         };
         let pending = Pending::new(
             client,
@@ -239,7 +255,10 @@ impl Listener {
         // processes can do worse to the listener than hold handshakes.
         let own = key == PeerKey::Uid(self.policy.uid);
         if !own && in_flight >= self.policy.config.max_handshakes_per_peer {
-            let _ = write_all(pending.socket(), &ServerHello::bare(Status::Busy).encode());
+            // A TLS client could not read a plaintext answer: it sees the close.
+            if matches!(pending.client, Client::Local(..) | Client::Tcp(..)) {
+                let _ = write_all(pending.socket(), &ServerHello::bare(Status::Busy).encode());
+            }
             return state.done.push_back(Err(AcceptError::Busy {
                 peer: pending.label,
                 in_flight,
@@ -269,6 +288,27 @@ impl Listener {
         if let Some(result) = pending.advance(&self.policy, &mut state.spinning) {
             self.finish(state, id);
             state.done.push_back(result);
+        } else {
+            #[cfg(feature = "tls")]
+            self.arm_tls(id, pending);
+        }
+    }
+
+    /// A TLS session whose records wait for room waits for the socket to be
+    /// writable too, and only then.
+    #[cfg(feature = "tls")]
+    fn arm_tls(&self, id: u64, pending: &mut Pending) {
+        if let Client::Tls(c) = &mut pending.client {
+            let want = c.wants_write();
+            if want != c.out_armed {
+                let flags = if want {
+                    EventFlags::IN | EventFlags::OUT
+                } else {
+                    EventFlags::IN
+                };
+                let _ = epoll::modify(&self.epoll, &c.tcp, EventData::new_u64(id), flags);
+                c.out_armed = want;
+            }
         }
     }
 

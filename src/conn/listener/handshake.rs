@@ -10,6 +10,9 @@ use super::super::io::{read_available, write_all};
 use super::super::tcp::TcpShared;
 use super::super::transport::Transport;
 use super::super::wire::{self, ClientHello, ServerHello, Status, CLIENT_HELLO_LEN};
+use super::hello::{check_hello, tcp_reply};
+#[cfg(feature = "tls")]
+use super::tls_client::TlsClient;
 use crate::config::{Config, WakeupKind};
 use crate::endpoint::{Consumer, Producer};
 use crate::error::OsError;
@@ -29,6 +32,9 @@ pub(super) struct Policy {
     pub choice: Choice,
     pub boot_id: [u8; 16],
     pub uid: u32,
+    /// The TCP address's TLS configuration, when it speaks TLS.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::conn::tls::TlsConfig>,
 }
 
 impl Policy {
@@ -87,11 +93,13 @@ pub(super) struct LocalPeer {
 pub(super) enum Client {
     Local(UnixStream, LocalPeer),
     Tcp(TcpStream, SocketAddr),
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsClient>),
 }
 
 /// The shared-memory connection built for a local client, waiting for its
 /// acknowledgement.
-struct Offered {
+pub(super) struct Offered {
     producer: Producer,
     consumer: Consumer,
     transport: Transport,
@@ -143,11 +151,22 @@ impl Pending {
         match &self.client {
             Client::Local(s, _) => s.as_fd(),
             Client::Tcp(s, _) => s.as_fd(),
+            #[cfg(feature = "tls")]
+            Client::Tls(c) => c.tcp.as_fd(),
         }
     }
 
     /// The error for a client that missed its deadline.
     pub(super) fn expired(&self, timeout: Duration) -> AcceptError {
+        #[cfg(feature = "tls")]
+        if let Client::Tls(c) = &self.client {
+            if c.is_handshaking() {
+                return AcceptError::Tls {
+                    peer: self.label.clone(),
+                    source: crate::conn::tls::TlsError::Stalled { waited: timeout },
+                };
+            }
+        }
         self.fail(HandshakeError::Timeout(timeout))
     }
 
@@ -174,6 +193,10 @@ impl Pending {
         policy: &Policy,
         spinning: &mut Spinning,
     ) -> Result<Option<Connection>, AcceptError> {
+        #[cfg(feature = "tls")]
+        if let (Client::Tls(c), Stage::Hello { bytes, got }) = (&mut self.client, &mut self.stage) {
+            return c.step(bytes, got, &self.label, &policy.config);
+        }
         match &self.stage {
             Stage::Hello { bytes, got } => {
                 let (mut bytes, mut got) = (*bytes, *got);
@@ -211,20 +234,9 @@ impl Pending {
     fn read_hello(&self, bytes: &[u8; CLIENT_HELLO_LEN]) -> Result<ClientHello, AcceptError> {
         let via = match self.client {
             Client::Local(..) => wire::VIA_UNIX,
-            Client::Tcp(..) => wire::VIA_TCP,
+            _ => wire::VIA_TCP,
         };
-        let checked = ClientHello::decode(bytes).and_then(|hello| {
-            if hello.via == via {
-                Ok(hello)
-            } else {
-                Err(HandshakeError::BadField {
-                    field: "via",
-                    value: u64::from(hello.via),
-                    why: "does not match the socket it arrived on",
-                })
-            }
-        });
-        checked.map_err(|e| {
+        check_hello(bytes, via).map_err(|e| {
             let _ = write_all(self.socket(), &ServerHello::bare(Status::BadHello).encode());
             self.fail(e)
         })
@@ -242,6 +254,10 @@ impl Pending {
                 let addr = *addr;
                 self.answer_tcp(stream, addr, hello, policy).map(Some)
             }
+            #[cfg(feature = "tls")]
+            Client::Tls(_) => Err(self.fail(HandshakeError::Mismatch(
+                "a TLS client's hello is answered inside its session".into(),
+            ))),
             Client::Local(_, peer) => {
                 let pid = peer.pid;
                 let pidfd = peer.pidfd.clone();
@@ -410,19 +426,8 @@ impl Pending {
         policy: &Policy,
     ) -> Result<Connection, AcceptError> {
         let os = |op| move |e: std::io::Error| AcceptError::Os(OsError::new(op, e));
-        let max = (hello.max_message as usize).min(policy.config.max_message);
-        let reply = ServerHello {
-            status: Status::Accepted,
-            wakeup: None,
-            pid: std::process::id(),
-            max_message: max as u64,
-            capacity: 0,
-            spin_budget_ns: 0,
-            liveness_ns: policy.config.liveness_interval.as_nanos() as u64,
-            boot_id: [0; 16], // nothing about this host to an unauthenticated peer
-            detail: 0,
-            path: Vec::new(),
-        };
+        let reply = tcp_reply(&hello, &policy.config);
+        let max = reply.max_message as usize;
         write_all(&stream, &reply.encode()).map_err(|e| self.fail(e))?;
         stream.set_nonblocking(false).map_err(os("fcntl"))?;
         let shared = TcpShared::open(stream, hello.pid, max);

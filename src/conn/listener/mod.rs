@@ -3,8 +3,11 @@
 
 mod drive;
 mod handshake;
+mod hello;
 mod registration;
 mod resources;
+#[cfg(feature = "tls")]
+mod tls_client;
 
 use super::config::{check_geometry, ConnConfig};
 use super::connection::Connection;
@@ -27,7 +30,12 @@ use std::time::{Duration, Instant};
 /// Bound to a name in the rendezvous directory (see
 /// [`ConnConfig::rendezvous_dir`]): a name left by a killed listener is taken
 /// over, a live listener's name is refused ([`BindError::InUse`]). Optionally
-/// also listens on plaintext TCP ([`ConnConfig::plaintext_tcp`]).
+/// also listens on plaintext TCP ([`ConnConfig::plaintext_tcp`]), or on TCP
+/// with mutual TLS (`ConnConfig::tls_tcp`, feature `tls`): a TLS client's
+/// handshake, the TLS one and then the mempipe one inside it, is driven the
+/// same way, off the accept path under one deadline, and a refused client
+/// (unknown CA, expired or not-yet-valid certificate, none, a plaintext
+/// client, a stall) is a typed error for that client only.
 ///
 /// **Handshakes run concurrently, off the accept path.** Each client's
 /// handshake is a small state machine that moves whenever its socket has
@@ -182,20 +190,29 @@ impl Listener {
             || !config.allowed_uids.is_empty()
             || config.allowed_gid.is_some();
         let bound = rendezvous::bind(&dir, name, others)?;
-        let tcp = match &config.tcp {
-            Some(addr) => {
+        let door = tcp_door(config)?;
+        let tcp = match &door {
+            Some((addr, tls)) => {
                 let err = |source| BindError::Tcp {
                     addr: addr.clone(),
                     source,
                 };
-                let targets = super::address::plaintext_targets(addr, config.plaintext_off_host)
-                    .map_err(|refusal| BindError::from_refusal(addr, refusal))?;
+                let targets = if tls.is_some() {
+                    // Mutual TLS: any address, other hosts' too.
+                    std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+                        .map_err(err)?
+                        .collect()
+                } else {
+                    super::address::plaintext_targets(addr, config.plaintext_off_host)
+                        .map_err(|refusal| BindError::from_refusal(addr, refusal))?
+                };
                 let listener = TcpListener::bind(&targets[..]).map_err(err)?;
                 listener.set_nonblocking(true).map_err(err)?;
                 Some(listener)
             }
             None => None,
         };
+        let tls = door.and_then(|(_, tls)| tls);
         let os = |op| move |e: rustix::io::Errno| BindError::Os(OsError::new(op, e));
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(os("epoll_create"))?;
         let timer = rustix::time::timerfd_create(
@@ -225,10 +242,18 @@ impl Listener {
             choice,
             boot_id: wire::boot_id(),
             uid: rustix::process::getuid().as_raw(),
+            #[cfg(feature = "tls")]
+            tls: tls.clone(),
         };
         let tcp_addr = tcp.as_ref().and_then(|t| t.local_addr().ok());
-        let registered =
-            registration::register_listener(name, config, tcp_addr, &bound.path, &policy.choice)?;
+        let registered = registration::register_listener(
+            name,
+            config,
+            tcp_addr,
+            tls.as_ref().and_then(TcpTls::name),
+            &bound.path,
+            &policy.choice,
+        )?;
         Ok(Listener {
             _registered: registered,
             name: name.to_owned(),
@@ -379,4 +404,59 @@ impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
     }
+}
+
+/// The TLS configuration of a listener's TCP address (nothing without the
+/// `tls` feature).
+#[cfg(feature = "tls")]
+type TcpTls = super::tls::TlsConfig;
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum TcpTls {}
+
+#[cfg(not(feature = "tls"))]
+impl TcpTls {
+    fn name(&self) -> Option<&str> {
+        match *self {}
+    }
+}
+
+/// The listener's TCP address, if any, and its TLS configuration when it
+/// speaks TLS.
+#[cfg(feature = "tls")]
+fn tcp_door(config: &ConnConfig) -> Result<Option<(String, Option<TcpTls>)>, BindError> {
+    let Some(addr) = config.tls_listen() else {
+        return Ok(config.tcp.clone().map(|addr| (addr, None)));
+    };
+    let refuse = |why: String| BindError::Tls {
+        addr: addr.clone(),
+        why,
+    };
+    if let Some(plain) = &config.tcp {
+        return Err(refuse(format!(
+            "plaintext TCP on {plain} is configured too; a listener has one TCP address"
+        )));
+    }
+    let tls = config
+        .tls_config()
+        .map_err(|e| refuse(e.to_string()))?
+        .ok_or_else(|| {
+            refuse(format!(
+                "no TLS configuration: give ConnConfig::tls, or set {}, {} and {}",
+                super::tls::TLS_CA_ENV,
+                super::tls::TLS_CERT_ENV,
+                super::tls::TLS_KEY_ENV
+            ))
+        })?;
+    if tls.name().is_none() {
+        return Err(refuse(
+            "this node's certificate carries no DNS name for clients to expect".into(),
+        ));
+    }
+    Ok(Some((addr, Some(tls))))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tcp_door(config: &ConnConfig) -> Result<Option<(String, Option<TcpTls>)>, BindError> {
+    Ok(config.tcp.clone().map(|addr| (addr, None)))
 }

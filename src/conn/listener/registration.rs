@@ -10,11 +10,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 /// Registers the bound listener `name` with the cluster service `config`
-/// selects; `None` when that is the local service.
+/// selects; `None` when that is the local service. `tls` is the name its TLS
+/// certificate carries, when its TCP address speaks TLS.
 pub(crate) fn register_listener(
     name: &str,
     config: &ConnConfig,
     tcp: Option<SocketAddr>,
+    tls: Option<&str>,
     rendezvous: &Path,
     choice: &Choice,
 ) -> Result<Option<NameHold>, NameServiceError> {
@@ -23,6 +25,7 @@ pub(crate) fn register_listener(
     }
     let mut me = Registration::this_process();
     me.tcp = tcp.into_iter().collect();
+    me.tls = tls.map(str::to_owned);
     me.rendezvous = Some(rendezvous.to_owned());
     me.wakeups = match config.wakeup {
         Some(forced) => vec![forced.name().to_owned()],

@@ -15,6 +15,9 @@ pub struct Registration {
     pub host: HostId,
     /// The TCP addresses it accepts on (none: this host only).
     pub tcp: Vec<SocketAddr>,
+    /// When its TCP addresses speak mutual TLS: the name its certificate
+    /// carries, which clients expect (`None`: plaintext TCP).
+    pub tls: Option<String>,
     /// Its rendezvous socket, for clients on the same host.
     pub rendezvous: Option<PathBuf>,
     /// Its pid.
@@ -33,6 +36,7 @@ impl Registration {
         Registration {
             host: HostId::current(),
             tcp: Vec::new(),
+            tls: None,
             rendezvous: None,
             pid: std::process::id(),
             wakeups: Vec::new(),
@@ -56,6 +60,9 @@ pub(crate) fn encode(r: &Registration) -> String {
         "tcp={}\n",
         join(r.tcp.iter().map(|a| a.to_string()).collect())
     ));
+    if let Some(name) = &r.tls {
+        out.push_str(&format!("tls={name}\n"));
+    }
     if let Some(path) = &r.rendezvous {
         out.push_str(&format!("rendezvous={}\n", path.display()));
     }
@@ -85,6 +92,7 @@ pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<Registration, NameServi
             boot: String::new(),
         },
         tcp: Vec::new(),
+        tls: None,
         rendezvous: None,
         pid: 0,
         wakeups: Vec::new(),
@@ -113,6 +121,16 @@ pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<Registration, NameServi
                     .iter()
                     .map(|a| a.parse().map_err(|_| bad(format!("tcp address {a:?}"))))
                     .collect::<Result<_, _>>()?
+            }
+            "tls" if !value.is_empty() => {
+                if value.len() > 253
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*'))
+                {
+                    return Err(bad(format!("tls name {value:?} is not a DNS name")));
+                }
+                r.tls = Some(value.to_owned())
             }
             "rendezvous" if !value.is_empty() => r.rendezvous = Some(PathBuf::from(value)),
             "pid" => {
@@ -146,6 +164,7 @@ mod tests {
                 "127.0.0.1:7000".parse().unwrap(),
                 "[::1]:7001".parse().unwrap(),
             ],
+            tls: Some("node-a".into()),
             rendezvous: Some("/run/user/1/mempipe/x.sock".into()),
             pid: 42,
             wakeups: vec!["futex".into(), "hybrid".into()],
@@ -157,6 +176,7 @@ mod tests {
             &b"\xff\xfe"[..],
             b"machine=m\npid=x\n",
             b"machine=m\npid=1\ntcp=nowhere\n",
+            b"machine=m\npid=1\ntls=a b\n",
             b"pid=3\n",
             b"garbage",
             &vec![b'a'; MAX_RECORD + 1],

@@ -14,6 +14,7 @@
 //! certificates.
 
 mod identity;
+pub(crate) mod session;
 mod stream;
 
 pub use identity::PeerIdentity;
@@ -115,11 +116,13 @@ impl From<rustls::Error> for TlsError {
 pub struct TlsConfig {
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
+    /// The first DNS name of this node's certificate.
+    name: Option<String>,
 }
 
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsConfig")
+        write!(f, "TlsConfig({:?})", self.name)
     }
 }
 
@@ -145,6 +148,10 @@ impl TlsConfig {
         };
         let ca = certs(ca, "CA")?;
         let chain = certs(chain, "certificate")?;
+        let name = PeerIdentity::from_der(&chain[0])
+            .names
+            .into_iter()
+            .find(|n| !n.contains(':'));
         let key = PrivateKeyDer::from_pem_slice(key)
             .map_err(|e| config_error("private key")(e.to_string()))?;
         let mut roots = RootCertStore::empty();
@@ -177,6 +184,7 @@ impl TlsConfig {
         Ok(TlsConfig {
             server: Arc::new(server),
             client: Arc::new(client),
+            name,
         })
     }
 
@@ -206,4 +214,40 @@ impl TlsConfig {
             &read(key.as_ref())?,
         )
     }
+
+    /// The first DNS name this node's certificate carries: what a listener
+    /// registers, so that clients expect its certificate to carry it.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// From the files named by [`TLS_CA_ENV`], [`TLS_CERT_ENV`] and
+    /// [`TLS_KEY_ENV`]; `None` when none of the three is set, so that a
+    /// program configures TLS without a change to its code.
+    ///
+    /// # Errors
+    /// [`TlsError::Config`] when only some are set, or as
+    /// [`from_files`](Self::from_files).
+    pub fn from_environment() -> Result<Option<Self>, TlsError> {
+        let vars = [TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV]
+            .map(|v| std::env::var_os(v).filter(|s| !s.is_empty()));
+        match vars {
+            [None, None, None] => Ok(None),
+            [Some(ca), Some(cert), Some(key)] => Self::from_files(ca, cert, key).map(Some),
+            _ => Err(TlsError::Config(format!(
+                "set all three of {TLS_CA_ENV}, {TLS_CERT_ENV} and {TLS_KEY_ENV}, or none"
+            ))),
+        }
+    }
 }
+
+/// The environment variable naming the cluster CA's PEM file.
+pub const TLS_CA_ENV: &str = "MEMPIPE_TLS_CA";
+/// The environment variable naming this node's certificate (PEM chain, leaf first).
+pub const TLS_CERT_ENV: &str = "MEMPIPE_TLS_CERT";
+/// The environment variable naming this node's private key (PEM).
+pub const TLS_KEY_ENV: &str = "MEMPIPE_TLS_KEY";
+/// The environment variable giving a listener's TLS address (`host:port`)
+/// when its configuration names none
+/// ([`ConnConfig::tls_tcp`](crate::ConnConfig::tls_tcp)).
+pub const TLS_LISTEN_ENV: &str = "MEMPIPE_TLS_LISTEN";

@@ -232,27 +232,7 @@ impl Handshake {
     /// # Errors
     /// [`TlsError::NoCertificate`] when the peer showed none; a socket error.
     pub(crate) fn finish(self) -> Result<TlsStream, TlsError> {
-        let peer = self
-            .conn
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|der| PeerIdentity::from_der(der))
-            .ok_or(TlsError::NoCertificate)?;
-        let peer_addr = self.tcp.peer_addr()?;
-        let mut conn = self.conn;
-        conn.set_buffer_limit(Some(OUTPUT));
-        Ok(TlsStream {
-            tcp: self.tcp,
-            state: Mutex::new(State {
-                conn,
-                accepted: 0,
-                input: vec![0; INPUT].into_boxed_slice(),
-                start: 0,
-                end: 0,
-            }),
-            peer,
-            peer_addr,
-        })
+        TlsStream::established(self.tcp, self.conn)
     }
 
     /// Runs to the end, polling the socket, within `deadline`.
@@ -289,6 +269,34 @@ fn errno_of_io(e: &std::io::Error) -> Errno {
 }
 
 impl TlsStream {
+    /// A session whose handshake has finished (and whose last flight has
+    /// left), on a non-blocking socket.
+    pub(crate) fn established(
+        tcp: TcpStream,
+        conn: rustls::Connection,
+    ) -> Result<TlsStream, TlsError> {
+        let peer = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|der| PeerIdentity::from_der(der))
+            .ok_or(TlsError::NoCertificate)?;
+        let peer_addr = tcp.peer_addr()?;
+        let mut conn = conn;
+        conn.set_buffer_limit(Some(OUTPUT));
+        Ok(TlsStream {
+            tcp,
+            state: Mutex::new(State {
+                conn,
+                accepted: 0,
+                input: vec![0; INPUT].into_boxed_slice(),
+                start: 0,
+                end: 0,
+            }),
+            peer,
+            peer_addr,
+        })
+    }
+
     /// The peer's verified identity.
     pub fn peer(&self) -> &PeerIdentity {
         &self.peer
