@@ -177,7 +177,8 @@ fn rpc_cmd(args: &rpc::RpcArgs) -> anyhow::Result<()> {
     stop::install_handlers();
     let machine = machine::Machine::detect().context("detect machine")?;
     let started = std::time::Instant::now();
-    let file = rpc::run(args, machine)?;
+    let mut file = rpc::run(args, machine)?;
+    file.machine.load_avg = machine::Machine::load_now();
     if let Some(run) = &file.rpc {
         print!("{}", rpc::table::render(run));
     }

@@ -46,6 +46,9 @@ pub(crate) struct RpcCell {
 /// One repeat's window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RpcRepeat {
+    /// The round (0-based) this repeat ran in; a failed repeat leaves a gap.
+    #[serde(default)]
+    pub(crate) round: u32,
     /// Median call time (request sent to reply checked), nanoseconds.
     pub(crate) p50_ns: u64,
     /// 99th percentile call time, nanoseconds.
@@ -187,8 +190,10 @@ pub(crate) fn paired_ratio(
     Spread::of(
         a.repeats
             .iter()
-            .zip(&b.repeats)
-            .map(|(x, y)| value(x) / value(y))
+            .filter_map(|x| {
+                let y = b.repeats.iter().find(|y| y.round == x.round)?;
+                Some(value(x) / value(y))
+            })
             .collect(),
     )
 }
@@ -206,7 +211,9 @@ mod tests {
             repeats: p50s
                 .iter()
                 .zip(rates)
-                .map(|(&p50_ns, &requests_per_sec)| RpcRepeat {
+                .enumerate()
+                .map(|(round, (&p50_ns, &requests_per_sec))| RpcRepeat {
+                    round: round as u32,
                     p50_ns,
                     p99_ns: p50_ns * 2,
                     requests_per_sec,
@@ -242,6 +249,15 @@ mod tests {
         assert_eq!(t[0].verdict(), "PASS");
         assert_eq!(t[1].verdict(), "NOT MEASURED");
         assert!(t[0].label().contains("64 B") && t[1].label().contains("64 KiB"));
+    }
+
+    #[test]
+    fn a_missing_round_pairs_nothing_with_the_next() {
+        let mut a = cell("mempipe", &[10, 30], &[1.0, 1.0]);
+        a.repeats[1].round = 2; // round 1 failed
+        let b = cell("unix", &[20, 60, 30], &[1.0, 1.0, 1.0]);
+        let ratio = paired_ratio(&run(vec![a, b]), "grpc", 64, 1, Figure::P50).unwrap();
+        assert_eq!((ratio.min, ratio.max), (0.5, 1.0));
     }
 
     #[test]

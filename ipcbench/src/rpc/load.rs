@@ -1,6 +1,6 @@
 //! Callers and their clock: each caller calls back to back from the start of
 //! the warm-up to the end of the window; calls started inside the window are
-//! recorded. A repeat's figures come from all its callers together.
+//! recorded, at least one per caller. A repeat's figures come from all its callers together.
 
 use crate::results::rpc::RpcRepeat;
 use std::time::{Duration, Instant};
@@ -40,9 +40,11 @@ impl Recorder {
         }
     }
 
-    /// Whether to make another call: the window is still open.
+    /// Whether to make another call: the window is still open, or this
+    /// caller has no measured call yet (a stall across the whole window,
+    /// e.g. on a loaded machine, still yields a figure).
     pub(crate) fn going(&self) -> bool {
-        Instant::now() < self.window.until
+        Instant::now() < self.window.until || self.times_ns.is_empty()
     }
 
     /// Records a call that started at `started` and has just ended, if it
@@ -59,6 +61,7 @@ impl Recorder {
 
 /// All callers' calls as one repeat; `None` if no call was recorded.
 pub(crate) fn combine(callers: Vec<Recorder>) -> Option<RpcRepeat> {
+    // The round is the caller's to set.
     let from = callers.first()?.window.from;
     let last_end = callers.iter().map(|r| r.last_end).max()?;
     let mut times: Vec<u64> = callers.into_iter().flat_map(|r| r.times_ns).collect();
@@ -69,6 +72,7 @@ pub(crate) fn combine(callers: Vec<Recorder>) -> Option<RpcRepeat> {
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let seconds = last_end.duration_since(from).as_secs_f64();
     Some(RpcRepeat {
+        round: 0,
         p50_ns: at(0.5),
         p99_ns: at(0.99),
         requests_per_sec: times.len() as f64 / seconds.max(1e-9),
@@ -85,6 +89,10 @@ mod tests {
         let w = Window::after(Duration::from_secs(3600), Duration::from_secs(1));
         let mut r = Recorder::new(w);
         r.record(Instant::now());
+        assert!(
+            r.going(),
+            "a caller keeps going until it has a measured call"
+        );
         assert!(combine(vec![r]).is_none());
     }
 

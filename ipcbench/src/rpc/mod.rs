@@ -24,7 +24,7 @@ mod via;
 mod net;
 
 use crate::machine::Machine;
-use crate::results::rpc::{RpcCell, RpcRun};
+use crate::results::rpc::{RpcCell, RpcRepeat, RpcRun};
 use crate::results::{CorePair, Params, ResultFile};
 use crate::{affinity, cli, stop};
 use anyhow::Context;
@@ -193,8 +193,12 @@ pub(crate) fn run(args: &RpcArgs, machine: Machine) -> anyhow::Result<ResultFile
                 }
             });
             match measured {
-                Ok(Some(repeat)) => cell.repeats.push(repeat),
-                Ok(None) => cell.error = Some(format!("round {round}: no call completed")),
+                Ok(Some(repeat)) => cell.repeats.push(RpcRepeat { round, ..repeat }),
+                Ok(None) => {
+                    cell.error = Some(format!(
+                        "round {round}: no call started in the window completed"
+                    ))
+                }
                 Err(e) => cell.error = Some(format!("round {round}: {e:#}")),
             }
             eprint!(".");
