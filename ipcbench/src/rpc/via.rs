@@ -47,7 +47,7 @@ pub(crate) struct Place {
 
 /// A listening server socket of any transport.
 pub(crate) enum Listening {
-    Mempipe(AsyncListener),
+    Mempipe(Box<AsyncListener>),
     Unix(UnixListener, PathBuf),
     Tcp(TcpListener),
 }
@@ -56,9 +56,9 @@ impl Listening {
     /// Binds `place`. Must run inside the runtime.
     pub(crate) async fn bind(place: &Place) -> io::Result<Listening> {
         Ok(match place.via {
-            Via::Mempipe => Listening::Mempipe(
+            Via::Mempipe => Listening::Mempipe(Box::new(
                 AsyncListener::bind(&place.at, &ConnConfig::new()).map_err(io::Error::other)?,
-            ),
+            )),
             Via::Unix => {
                 let path = PathBuf::from(&place.at);
                 let _ = std::fs::remove_file(&path);
@@ -79,9 +79,9 @@ impl Listening {
     /// The next client.
     pub(crate) async fn accept(&mut self) -> io::Result<Stream> {
         Ok(match self {
-            Listening::Mempipe(l) => {
-                Stream::Mempipe(net::Io(l.accept().await.map_err(io::Error::other)?))
-            }
+            Listening::Mempipe(l) => Stream::Mempipe(Box::new(net::Io(
+                l.accept().await.map_err(io::Error::other)?,
+            ))),
             Listening::Unix(l, _) => Stream::Unix(l.accept().await?.0),
             Listening::Tcp(l) => {
                 let (s, _) = l.accept().await?;
@@ -103,11 +103,11 @@ impl Drop for Listening {
 /// Connects to a server at `address` over `via`.
 pub(crate) async fn connect(via: Via, address: &str) -> io::Result<Stream> {
     Ok(match via {
-        Via::Mempipe => Stream::Mempipe(net::Io(
+        Via::Mempipe => Stream::Mempipe(Box::new(net::Io(
             mempipe::asyncio::connect(address.to_owned(), &ConnConfig::new())
                 .await
                 .map_err(io::Error::other)?,
-        )),
+        ))),
         Via::Unix => Stream::Unix(UnixStream::connect(address).await?),
         Via::Tcp => {
             let s = TcpStream::connect(address).await?;
@@ -120,7 +120,7 @@ pub(crate) async fn connect(via: Via, address: &str) -> io::Result<Stream> {
 /// A connected byte stream of any transport.
 #[derive(Debug)]
 pub(crate) enum Stream {
-    Mempipe(net::Io),
+    Mempipe(Box<net::Io>),
     Unix(UnixStream),
     Tcp(TcpStream),
 }

@@ -268,6 +268,7 @@ fn build(
             numa_placement: None,
         },
         cells,
+        rpc: None,
     }
 }
 
