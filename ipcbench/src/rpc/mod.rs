@@ -26,7 +26,7 @@ mod net;
 use crate::machine::Machine;
 use crate::results::rpc::{RpcCell, RpcRepeat, RpcRun};
 use crate::results::{CorePair, Params, ResultFile};
-use crate::{affinity, cli, stop};
+use crate::{affinity, stop};
 use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -63,8 +63,8 @@ pub(crate) struct RpcArgs {
     #[arg(long, short, value_enum, value_delimiter = ',', default_values = ["mempipe", "unix", "tcp"])]
     pub(crate) transports: Vec<Via>,
     /// Payload sizes (gRPC request and reply; HTTP response body), e.g. `64,64K`.
-    #[arg(long, value_parser = cli::parse_size_list, default_value = "64,64K")]
-    pub(crate) sizes: cli::SizeList,
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_values = ["64", "64K"])]
+    pub(crate) sizes: Vec<u64>,
     /// Concurrent callers, comma-separated (1 to 1024 each).
     #[arg(long, value_delimiter = ',', default_values = ["1", "64"],
           value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -86,9 +86,29 @@ pub(crate) struct RpcArgs {
     pub(crate) out: PathBuf,
 }
 
+/// Largest payload: what the examples' gRPC service and HTTP handler accept.
+const MAX_PAYLOAD: u64 = 16 << 20;
+
+/// `64`, `4K`, `1M` (binary units), 1 B to 16 MiB.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        _ => (t, 1),
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(n @ 1..=MAX_PAYLOAD) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a payload size from 1 to 16M (use e.g. 64, 4K, 1M)"
+        )),
+    }
+}
+
 fn parse_pair(s: &str) -> Result<CorePair, String> {
-    match cli::parse_pairs(s) {
-        Ok(cli::PairsArg::List(pairs)) if pairs.len() == 1 => Ok(pairs[0]),
+    let cpu = |x: &str| x.trim().parse::<usize>().ok();
+    match s.split_once(':').map(|(a, b)| (cpu(a), cpu(b))) {
+        Some((Some(a), Some(b))) => Ok(CorePair { a, b }),
         _ => Err(format!(
             "'{s}' is not one core pair; use client:server CPUs like 0:1"
         )),
@@ -108,9 +128,8 @@ pub(crate) fn run(args: &RpcArgs, machine: Machine) -> anyhow::Result<ResultFile
     }
     let cells: Vec<(u64, u32)> = args
         .sizes
-        .0
         .iter()
-        .flat_map(|&s| args.callers.iter().map(move |&c| (s as u64, c)))
+        .flat_map(|&s| args.callers.iter().map(move |&c| (s, c)))
         .collect();
     let servers: Vec<(Framework, Via)> = args
         .frameworks
@@ -228,4 +247,21 @@ pub(crate) fn run(args: &RpcArgs, machine: Machine) -> anyhow::Result<ResultFile
         cells: results,
     });
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_pairs_parse_and_name_what_is_wrong() {
+        assert_eq!(parse_size("64"), Ok(64));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("16m"), Ok(16 << 20));
+        for bad in ["0", "17M", "x", "99999999999999999999K"] {
+            assert!(parse_size(bad).unwrap_err().contains("1 to 16M"), "{bad}");
+        }
+        assert_eq!(parse_pair("0:1"), Ok(CorePair { a: 0, b: 1 }));
+        assert!(parse_pair("0-1").unwrap_err().contains("client:server"));
+    }
 }
