@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct RpcRun {
     /// The tokio runtime each process ran on ("current_thread": one thread per process).
     pub(crate) runtime: String,
+    /// mempipe's spin budget if the run set one (`--mempipe-spin-us`), microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mempipe_spin_us: Option<u64>,
     /// Calls before each measured window, per caller, milliseconds (not recorded).
     pub(crate) warmup_ms: u64,
     /// Measured window per repeat, milliseconds.
@@ -227,6 +230,7 @@ mod tests {
     fn run(cells: Vec<RpcCell>) -> RpcRun {
         RpcRun {
             runtime: "current_thread".into(),
+            mempipe_spin_us: None,
             warmup_ms: 1,
             duration_ms: 1,
             repeats: 3,

@@ -34,13 +34,14 @@ pub(crate) async fn measure(
     size: usize,
     callers: usize,
     window: Window,
+    spin_us: Option<u64>,
 ) -> anyhow::Result<Option<RpcRepeat>> {
     let address = address.to_owned();
     // The URI only names the service for HTTP/2; the connector decides where it goes.
     let channel = Endpoint::from_static("http://ipcbench.invalid")
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let address = address.clone();
-            async move { via::connect(via, &address).await.map(TokioIo::new) }
+            async move { via::connect(via, &address, spin_us).await.map(TokioIo::new) }
         }))
         .await?;
     let echo = client(channel);

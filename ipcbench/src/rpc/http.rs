@@ -33,11 +33,12 @@ pub(crate) async fn measure(
     size: usize,
     callers: usize,
     window: Window,
+    spin_us: Option<u64>,
 ) -> anyhow::Result<Option<RpcRepeat>> {
     let path = format!("/bytes/{size}");
     let mut clients = Vec::with_capacity(callers);
     for _ in 0..callers {
-        let stream = via::connect(via, address).await?;
+        let stream = via::connect(via, address, spin_us).await?;
         let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         clients.push(Client::Http1(send));

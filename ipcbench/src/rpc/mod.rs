@@ -81,6 +81,10 @@ pub(crate) struct RpcArgs {
     /// Repeats per cell, in interleaved rounds, each with fresh servers.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) repeats: u32,
+    /// mempipe's spin budget before a wait arms its doorbell, microseconds, on
+    /// both ends (0: never spin) [default: the connection's own].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub(crate) mempipe_spin_us: Option<u64>,
     /// Directory for the result files.
     #[arg(long, default_value = "ipcbench-results")]
     pub(crate) out: PathBuf,
@@ -179,7 +183,11 @@ pub(crate) fn run(args: &RpcArgs, machine: Machine) -> anyhow::Result<ResultFile
             };
             let spec = ServerSpec {
                 framework,
-                place: Place { via, at },
+                place: Place {
+                    via,
+                    at,
+                    spin_us: args.mempipe_spin_us,
+                },
                 cpu: args.pair.b,
             };
             started.push(ServerProcess::start(&spec));
@@ -204,10 +212,26 @@ pub(crate) fn run(args: &RpcArgs, machine: Machine) -> anyhow::Result<ResultFile
             let measured = runtime.block_on(async {
                 match framework {
                     Framework::Grpc => {
-                        grpc::measure(via, &server.address, size, callers, window).await
+                        grpc::measure(
+                            via,
+                            &server.address,
+                            size,
+                            callers,
+                            window,
+                            args.mempipe_spin_us,
+                        )
+                        .await
                     }
                     Framework::Http1 => {
-                        http::measure(via, &server.address, size, callers, window).await
+                        http::measure(
+                            via,
+                            &server.address,
+                            size,
+                            callers,
+                            window,
+                            args.mempipe_spin_us,
+                        )
+                        .await
                     }
                 }
             });
@@ -240,6 +264,7 @@ pub(crate) fn run(args: &RpcArgs, machine: Machine) -> anyhow::Result<ResultFile
     let mut file = ResultFile::new(machine, params);
     file.rpc = Some(RpcRun {
         runtime: "current_thread".into(),
+        mempipe_spin_us: args.mempipe_spin_us,
         warmup_ms: args.warmup_ms,
         duration_ms: args.duration_ms,
         repeats: args.repeats,

@@ -43,6 +43,18 @@ pub(crate) struct Place {
     pub(crate) via: Via,
     /// The mempipe name or the socket path; unused for TCP.
     pub(crate) at: String,
+    /// mempipe's spin budget before a wait arms its doorbell, microseconds;
+    /// `None`: the connection's default.
+    #[serde(default)]
+    pub(crate) spin_us: Option<u64>,
+}
+
+/// The mempipe configuration both ends use.
+pub(crate) fn config(spin_us: Option<u64>) -> ConnConfig {
+    match spin_us {
+        Some(us) => ConnConfig::new().spin_budget(std::time::Duration::from_micros(us)),
+        None => ConnConfig::new(),
+    }
 }
 
 /// A listening server socket of any transport.
@@ -57,7 +69,7 @@ impl Listening {
     pub(crate) async fn bind(place: &Place) -> io::Result<Listening> {
         Ok(match place.via {
             Via::Mempipe => Listening::Mempipe(Box::new(
-                AsyncListener::bind(&place.at, &ConnConfig::new()).map_err(io::Error::other)?,
+                AsyncListener::bind(&place.at, &config(place.spin_us)).map_err(io::Error::other)?,
             )),
             Via::Unix => {
                 let path = PathBuf::from(&place.at);
@@ -101,10 +113,10 @@ impl Drop for Listening {
 }
 
 /// Connects to a server at `address` over `via`.
-pub(crate) async fn connect(via: Via, address: &str) -> io::Result<Stream> {
+pub(crate) async fn connect(via: Via, address: &str, spin_us: Option<u64>) -> io::Result<Stream> {
     Ok(match via {
         Via::Mempipe => Stream::Mempipe(Box::new(net::Io(
-            mempipe::asyncio::connect(address.to_owned(), &ConnConfig::new())
+            mempipe::asyncio::connect(address.to_owned(), &config(spin_us))
                 .await
                 .map_err(io::Error::other)?,
         ))),
