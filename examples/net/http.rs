@@ -17,7 +17,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub const MAX_BODY: usize = 16 << 20;
 
 /// `GET /` greets; `GET /bytes/N` answers N bytes; anything else is 404 or 405.
-async fn handle(
+pub async fn handle(
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status, body: Bytes| {

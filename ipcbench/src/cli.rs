@@ -1,5 +1,6 @@
 //! Command line: `ipcbench [run] [OPTIONS]`, `list`, `topology`,
-//! `report FILES...`, `check FILES...`, `clean`, and the hidden `__child`.
+//! `report FILES...`, `check FILES...`, `rpc`, `clean`, and the hidden `__child` and
+//! `__rpc-server`.
 
 use crate::results::CorePair;
 use crate::transport::{self, MAX_MESSAGE_SIZE};
@@ -75,11 +76,17 @@ pub(crate) enum Command {
         #[arg(long, default_value = "ipcbench-results")]
         out: PathBuf,
     },
+    /// Request/response side by side: unary gRPC (tonic) and HTTP/1.1 GET (hyper) over a
+    /// mempipe connection, a UNIX socket and loopback TCP; p50/p99 and requests per second.
+    Rpc(crate::rpc::RpcArgs),
     /// Remove leftovers of killed runs (shared-memory names, orphaned children).
     Clean,
     /// Internal: the child side of one measurement.
     #[command(name = "__child", hide = true)]
     Child { spec: String },
+    /// Internal: the server process of `ipcbench rpc`.
+    #[command(name = "__rpc-server", hide = true)]
+    RpcServer { spec: String },
 }
 
 /// Which core pairs to measure.

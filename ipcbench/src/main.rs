@@ -14,7 +14,10 @@
 //!   cell queries every reader shares);
 //! * `analysis` (paired ratios, statistics, the machine profile, the advice)
 //!   -> `check` (performance targets), `report` (HTML), `summary` (the
-//!   terminal table), `profile` (the command).
+//!   terminal table), `profile` (the command);
+//! * `rpc` (request/response through tonic and hyper, its own server
+//!   processes and rounds) beside `run`, writing `results::rpc`, which
+//!   `report` renders.
 
 mod affinity;
 mod analysis;
@@ -29,6 +32,7 @@ mod plan;
 mod profile;
 mod report;
 mod results;
+mod rpc;
 mod run;
 mod stop;
 mod summary;
@@ -68,8 +72,10 @@ fn main() -> ExitCode {
             rounds,
             out,
         }),
+        Some(Command::Rpc(args)) => rpc_cmd(&args),
         Some(Command::Clean) => clean::run(),
         Some(Command::Child { spec }) => return ExitCode::from(run::child::main(&spec) as u8),
+        Some(Command::RpcServer { spec }) => return ExitCode::from(rpc::server::main(&spec) as u8),
     };
     match result {
         Ok(()) if stop::interrupted() => ExitCode::from(130),
@@ -174,6 +180,24 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             "machine profile for mempipe connections: ipcbench profile {} [--install]",
             json.display()
         );
+    }
+    Ok(())
+}
+
+/// `ipcbench rpc`: measure, print the table and the targets, write the files.
+fn rpc_cmd(args: &rpc::RpcArgs) -> anyhow::Result<()> {
+    stop::install_handlers();
+    let machine = machine::Machine::detect().context("detect machine")?;
+    let started = std::time::Instant::now();
+    let mut file = rpc::run(args, machine)?;
+    file.machine.load_avg = machine::Machine::load_now();
+    if let Some(run) = &file.rpc {
+        print!("{}", rpc::table::render(run));
+    }
+    let paths = write_outputs(&file, &args.out)?;
+    println!("took {:.1} s; wrote:", started.elapsed().as_secs_f64());
+    for p in &paths {
+        println!("  {}", p.display());
     }
     Ok(())
 }

@@ -43,6 +43,7 @@ pub(crate) fn file(cpus: &[usize], cells: Vec<Cell>) -> ResultFile {
             numa_placement: None,
         },
         cells,
+        rpc: None,
     }
 }
 

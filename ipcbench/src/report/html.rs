@@ -82,6 +82,7 @@ pub(crate) fn page(files: &[ResultFile]) -> String {
         }
         super::sections::throughput_section(&mut s, i, f, &all_transports, &title);
         super::sections::distribution_section(&mut s, i, f, &all_transports, &title);
+        super::rpc::rpc_section(&mut s, f, &title);
         s.push_str("</section>");
     }
     let _ = writeln!(

@@ -8,12 +8,14 @@
 //! Layout: [`html`] assembles the page (machine table, summary table, sections), [`heatmap`]
 //! draws the core x core latency matrices on one shared logarithmic colour scale, [`charts`]
 //! draws the line charts that [`sections`] fills with throughput and percentile curves, and
-//! [`tables`] holds the summary and placement tables, [`verdicts`] the performance targets.
+//! [`tables`] holds the summary and placement tables, [`verdicts`] the performance targets,
+//! [`rpc`] the request/response section (`ipcbench rpc`).
 
 mod advice;
 mod charts;
 mod heatmap;
 mod html;
+mod rpc;
 mod sections;
 mod tables;
 mod verdicts;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use crate::machine::Machine;
 
 pub(crate) mod query;
+pub(crate) mod rpc;
 
 /// Schema version written by this build and the newest one it can read.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
@@ -80,6 +81,9 @@ pub(crate) struct ResultFile {
     /// One entry per (transport, kind, size, core pair) measured or attempted.
     #[serde(default)]
     pub(crate) cells: Vec<Cell>,
+    /// Request/response results (`ipcbench rpc`), when the run measured them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rpc: Option<rpc::RpcRun>,
 }
 
 impl ResultFile {
@@ -96,6 +100,7 @@ impl ResultFile {
             machine,
             params,
             cells: Vec::new(),
+            rpc: None,
         }
     }
 }

@@ -270,6 +270,7 @@ fn build(
             numa_placement: None,
         },
         cells,
+        rpc: None,
     }
 }
 
