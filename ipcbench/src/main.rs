@@ -22,6 +22,7 @@ mod capacity;
 mod check;
 mod clean;
 mod cli;
+mod fanin;
 mod machine;
 mod measure;
 mod plan;
@@ -57,6 +58,10 @@ fn main() -> ExitCode {
         Some(Command::Check { files, json }) => check::run(&files, json),
         Some(Command::Profile { file, install }) => profile::run(&file, install),
         Some(Command::Clean) => clean::run(),
+        Some(Command::Fanin(args)) => fanin::run(&args),
+        Some(Command::FaninClient { spec }) => {
+            return ExitCode::from(fanin::client::main(&spec) as u8)
+        }
         Some(Command::Child { spec }) => return ExitCode::from(run::child::main(&spec) as u8),
     };
     match result {
