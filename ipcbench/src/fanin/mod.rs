@@ -28,6 +28,8 @@ pub(crate) enum Variant {
     MempipeAsync,
     /// mempipe async connections with `Intent::Pollable` (eventfd).
     MempipePollable,
+    /// mempipe async connections, hybrid with no spin budget (no side spins).
+    MempipeNospin,
     /// tokio `UnixStream`, one task per connection.
     TokioUnix,
     /// A plain epoll loop over UNIX stream sockets.
@@ -39,6 +41,7 @@ impl Variant {
         match self {
             Variant::MempipeAsync => "mempipe-async",
             Variant::MempipePollable => "mempipe-pollable",
+            Variant::MempipeNospin => "mempipe-nospin",
             Variant::TokioUnix => "tokio-unix",
             Variant::EpollUnix => "epoll-unix",
         }
@@ -56,6 +59,7 @@ impl Variant {
         match self {
             Variant::MempipeAsync => Some(base),
             Variant::MempipePollable => Some(base.intent(mempipe::conn::Intent::Pollable)),
+            Variant::MempipeNospin => Some(base.spin_budget(Duration::ZERO)),
             Variant::TokioUnix | Variant::EpollUnix => None,
         }
     }
@@ -72,7 +76,7 @@ pub(crate) struct FaninArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mempipe-async,mempipe-pollable,tokio-unix,epoll-unix"
+        default_value = "mempipe-async,mempipe-pollable,mempipe-nospin,tokio-unix,epoll-unix"
     )]
     pub(crate) servers: Vec<Variant>,
     /// Round trips per client.
@@ -235,7 +239,7 @@ fn cell(
     dir: &Path,
 ) -> anyhow::Result<FaninRow> {
     let address = match variant {
-        Variant::MempipeAsync | Variant::MempipePollable => {
+        Variant::MempipeAsync | Variant::MempipePollable | Variant::MempipeNospin => {
             format!("fanin-{}-{clients}-{repeat}", variant.name())
         }
         _ => dir

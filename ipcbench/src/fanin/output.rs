@@ -38,6 +38,8 @@ struct Summary {
     p50: f64,
     p99: f64,
     fairness: f64,
+    /// The first client's completion over the median's.
+    first: f64,
     idle_cpu: f64,
 }
 
@@ -61,6 +63,7 @@ fn summarize(rows: &[FaninRow]) -> Vec<Summary> {
             let mut p50 = col(&|r| r.p50_ns as f64);
             let mut p99 = col(&|r| r.p99_ns as f64);
             let mut fair = col(&|r| r.last_done_ms / r.median_done_ms.max(1e-9));
+            let mut first = col(&|r| r.first_done_ms / r.median_done_ms.max(1e-9));
             let mut idle = col(&|r| r.idle_server_cpu_pct);
             let rate_min = rate.iter().copied().fold(f64::INFINITY, f64::min);
             let rate_max = rate.iter().copied().fold(0.0, f64::max);
@@ -74,6 +77,7 @@ fn summarize(rows: &[FaninRow]) -> Vec<Summary> {
                 p50: median(&mut p50),
                 p99: median(&mut p99),
                 fairness: median(&mut fair),
+                first: median(&mut first),
                 idle_cpu: median(&mut idle),
             }
         })
@@ -83,12 +87,12 @@ fn summarize(rows: &[FaninRow]) -> Vec<Summary> {
 /// The terminal table: medians over repeats.
 pub(crate) fn table(rows: &[FaninRow]) -> String {
     let mut t = format!(
-        "\nfan-in: medians over repeats (rate min..max); fairness = last client's completion / median's\n{:>7}  {:<17} {:>10} {:>21} {:>10} {:>10} {:>9} {:>9}\n",
-        "clients", "server", "req/s", "(min..max)", "p50", "p99", "fairness", "idle CPU"
+        "\nfan-in: medians over repeats (rate min..max); fairness = last client's completion / median's, first = first client's / median's\n{:>7}  {:<17} {:>10} {:>21} {:>10} {:>10} {:>9} {:>6} {:>9}\n",
+        "clients", "server", "req/s", "(min..max)", "p50", "p99", "fairness", "first", "idle CPU"
     );
     for s in summarize(rows) {
         t += &format!(
-            "{:>7}  {:<17} {:>10.0} {:>21} {:>10} {:>10} {:>9.2} {:>8.1}%\n",
+            "{:>7}  {:<17} {:>10.0} {:>21} {:>10} {:>10} {:>9.2} {:>6.2} {:>8.1}%\n",
             s.clients,
             s.server,
             s.rate,
@@ -96,6 +100,7 @@ pub(crate) fn table(rows: &[FaninRow]) -> String {
             fmt_ns(s.p50),
             fmt_ns(s.p99),
             s.fairness,
+            s.first,
             s.idle_cpu
         );
     }
@@ -108,11 +113,11 @@ pub(crate) fn html_section(rows: &[FaninRow]) -> String {
         "<section id=\"fanin\"><h2>Fan-in: many clients, one server thread</h2>\n\
          <p>Medians over repeats; fairness is the last client's completion time over the median client's.</p>\n\
          <table><tr><th>clients</th><th>server</th><th>req/s</th><th>min..max</th><th>p50</th><th>p99</th>\
-         <th>fairness</th><th>idle server CPU</th><th>repeats</th></tr>\n",
+         <th>fairness</th><th>first/median</th><th>idle server CPU</th><th>repeats</th></tr>\n",
     );
     for s in summarize(rows) {
         h += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}..{:.0}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}%</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}..{:.0}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}%</td><td>{}</td></tr>\n",
             s.clients,
             s.server,
             s.rate,
@@ -121,6 +126,7 @@ pub(crate) fn html_section(rows: &[FaninRow]) -> String {
             fmt_ns(s.p50),
             fmt_ns(s.p99),
             s.fairness,
+            s.first,
             s.idle_cpu,
             s.repeats
         );
