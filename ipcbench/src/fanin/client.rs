@@ -34,7 +34,7 @@ pub(crate) struct ClientReport {
 }
 
 enum Conn {
-    Mem(AsyncConnection),
+    Mem(Box<AsyncConnection>),
     Unix(tokio::net::UnixStream),
 }
 
@@ -78,7 +78,7 @@ fn run(spec_json: &str) -> anyhow::Result<()> {
         Some(config) => {
             let conn = mempipe::connect(spec.address.as_str(), &config)
                 .with_context(|| format!("connect to {}", spec.address))?;
-            Conn::Mem(AsyncConnection::new(conn)?)
+            Conn::Mem(Box::new(AsyncConnection::new(conn)?))
         }
         None => {
             let _guard = rt.enter();
