@@ -127,6 +127,66 @@ fn async_producer_hybrid() {
     async_producer_against_blocking_consumer(WakeupKind::Hybrid);
 }
 
+/// Pins the calling thread to `cpu`.
+fn pin(cpu: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).expect("pin to a CPU");
+}
+
+/// A hybrid wait spends its spin budget over several polls and returns to the
+/// runtime in between, so another task on the same (only) thread runs while
+/// one waits in its spin. Spun inside a single poll, the budget (an hour here)
+/// would keep the sending task from ever running.
+#[test]
+fn a_spinning_wait_lets_other_tasks_on_its_thread_run() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        // A hybrid wait spins only when its peer last ran on another CPU.
+        eprintln!("skipped: needs two CPUs");
+        return;
+    }
+    let config = Config::new()
+        .capacity(4096)
+        .max_message(1024)
+        .wakeup(WakeupKind::Hybrid)
+        .spin_budget(std::time::Duration::from_secs(3600));
+    let region = Region::create_anonymous(&config).expect("anonymous region");
+    // The producer records CPU 1 as its own (refreshed only every 64
+    // sends, so it stays there for the rounds below); the consumer CPU 0, so
+    // that the consumer's waits spin.
+    let (region, mut tx) = std::thread::spawn(move || {
+        pin(1);
+        let tx = region.producer().expect("producer");
+        (region, tx)
+    })
+    .join()
+    .expect("producer thread");
+    let (done, finished) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        pin(0);
+        let mut rx = AsyncConsumer::new(region.consumer().expect("consumer")).expect("awaitable");
+        runtime().block_on(async move {
+            let mut buf = Vec::new();
+            for round in 0..10u8 {
+                // Spawned before the receive starts waiting: it runs only when
+                // that wait gives the thread back.
+                let sender = tokio::spawn(async move {
+                    tx.send(&[round]).expect("send");
+                    tx
+                });
+                rx.recv(&mut buf).await.expect("receive");
+                assert_eq!(buf, [round]);
+                tx = sender.await.expect("sender task");
+            }
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(HANG_GUARD)
+        .expect("the sending task ran while the receive spun (hang guard)");
+    server.join().expect("runtime thread");
+}
+
 #[test]
 fn named_futex_region_is_not_pollable() {
     let name = common::unique_name("anamed");

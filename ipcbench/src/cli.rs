@@ -81,6 +81,12 @@ pub(crate) enum Command {
     Rpc(crate::rpc::RpcArgs),
     /// Remove leftovers of killed runs (shared-memory names, orphaned children).
     Clean,
+    /// Many client processes into one server thread: requests/s, p50/p99, per-client
+    /// fairness and idle server CPU, for mempipe and socket servers.
+    Fanin(crate::fanin::FaninArgs),
+    /// Internal: one fan-in client process.
+    #[command(name = "__fanin-client", hide = true)]
+    FaninClient { spec: String },
     /// Internal: the child side of one measurement.
     #[command(name = "__child", hide = true)]
     Child { spec: String },

@@ -25,6 +25,7 @@ mod capacity;
 mod check;
 mod clean;
 mod cli;
+mod fanin;
 mod machine;
 mod measure;
 mod naming;
@@ -74,6 +75,10 @@ fn main() -> ExitCode {
         }),
         Some(Command::Rpc(args)) => rpc_cmd(&args),
         Some(Command::Clean) => clean::run(),
+        Some(Command::Fanin(args)) => fanin::run(&args),
+        Some(Command::FaninClient { spec }) => {
+            return ExitCode::from(fanin::client::main(&spec) as u8)
+        }
         Some(Command::Child { spec }) => return ExitCode::from(run::child::main(&spec) as u8),
         Some(Command::RpcServer { spec }) => return ExitCode::from(rpc::server::main(&spec) as u8),
     };

@@ -10,8 +10,10 @@
 //!
 //! # How a wait works
 //!
-//! A hybrid ring first spins for its budget (bounded, inside one poll: the
-//! latency of a spinning receiver while traffic flows). Then the endpoint arms
+//! A hybrid ring first spins for its budget (the latency of a spinning
+//! receiver while traffic flows), a microsecond's checks per poll with the
+//! thread given back to the runtime in between, so that other tasks (other
+//! connections of a server) run, in turn, while it spins. Then the endpoint arms
 //! its wait signal as *polled* and returns to the runtime, which waits for the
 //! ring's wake descriptor to turn readable; the peer, seeing a polled waiter
 //! armed, rings that descriptor instead of the futex word. A peer that finds
