@@ -276,7 +276,7 @@ fn sigkill_of_the_peer_while_this_side_moves_ends_in_typed_errors() {
         let end = loop {
             if seq % 20 == 0 {
                 let to = other(tx.transport().kind());
-                match tx.migrate(to, MOVE_TIMEOUT) {
+                match tx.migrate(to, Duration::from_millis(300)) {
                     Ok(()) => {}
                     Err(MigrateError::Send(e)) if typed_end_send(&e) => break e,
                     Err(MigrateError::Timeout { .. }) => {}

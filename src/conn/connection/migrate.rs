@@ -29,10 +29,10 @@
 use super::{Connection, RecvInner, SendInner};
 use crate::conn::{Transport, TransportKind};
 use crate::error::{RecvError, SendError};
+use crate::handover::LegQueue;
 use crate::ConnConfig;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Control record: a proposal to move (token, kind, where).
@@ -77,17 +77,13 @@ pub enum MigrateError {
 }
 
 /// State both halves of one connection share for a move: the half that
-/// learns of a new leg hands the other half its side. Legs queue in the
-/// order they were made (moves may follow each other faster than the other
-/// half takes them). Checked with one relaxed load per call.
+/// learns of a new leg hands the other half its side (see [`LegQueue`]).
 #[derive(Default)]
 pub(crate) struct Switch {
-    /// `send_legs` holds a leg.
-    send_ready: AtomicBool,
-    send_legs: Mutex<VecDeque<Leg<SendInner>>>,
-    /// `recv_legs` holds a leg.
-    recv_ready: AtomicBool,
-    recv_legs: Mutex<VecDeque<Leg<RecvInner>>>,
+    /// Legs the sending half has to follow (the peer's moves, joined).
+    send_legs: LegQueue<Leg<SendInner>>,
+    /// Legs the receiving half reads after the current one ends (this side's moves).
+    recv_legs: LegQueue<Leg<RecvInner>>,
     /// This side's sending half is moving (proposed, waiting for the peer).
     moving: AtomicBool,
 }
@@ -98,40 +94,15 @@ type Leg<T> = (T, Arc<Transport>);
 impl Switch {
     #[inline(always)]
     pub(crate) fn send_ready(&self) -> bool {
-        self.send_ready.load(Ordering::Relaxed)
+        self.send_legs.is_ready()
     }
 
-    /// Every leg the sending half has to follow, oldest first.
-    fn take_send(&self) -> VecDeque<Leg<SendInner>> {
-        let mut legs = lock(&self.send_legs);
-        self.send_ready.store(false, Ordering::Relaxed);
-        std::mem::take(&mut *legs)
-    }
-
-    fn put_send(&self, leg: Leg<SendInner>) {
-        lock(&self.send_legs).push_back(leg);
-        self.send_ready.store(true, Ordering::Release);
-    }
-
-    /// The next leg for the receiving half, oldest first.
     fn take_recv(&self) -> Option<Leg<RecvInner>> {
-        if !self.recv_ready.load(Ordering::Acquire) {
-            return None;
+        match self.recv_legs.is_ready() {
+            true => self.recv_legs.take_one(),
+            false => None,
         }
-        let mut legs = lock(&self.recv_legs);
-        let leg = legs.pop_front();
-        self.recv_ready.store(!legs.is_empty(), Ordering::Relaxed);
-        leg
     }
-
-    fn put_recv(&self, leg: Leg<RecvInner>) {
-        lock(&self.recv_legs).push_back(leg);
-        self.recv_ready.store(true, Ordering::Release);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A random token (the standard library's per-process random hash keys,
@@ -308,7 +279,7 @@ impl super::RecvHalf {
         // The peer's move, joined here: the sending side follows at its next call.
         if let Some(p) = self.pending.take() {
             let (tx, rx) = p.conn.split();
-            self.switch.put_send((tx.inner, tx.transport));
+            self.switch.send_legs.put((tx.inner, tx.transport));
             self.inner = rx.inner;
             self.transport = rx.transport;
             return true;
@@ -409,7 +380,7 @@ impl super::SendHalf {
         let (tx, rx) = conn.split();
         // The receiving half gets its leg before the marker can make the
         // peer move its direction.
-        self.switch.put_recv((rx.inner, rx.transport));
+        self.switch.recv_legs.put((rx.inner, rx.transport));
         // Dropping the old sending side closes it: the marker.
         self.inner = tx.inner;
         self.transport = tx.transport;
@@ -430,7 +401,7 @@ impl super::SendHalf {
     pub(crate) fn follow(&mut self) -> Result<(), SendError> {
         // Legs this half never sent on close at once, in order: the peer
         // reads each to its (empty) end and goes on to the next.
-        for (inner, transport) in self.switch.take_send() {
+        for (inner, transport) in self.switch.send_legs.take_all() {
             self.inner = inner;
             self.transport = transport;
         }
