@@ -298,8 +298,8 @@ fn loom_close_wakes_polled_consumer() {
 // its end before the new one, and gets every message once, in order.
 #[test]
 fn loom_move_marker_orders_old_leg_before_new() {
+    use crate::endpoint::Deadline;
     use crate::endpoint::Got;
-    use crate::Deadline;
     loom::model(|| {
         let (mut old_tx, mut old_rx) = pair(WakeupKind::Spin);
         let (mut new_tx, new_rx) = pair(WakeupKind::Spin);
