@@ -80,6 +80,7 @@ pub mod conn;
 mod deadline;
 mod endpoint;
 mod error;
+mod handover;
 mod layout;
 mod platform;
 #[cfg(not(loom))]

@@ -2,11 +2,16 @@
 //! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
 
 use super::grant::{GrantInner, SendGrant};
+mod migrate;
+
 use super::tcp::{TcpReceiver, TcpSender};
 use super::transport::Transport;
 use crate::deadline::Deadline;
+use crate::endpoint::Got;
 use crate::endpoint::{Consumer, Producer};
 use crate::error::{RecvError, SendError};
+pub use migrate::MigrateError;
+use migrate::{Pending, Switch};
 use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
@@ -28,6 +33,8 @@ pub(crate) enum RecvInner {
 pub struct SendHalf {
     pub(crate) inner: SendInner,
     pub(crate) transport: Arc<Transport>,
+    /// A move's hand-over between the halves (see [`Connection::migrate`]).
+    pub(crate) switch: Arc<Switch>,
 }
 
 /// The receiving half of a [`Connection`] (see [`Connection::split`]).
@@ -36,6 +43,9 @@ pub struct RecvHalf {
     pub(crate) transport: Arc<Transport>,
     /// What byte-stream reads left of the current message.
     pub(crate) remainder: super::byte_view::ReadRemainder,
+    pub(crate) switch: Arc<Switch>,
+    /// The peer's proposed move, joined, waiting for the old transport's end.
+    pub(crate) pending: Option<Pending>,
 }
 
 /// A connection to one peer: a message stream each way.
@@ -92,30 +102,38 @@ impl Connection {
     pub(crate) fn shm(mut producer: Producer, consumer: Consumer, transport: Transport) -> Self {
         producer.set_message_limit(crate::error::MessageLimit::Connection);
         let transport = Arc::new(transport);
+        let switch = Arc::<Switch>::default();
         Connection {
             tx: SendHalf {
                 inner: SendInner::Shm(producer),
                 transport: transport.clone(),
+                switch: switch.clone(),
             },
             rx: RecvHalf {
                 inner: RecvInner::Shm(consumer),
                 transport,
                 remainder: Default::default(),
+                switch,
+                pending: None,
             },
         }
     }
 
     pub(crate) fn tcp(shared: Arc<super::tcp::TcpShared>, transport: Transport) -> Self {
         let transport = Arc::new(transport);
+        let switch = Arc::<Switch>::default();
         Connection {
             tx: SendHalf {
                 inner: SendInner::Tcp(TcpSender::new(shared.clone())),
                 transport: transport.clone(),
+                switch: switch.clone(),
             },
             rx: RecvHalf {
                 inner: RecvInner::Tcp(TcpReceiver::new(shared)),
                 transport,
                 remainder: Default::default(),
+                switch,
+                pending: None,
             },
         }
     }
@@ -274,6 +292,9 @@ impl SendHalf {
 
     #[inline]
     fn send_wait(&mut self, msg: &[u8], wait: Deadline) -> Result<(), SendError> {
+        if self.switch.send_ready() {
+            self.follow()?;
+        }
         match &mut self.inner {
             SendInner::Shm(p) => p.send_by(msg, wait),
             SendInner::Tcp(t) => t.send(msg, wait),
@@ -282,6 +303,9 @@ impl SendHalf {
 
     #[inline]
     fn reserve_wait(&mut self, len: usize, wait: Deadline) -> Result<SendGrant<'_>, SendError> {
+        if self.switch.send_ready() {
+            self.follow()?;
+        }
         let inner = match &mut self.inner {
             SendInner::Shm(p) => GrantInner::Shm(p.reserve_by(len, wait)?),
             SendInner::Tcp(t) => {
@@ -386,18 +410,44 @@ impl RecvHalf {
     }
 
     #[inline]
-    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Deadline) -> Result<usize, RecvError> {
-        match &mut self.inner {
-            RecvInner::Shm(c) => c.recv_by(buf, wait),
-            RecvInner::Tcp(t) => t.recv(buf, wait),
+    fn recv_wait(&mut self, buf: &mut Vec<u8>, mut wait: Deadline) -> Result<usize, RecvError> {
+        loop {
+            let got = match &mut self.inner {
+                RecvInner::Shm(c) => c.recv_conn_by(buf, wait),
+                RecvInner::Tcp(t) => t.recv_conn(buf, wait),
+            };
+            match got {
+                Ok(Got::Data(n)) => return Ok(n),
+                other => self.not_data(other)?,
+            }
+            wait = wait.resolve();
         }
     }
 
     #[inline]
-    fn recv_into_wait(&mut self, buf: &mut [u8], wait: Deadline) -> Result<usize, RecvError> {
-        match &mut self.inner {
-            RecvInner::Shm(c) => c.recv_into_by(buf, wait),
-            RecvInner::Tcp(t) => t.recv_into(buf, wait),
+    fn recv_into_wait(&mut self, buf: &mut [u8], mut wait: Deadline) -> Result<usize, RecvError> {
+        loop {
+            let got = match &mut self.inner {
+                RecvInner::Shm(c) => c.recv_into_conn_by(buf, wait),
+                RecvInner::Tcp(t) => t.recv_into_conn(buf, wait),
+            };
+            match got {
+                Ok(Got::Data(n)) => return Ok(n),
+                other => self.not_data(other)?,
+            }
+            wait = wait.resolve();
+        }
+    }
+
+    /// A receive found no message: a control record (handled), the old
+    /// transport's end during a move (the next leg is taken), or an error.
+    #[cold]
+    fn not_data(&mut self, got: Result<Got, RecvError>) -> Result<(), RecvError> {
+        match got {
+            Ok(Got::Data(_)) => Ok(()),
+            Ok(Got::Control(payload)) => self.on_control(&payload),
+            Err(RecvError::Disconnected) if self.next_leg() => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

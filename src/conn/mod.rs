@@ -43,6 +43,7 @@ pub(crate) mod wire;
 // user names, have one public path: the crate root's.
 pub use address::{Address, IntoAddress};
 pub use config::{Intent, ParseIntentError};
+pub use connection::MigrateError;
 pub use connection::{RecvHalf, SendHalf};
 pub use error::{
     AcceptError, AddressError, BindError, ConnConfigError, ConnectError, DirectoryError,

@@ -236,7 +236,12 @@ impl TcpSender {
 
     /// Starts writing the built frame with `len` payload bytes.
     fn start(&mut self, len: usize) -> Result<(), SendError> {
-        let header = encode_frame(Frame::Data(len));
+        self.start_as(Frame::Data(len), len)
+    }
+
+    /// Starts writing the built frame, `len` payload bytes, with `header`.
+    fn start_as(&mut self, frame: Frame, len: usize) -> Result<(), SendError> {
+        let header = encode_frame(frame);
         self.frame[..FRAME_HEADER].copy_from_slice(&header);
         self.sent = 0;
         self.end = FRAME_HEADER + len;
@@ -280,6 +285,19 @@ impl TcpSender {
     pub(crate) fn flush(&mut self, wait: Deadline) -> Result<bool, SendError> {
         self.take_failed()?;
         self.push(wait)
+    }
+
+    /// Writes a connection's control record (at most `MAX_CONTROL` bytes),
+    /// finishing it within the call as `wait` allows.
+    pub(crate) fn send_control(&mut self, payload: &[u8], wait: Deadline) -> Result<(), SendError> {
+        self.reserve(payload.len(), wait)?;
+        self.frame[FRAME_HEADER..].copy_from_slice(payload);
+        self.start_as(Frame::Control(payload.len()), payload.len())?;
+        // A control record is finished before the call returns, even deferring.
+        match self.push(Deadline::Forever)? {
+            true => Ok(()),
+            false => Err(SendError::Timeout),
+        }
     }
 
     /// Copies `msg` into a frame and writes it (deferring: starts writing it).
@@ -369,13 +387,68 @@ impl TcpReceiver {
         let frame = decode_frame(&header, self.shared.max_message)
             .map_err(|what| Corruption::new(format!("TCP stream: {what}")))?;
         match frame {
-            Frame::Data(len) if avail < FRAME_HEADER + len => Ok(None),
+            Frame::Data(len) | Frame::Control(len) if avail < FRAME_HEADER + len => Ok(None),
             f => Ok(Some(f)),
         }
     }
 
-    /// Waits for the next message; returns its payload range in `buf`.
-    fn next(&mut self, mut wait: Deadline) -> Result<std::ops::Range<usize>, RecvError> {
+    /// Waits for the next message; returns its payload range in `buf`. A
+    /// control frame belongs to a connection that handles it: here it is corruption.
+    fn next(&mut self, wait: Deadline) -> Result<std::ops::Range<usize>, RecvError> {
+        match self.next_any(wait)? {
+            (range, false) => Ok(range),
+            (_, true) => Err(RecvError::Corrupted(Corruption::new(
+                "TCP stream: a control frame where only messages are expected".to_owned(),
+            ))),
+        }
+    }
+
+    /// A connection's receive: the next message into `out`, or a control
+    /// frame's payload.
+    pub(crate) fn recv_conn(
+        &mut self,
+        out: &mut Vec<u8>,
+        wait: Deadline,
+    ) -> Result<crate::endpoint::Got, RecvError> {
+        let (range, control) = self.next_any(wait)?;
+        self.start = range.end;
+        if control {
+            return Ok(crate::endpoint::Got::Control(self.buf[range].to_vec()));
+        }
+        out.clear();
+        out.extend_from_slice(&self.buf[range.clone()]);
+        Ok(crate::endpoint::Got::Data(range.len()))
+    }
+
+    /// A connection's receive into the front of `out`, or a control frame's payload.
+    pub(crate) fn recv_into_conn(
+        &mut self,
+        out: &mut [u8],
+        wait: Deadline,
+    ) -> Result<crate::endpoint::Got, RecvError> {
+        let (range, control) = self.next_any(wait)?;
+        if control {
+            self.start = range.end;
+            return Ok(crate::endpoint::Got::Control(self.buf[range].to_vec()));
+        }
+        let len = range.len();
+        let Some(dst) = out.get_mut(..len) else {
+            return Err(RecvError::BufferTooSmall {
+                needed: len,
+                buf_len: out.len(),
+            });
+        };
+        dst.copy_from_slice(&self.buf[range.clone()]);
+        self.start = range.end;
+        Ok(crate::endpoint::Got::Data(len))
+    }
+
+    /// Waits for the next message or control frame: its payload range in
+    /// `buf`, and whether it is a control frame.
+    fn next_any(
+        &mut self,
+        mut wait: Deadline,
+    ) -> Result<(std::ops::Range<usize>, bool), RecvError> {
         loop {
             if self.closed {
                 return Err(RecvError::Disconnected);
@@ -383,7 +456,11 @@ impl TcpReceiver {
             match self.parse()? {
                 Some(Frame::Data(len)) => {
                     let at = self.start + FRAME_HEADER;
-                    return Ok(at..at + len);
+                    return Ok((at..at + len, false));
+                }
+                Some(Frame::Control(len)) => {
+                    let at = self.start + FRAME_HEADER;
+                    return Ok((at..at + len, true));
                 }
                 Some(Frame::Close) => {
                     self.start += FRAME_HEADER;
@@ -441,7 +518,7 @@ impl TcpReceiver {
                     .unwrap_or_default(),
             ) as usize;
             // parse() already refused a length above the maximum.
-            FRAME_HEADER + len.min(self.shared.max_message)
+            FRAME_HEADER + len.min(self.shared.max_message.max(super::wire::MAX_CONTROL))
         } else {
             FRAME_HEADER
         };

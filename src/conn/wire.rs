@@ -351,6 +351,11 @@ pub(crate) const FRAME_HEADER: usize = 8;
 pub(crate) const FRAME_DATA: u32 = 0;
 /// Frame kind: the sender closed its end (nothing follows).
 pub(crate) const FRAME_CLOSE: u32 = 1;
+/// Frame kind: a connection's control record (a transport switch), never a
+/// user message; at most [`MAX_CONTROL`] bytes follow.
+pub(crate) const FRAME_CONTROL: u32 = 2;
+/// Largest control frame payload (the same bound as a ring's control record).
+pub(crate) const MAX_CONTROL: usize = 512;
 
 /// A decoded TCP frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,6 +364,8 @@ pub(crate) enum Frame {
     Data(usize),
     /// The peer closed its sending end.
     Close,
+    /// A control record of this many bytes follows.
+    Control(usize),
 }
 
 /// Encodes a frame header.
@@ -366,6 +373,7 @@ pub(crate) fn encode_frame(frame: Frame) -> [u8; FRAME_HEADER] {
     let (len, kind) = match frame {
         Frame::Data(len) => (len as u32, FRAME_DATA),
         Frame::Close => (0, FRAME_CLOSE),
+        Frame::Control(len) => (len as u32, FRAME_CONTROL),
     };
     let mut b = [0u8; FRAME_HEADER];
     b[..4].copy_from_slice(&len.to_le_bytes());
@@ -389,6 +397,10 @@ pub(crate) fn decode_frame(b: &[u8; FRAME_HEADER], max_message: usize) -> Result
         )),
         FRAME_CLOSE if len == 0 => Ok(Frame::Close),
         FRAME_CLOSE => Err(format!("close frame with length {len}")),
+        FRAME_CONTROL if (len as usize) <= MAX_CONTROL => Ok(Frame::Control(len as usize)),
+        FRAME_CONTROL => Err(format!(
+            "control frame length {len} exceeds the maximum of {MAX_CONTROL} bytes"
+        )),
         other => Err(format!("unknown frame kind {other} (length {len})")),
     }
 }

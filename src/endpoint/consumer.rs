@@ -38,6 +38,14 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
+#[cold]
+fn control_outside_connection(rec: &RecordRef) -> RecvError {
+    RecvError::Corrupted(Corruption::new(format!(
+        "control record at position {} on a ring that is not a connection's",
+        rec.pos
+    )))
+}
+
 impl Consumer {
     /// The endpoint on `link`'s side of a fresh ring.
     pub(crate) fn new(link: Link) -> Result<Self, Corruption> {
@@ -289,9 +297,58 @@ impl Consumer {
         }
     }
 
-    /// The next published record, waiting as `deadline` allows.
+    /// The next published message, waiting as `deadline` allows. A control
+    /// record belongs to a connection: on a plain ring it is corruption.
     #[inline]
-    pub(super) fn next(&mut self, mut deadline: Deadline) -> Result<RecordRef, RecvError> {
+    pub(super) fn next(&mut self, deadline: Deadline) -> Result<RecordRef, RecvError> {
+        let rec = self.next_any(deadline)?;
+        if rec.control {
+            return Err(control_outside_connection(&rec));
+        }
+        Ok(rec)
+    }
+
+    /// A connection's receive: the next message into `buf` (replacing its
+    /// contents), or the next control record's payload.
+    #[inline]
+    pub(crate) fn recv_conn_by(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+    ) -> Result<super::Got, RecvError> {
+        let rec = self.next_any(deadline)?;
+        if rec.control {
+            return Ok(super::Got::Control(self.take_control(rec)));
+        }
+        Ok(super::Got::Data(self.take_into_vec(rec, buf)))
+    }
+
+    /// A connection's receive into the front of `buf`, or the next control
+    /// record's payload.
+    #[inline]
+    pub(crate) fn recv_into_conn_by(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Deadline,
+    ) -> Result<super::Got, RecvError> {
+        let rec = self.next_any(deadline)?;
+        if rec.control {
+            return Ok(super::Got::Control(self.take_control(rec)));
+        }
+        self.take_into_slice(rec, buf).map(super::Got::Data)
+    }
+
+    #[cold]
+    fn take_control(&mut self, rec: RecordRef) -> Vec<u8> {
+        let mut v = vec![0; rec.len as usize];
+        self.ring.copy_out(&rec, &mut v);
+        self.release(rec);
+        v
+    }
+
+    /// The next published record, control records included.
+    #[inline]
+    fn next_any(&mut self, mut deadline: Deadline) -> Result<RecordRef, RecvError> {
         loop {
             if let Some(rec) = self.ring.peek()? {
                 // Found at the first look: this side is behind the producer,

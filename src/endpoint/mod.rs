@@ -24,6 +24,14 @@ use std::time::Duration;
 
 pub(crate) use crate::deadline::Deadline;
 
+/// What a connection's receive found: a message of this length, or a
+/// control record's payload (the connection's own, never a user message).
+#[derive(Debug)]
+pub(crate) enum Got {
+    Data(usize),
+    Control(Vec<u8>),
+}
+
 /// What both endpoints need besides the ring: the strategy, the peer's liveness,
 /// and what else must outlive the endpoint.
 pub(crate) struct Link {

@@ -198,6 +198,20 @@ impl Producer {
         Ok(())
     }
 
+    /// Sends a connection's control record (`payload` at most
+    /// `MAX_CONTROL` bytes), waiting as `deadline` allows.
+    pub(crate) fn send_control_by(
+        &mut self,
+        payload: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), SendError> {
+        let r = self.reserve_inner(payload.len(), deadline)?;
+        self.ring.write(&r, 0, payload);
+        self.ring.commit_control(r, payload.len() as u64);
+        self.link.notify_peer();
+        Ok(())
+    }
+
     /// [`reserve`](Self::reserve) with any [`Deadline`].
     #[inline]
     pub(crate) fn reserve_by(

@@ -18,6 +18,8 @@ pub(crate) struct RecordRef {
     pub offset: u64,
     /// Payload length.
     pub len: u64,
+    /// A connection's control record, not a user message.
+    pub control: bool,
 }
 
 pub(crate) struct RingConsumer {
@@ -79,6 +81,7 @@ impl RingConsumer {
                 pos,
                 offset: offset + RECORD_HEADER,
                 len,
+                control: false,
             }));
         }
         if word == 0 {
@@ -115,6 +118,23 @@ impl RingConsumer {
                         pos,
                         offset: offset + RECORD_HEADER,
                         len,
+                        control: false,
+                    }));
+                }
+                Word::Control(len) => {
+                    let offset = pos & g.mask;
+                    if len > record::MAX_CONTROL
+                        || offset + Geometry::record_size(u64::from(len)) > g.capacity
+                    {
+                        return Err(Corruption::new(format!(
+                            "control record at position {pos} of {len} bytes is too long or runs past the end of the ring"
+                        )));
+                    }
+                    return Ok(Some(RecordRef {
+                        pos,
+                        offset: offset + RECORD_HEADER,
+                        len: u64::from(len),
+                        control: true,
                     }));
                 }
                 Word::Padding => {

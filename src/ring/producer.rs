@@ -174,6 +174,17 @@ impl RingProducer {
     /// Publishes the reservation with `len <= r.len` payload bytes.
     #[inline]
     pub(crate) fn commit(&mut self, r: Reservation, len: u64) {
+        self.commit_as(r, len, 0);
+    }
+
+    /// Publishes the reservation as a control record (`len <= MAX_CONTROL`).
+    pub(crate) fn commit_control(&mut self, r: Reservation, len: u64) {
+        debug_assert!(len <= u64::from(record::MAX_CONTROL));
+        self.commit_as(r, len, record::CONTROL_BIT);
+    }
+
+    #[inline(always)]
+    fn commit_as(&mut self, r: Reservation, len: u64, kind: u32) {
         debug_assert!(len <= r.len);
         self.grant_open = false;
         let g = self.geometry;
@@ -194,7 +205,7 @@ impl RingProducer {
             self.zeroed_end = new_tail + 8;
         }
         memory.word(r.start).store(
-            record::encode(r.start, g.cap_log2, len as u32),
+            record::encode(r.start, g.cap_log2, kind | len as u32),
             Ordering::Release,
         );
         // Padding goes last: a consumer that sees it also sees the record after it.

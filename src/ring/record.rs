@@ -6,7 +6,8 @@
 //! ```text
 //! commit word = (tag << 32) | len        tag = 0x8000_0000 | (lap & 0x7fff_ffff)
 //! lap         = position >> log2(capacity)
-//! len         = payload bytes, or PADDING: skip to the end of the lap
+//! len         = payload bytes, or PADDING: skip to the end of the lap,
+//!               or CONTROL_BIT | payload bytes: a connection's control record
 //! ```
 //!
 //! The consumer polls the commit word at its position; the producer stores it last,
@@ -18,6 +19,12 @@
 
 /// `len` value of a padding record.
 pub(crate) const PADDING: u32 = u32::MAX;
+/// Set in `len` for a control record: a connection's own record (a transport
+/// switch), never a user message; the payload length is in the other bits
+/// and at most [`MAX_CONTROL`].
+pub(crate) const CONTROL_BIT: u32 = 1 << 31;
+/// Largest control record payload.
+pub(crate) const MAX_CONTROL: u32 = 512;
 const TAG_BIT: u32 = 1 << 31;
 
 /// The tag of a record written at free-running position `pos`.
@@ -41,6 +48,8 @@ pub(crate) enum Word {
     Padding,
     /// A record with this payload length (not yet checked against limits).
     Record(u32),
+    /// A control record with this payload length (not yet checked).
+    Control(u32),
     /// A tag that no honest producer writes at this position.
     Foreign { found: u32, expected: u32 },
 }
@@ -56,6 +65,7 @@ pub(crate) fn decode(word: u64, pos: u64, cap_log2: u32) -> Word {
     if found == expected {
         match word as u32 {
             PADDING => Word::Padding,
+            len if len & CONTROL_BIT != 0 => Word::Control(len & !CONTROL_BIT),
             len => Word::Record(len),
         }
     } else if found == tag(pos.wrapping_sub(1 << cap_log2), cap_log2) {
@@ -85,6 +95,10 @@ mod tests {
         ));
         assert_eq!(decode(0, 0, log2), Word::Empty);
         assert_eq!(decode(encode(8, log2, PADDING), 8, log2), Word::Padding);
+        assert_eq!(
+            decode(encode(8, log2, CONTROL_BIT | 40), 8, log2),
+            Word::Control(40)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod memory;
 mod wake;
 
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
+pub(crate) use loom::sync::Mutex;
 pub(crate) use memory::RingMemory;
 pub(crate) use wake::{Doorbell, Doorbells, FutexWord};
 

@@ -7,6 +7,7 @@ mod wake;
 pub(crate) use liveness::{process_alive, Liveness};
 pub(crate) use memory::RingMemory;
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64};
+pub(crate) use std::sync::Mutex;
 pub(crate) use wake::{is_doorbell, Doorbell, Doorbells, FutexWord};
 
 use std::time::Instant;

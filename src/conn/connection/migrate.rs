@@ -1,0 +1,447 @@
+//! A live switch of a connection's transport (shared memory ⇄ TCP) while
+//! messages flow, with nothing lost, duplicated or reordered.
+//!
+//! The hand-over, per direction (see docs/design.md, "Moving a connection"):
+//!
+//! 1. The initiator's sending half binds a one-off listener (a random name;
+//!    loopback TCP, or the rendezvous directory for shared memory) and sends
+//!    a *proposal* control record on the old transport: where, and a random
+//!    token.
+//! 2. The peer's receiving half reads the proposal in order with the
+//!    messages, connects, and sends the token as the new leg's first message.
+//!    It keeps the new leg pending and goes on reading the old transport.
+//! 3. The initiator accepts the leg whose first message is the token, hands
+//!    the new leg's receiving side to its own receiving half (crate-internal
+//!    state, [`Switch`]), and closes the old transport's sending direction:
+//!    that close is the marker. Its later sends go on the new leg.
+//! 4. The peer's receiving half reads the old transport to its end (the
+//!    marker), then reads the new leg; it hands the new leg's sending side to
+//!    its own sending half, whose next send closes the old direction (the
+//!    reverse marker) and goes on the new leg.
+//! 5. The initiator's receiving half reads the old transport to that end,
+//!    then the new leg.
+//!
+//! Nothing reaches the new leg of a direction before its old leg is closed,
+//! and a receiver reads the new leg only after the old one's end: order holds.
+//! A peer that does not join in time gets an *abort* record; the flow stays
+//! on the old transport.
+
+use super::{Connection, RecvInner, SendInner};
+use crate::conn::{Transport, TransportKind};
+use crate::error::{RecvError, SendError};
+use crate::handover::LegQueue;
+use crate::ConnConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Control record: a proposal to move (token, kind, where).
+const OP_PROPOSE: u8 = 1;
+/// Control record: the proposal with this token is withdrawn.
+const OP_ABORT: u8 = 2;
+const KIND_SHM: u8 = 1;
+const KIND_TCP: u8 = 2;
+/// Random token naming one move.
+pub(crate) type Token = [u8; 16];
+
+/// Why a move failed. The connection stays on its old transport and works
+/// (except after [`Send`](MigrateError::Send), which is the connection's own error).
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The new transport could not be set up here (the listener for it).
+    #[error("could not set up the new {kind:?} transport: {source}; the connection stays on the old one")]
+    Setup {
+        /// The transport asked for.
+        kind: TransportKind,
+        /// What failed.
+        #[source]
+        source: crate::conn::BindError,
+    },
+    /// The peer did not join the new transport in time: it cannot reach it
+    /// (another host for shared memory, a refused or unroutable address), it
+    /// is not receiving, or it is moving itself. Retry later, or with a longer timeout.
+    #[error("the peer did not join the new {kind:?} transport within {waited:?} (unreachable, not receiving, or moving itself); the connection stays on the old one")]
+    Timeout {
+        /// The transport asked for.
+        kind: TransportKind,
+        /// How long this side waited.
+        waited: Duration,
+    },
+    /// A move of this connection is already under way (from another thread).
+    #[error("a move of this connection is already under way")]
+    InProgress,
+    /// The old transport failed while asking the peer (the peer closed,
+    /// died, or the transport broke): the connection's own error.
+    #[error("the connection failed while moving: {0}")]
+    Send(#[from] SendError),
+}
+
+/// State both halves of one connection share for a move: the half that
+/// learns of a new leg hands the other half its side (see [`LegQueue`]).
+#[derive(Default)]
+pub(crate) struct Switch {
+    /// Legs the sending half has to follow (the peer's moves, joined).
+    send_legs: LegQueue<Leg<SendInner>>,
+    /// Legs the receiving half reads after the current one ends (this side's moves).
+    recv_legs: LegQueue<Leg<RecvInner>>,
+    /// This side's sending half is moving (proposed, waiting for the peer).
+    moving: AtomicBool,
+}
+
+/// One side of a new leg and what it runs on.
+type Leg<T> = (T, Arc<Transport>);
+
+impl Switch {
+    #[inline(always)]
+    pub(crate) fn send_ready(&self) -> bool {
+        self.send_legs.is_ready()
+    }
+
+    fn take_recv(&self) -> Option<Leg<RecvInner>> {
+        match self.recv_legs.is_ready() {
+            true => self.recv_legs.take_one(),
+            false => None,
+        }
+    }
+}
+
+/// A random token (the standard library's per-process random hash keys,
+/// mixed with the time and a counter).
+fn token() -> Token {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut out = [0u8; 16];
+    for half in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A control record, decoded from untrusted bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Control {
+    Propose {
+        token: Token,
+        kind: TransportKind,
+        at: String,
+    },
+    Abort {
+        token: Token,
+    },
+}
+
+impl Control {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            Control::Propose { token, kind, at } => {
+                let mut v = vec![OP_PROPOSE];
+                v.extend_from_slice(token);
+                v.push(match kind {
+                    TransportKind::SharedMemory => KIND_SHM,
+                    TransportKind::Tcp => KIND_TCP,
+                });
+                v.extend_from_slice(at.as_bytes());
+                v
+            }
+            Control::Abort { token } => {
+                let mut v = vec![OP_ABORT];
+                v.extend_from_slice(token);
+                v
+            }
+        }
+    }
+
+    /// Decodes a peer's control record.
+    ///
+    /// # Errors
+    /// [`RecvError::Corrupted`] for anything that is not a well-formed record.
+    pub(crate) fn decode(b: &[u8]) -> Result<Control, RecvError> {
+        let bad = |why: &str| {
+            RecvError::Corrupted(crate::error::Corruption::new(format!(
+                "control record of {} bytes: {why}",
+                b.len()
+            )))
+        };
+        let token: Token = b
+            .get(1..17)
+            .and_then(|t| t.try_into().ok())
+            .ok_or_else(|| bad("shorter than its token"))?;
+        match b[0] {
+            OP_ABORT if b.len() == 17 => Ok(Control::Abort { token }),
+            OP_PROPOSE if b.len() > 18 => {
+                let kind = match b[17] {
+                    KIND_SHM => TransportKind::SharedMemory,
+                    KIND_TCP => TransportKind::Tcp,
+                    _ => return Err(bad("unknown transport kind")),
+                };
+                let at = std::str::from_utf8(&b[18..])
+                    .map_err(|_| bad("the address is not UTF-8"))?
+                    .to_owned();
+                Ok(Control::Propose { token, kind, at })
+            }
+            _ => Err(bad("unknown operation or wrong length")),
+        }
+    }
+}
+
+/// The peer's proposal, joined: the new leg, not yet in use.
+pub(crate) struct Pending {
+    token: Token,
+    conn: Box<Connection>,
+}
+
+/// Joins a proposed leg: connects, and sends the token first. `None` when
+/// it cannot (unreachable, refused, too slow): the proposer then times out
+/// and the flow stays where it is.
+pub(crate) fn join(
+    kind: TransportKind,
+    at: &str,
+    token: Token,
+    max_message: usize,
+    timeout: Duration,
+) -> Option<Pending> {
+    let config = ConnConfig::new()
+        .max_message(max_message)
+        .connect_timeout(timeout)
+        .handshake_timeout(timeout);
+    let mut conn = match kind {
+        TransportKind::Tcp => crate::connect(
+            crate::conn::Address::Tcp(at.to_owned()),
+            &config.allow_plaintext_off_host(),
+        )
+        .ok()?,
+        TransportKind::SharedMemory => {
+            let path = std::path::Path::new(at);
+            // The listener's socket is `<dir>/<name>.sock`.
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".sock")?
+                .to_owned();
+            let dir = path.parent()?;
+            crate::connect(crate::conn::Address::Shm(name), &config.rendezvous_dir(dir)).ok()?
+        }
+    };
+    conn.send_timeout(&token, timeout).ok()?;
+    Some(Pending {
+        token,
+        conn: Box::new(conn),
+    })
+}
+
+/// How long a receiving half gives a proposed leg to connect.
+pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl super::RecvHalf {
+    /// Handles a control record read from the current transport.
+    #[cold]
+    pub(crate) fn on_control(&mut self, payload: &[u8]) -> Result<(), RecvError> {
+        match Control::decode(payload)? {
+            Control::Propose { token, kind, at } => {
+                // One move at a time: while this side proposes one, or a
+                // proposal is pending, the peer's waits out (it times out).
+                if self.pending.is_some() || self.switch.moving.load(Ordering::Acquire) {
+                    return Ok(());
+                }
+                let max = self.transport.max_message();
+                self.pending = join(kind, &at, token, max, JOIN_TIMEOUT);
+            }
+            Control::Abort { token } => {
+                if self.pending.as_ref().is_some_and(|p| p.token == token) {
+                    self.pending = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The current transport ended (`Disconnected`): moves to the next leg
+    /// when there is one. Returns whether it did.
+    #[cold]
+    pub(crate) fn next_leg(&mut self) -> bool {
+        // This side's own move: the leg its sending half accepted.
+        if let Some((inner, transport)) = self.switch.take_recv() {
+            self.inner = inner;
+            self.transport = transport;
+            return true;
+        }
+        // The peer's move, joined here: the sending side follows at its next call.
+        if let Some(p) = self.pending.take() {
+            let (tx, rx) = p.conn.split();
+            self.switch.send_legs.put((tx.inner, tx.transport));
+            self.inner = rx.inner;
+            self.transport = rx.transport;
+            return true;
+        }
+        false
+    }
+}
+
+impl super::SendHalf {
+    /// Moves this connection to `to` while messages flow: this direction at
+    /// once (the call returns when it has moved), the peer's direction at the
+    /// peer's next send. No message is lost, duplicated or reordered; the
+    /// peer needs nothing but to keep receiving (its receiving half joins).
+    ///
+    /// Moving to shared memory needs both processes on one host and user;
+    /// moving to TCP uses loopback from shared memory and the current local
+    /// address from TCP (plaintext: the new leg is not TLS).
+    ///
+    /// The peer's receiving half must be reading (its own thread, or a loop
+    /// that receives) for the move to complete; a peer that cannot join
+    /// within `timeout` leaves the connection where it was.
+    ///
+    /// This is what an operator's move request calls: whoever takes such a
+    /// request from a flow's stats slot calls this on the thread that owns
+    /// the sending half (for example before its next send).
+    ///
+    /// # Errors
+    /// [`MigrateError::Timeout`] when the peer did not join (the connection
+    /// stays on the old transport); [`MigrateError::Setup`] when the new
+    /// transport could not be set up here; [`MigrateError::InProgress`];
+    /// [`MigrateError::Send`] when the connection itself failed.
+    pub fn migrate(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
+        self.follow()?;
+        if self.switch.moving.swap(true, Ordering::AcqRel) {
+            return Err(MigrateError::InProgress);
+        }
+        let result = self.migrate_inner(to, timeout);
+        self.switch.moving.store(false, Ordering::Release);
+        result
+    }
+
+    fn migrate_inner(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
+        let start = Instant::now();
+        let token = token();
+        let name = format!("mempipe-move-{}", hex(&token[..8]));
+        let max = self.transport.max_message();
+        let mut config = ConnConfig::new()
+            .max_message(max)
+            .handshake_timeout(timeout);
+        if to == TransportKind::Tcp {
+            let ip = match &self.inner {
+                SendInner::Tcp(t) => t.stream().local_addr().ok().map(|a| a.ip()),
+                SendInner::Shm(_) => None,
+            };
+            let addr = match ip {
+                Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
+                None => "127.0.0.1:0".to_owned(),
+            };
+            config = config.plaintext_tcp(addr).allow_plaintext_off_host();
+        }
+        let listener = crate::Listener::bind(&name, &config)
+            .map_err(|source| MigrateError::Setup { kind: to, source })?;
+        let at = match to {
+            TransportKind::Tcp => listener
+                .tcp_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            TransportKind::SharedMemory => listener.path().to_string_lossy().into_owned(),
+        };
+        let propose = Control::Propose {
+            token,
+            kind: to,
+            at,
+        };
+        self.send_control(&propose.encode())?;
+        let joined = loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                break None;
+            }
+            let Ok(mut conn) = listener.accept_timeout(left) else {
+                continue;
+            };
+            let mut first = [0u8; 16];
+            match conn.recv_into_timeout(&mut first, timeout.saturating_sub(start.elapsed())) {
+                Ok(16) if first == token => break Some(conn),
+                _ => continue,
+            }
+        };
+        drop(listener);
+        let Some(conn) = joined else {
+            self.send_control(&Control::Abort { token }.encode())?;
+            return Err(MigrateError::Timeout {
+                kind: to,
+                waited: start.elapsed(),
+            });
+        };
+        let (tx, rx) = conn.split();
+        // The receiving half gets its leg before the marker can make the
+        // peer move its direction.
+        self.switch.recv_legs.put((rx.inner, rx.transport));
+        // Dropping the old sending side closes it: the marker.
+        self.inner = tx.inner;
+        self.transport = tx.transport;
+        Ok(())
+    }
+
+    fn send_control(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        let wait = crate::deadline::Deadline::Forever;
+        match &mut self.inner {
+            SendInner::Shm(p) => p.send_control_by(payload, wait),
+            SendInner::Tcp(t) => t.send_control(payload, wait),
+        }
+    }
+
+    /// Follows a move the receiving half joined: the old direction closes
+    /// (the marker) and later sends go on the new leg.
+    #[cold]
+    pub(crate) fn follow(&mut self) -> Result<(), SendError> {
+        // Legs this half never sent on close at once, in order: the peer
+        // reads each to its (empty) end and goes on to the next.
+        for (inner, transport) in self.switch.send_legs.take_all() {
+            self.inner = inner;
+            self.transport = transport;
+        }
+        Ok(())
+    }
+}
+
+impl Connection {
+    /// Moves this connection to `to` while messages flow; see
+    /// [`SendHalf::migrate`](crate::conn::SendHalf::migrate).
+    ///
+    /// With both halves in one thread, the peer must keep receiving while
+    /// this call waits for it to join (at most `timeout`).
+    ///
+    /// # Errors
+    /// As [`SendHalf::migrate`](crate::conn::SendHalf::migrate).
+    pub fn migrate(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
+        self.sender().migrate(to, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_records_round_trip_and_refuse_garbage() {
+        let p = Control::Propose {
+            token: [7; 16],
+            kind: TransportKind::Tcp,
+            at: "127.0.0.1:9".into(),
+        };
+        assert_eq!(Control::decode(&p.encode()).unwrap(), p);
+        let a = Control::Abort { token: [1; 16] };
+        assert_eq!(Control::decode(&a.encode()).unwrap(), a);
+        for bad in [&[][..], &[1], &[9; 20], &[2; 18], &[1; 18]] {
+            assert!(matches!(Control::decode(bad), Err(RecvError::Corrupted(_))));
+        }
+        let mut p = p.encode();
+        p[17] = 9;
+        assert!(Control::decode(&p).is_err());
+    }
+}
