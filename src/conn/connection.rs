@@ -149,6 +149,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::Full`] when there is no room now; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.tx.try_send(msg)
     }
@@ -159,6 +160,7 @@ impl Connection {
     /// [`SendError::TooLarge`] above the maximum message; [`SendError::Disconnected`]
     /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
     /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.tx.send(msg)
     }
@@ -167,6 +169,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.tx.send_timeout(msg, timeout)
     }
@@ -175,6 +178,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`try_send`](Self::try_send).
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.tx.try_reserve(len)
     }
@@ -183,6 +187,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.tx.reserve(len)
     }
@@ -191,6 +196,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`send_timeout`](Self::send_timeout).
+    #[inline]
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -203,6 +209,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.rx.try_recv(buf)
     }
@@ -213,6 +220,7 @@ impl Connection {
     /// [`RecvError::Disconnected`] once the peer closed and everything it sent
     /// was read; [`RecvError::PeerDied`] when it died without closing;
     /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
+    #[inline]
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.rx.recv(buf)
     }
@@ -221,6 +229,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -233,6 +242,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.rx.try_recv_into(buf)
     }
@@ -241,6 +251,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.rx.recv_into(buf)
     }
@@ -249,6 +260,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    #[inline]
     pub fn recv_into_timeout(
         &mut self,
         buf: &mut [u8],
@@ -301,6 +313,7 @@ impl SendHalf {
     /// # Errors
     /// [`SendError::Full`] when the ring (or the socket's buffer) has no room
     /// now; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_wait(msg, Deadline::NonBlocking)
     }
@@ -312,6 +325,7 @@ impl SendHalf {
     /// [`SendError::TooLarge`] above the maximum message; [`SendError::Disconnected`]
     /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
     /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_wait(msg, Deadline::Forever)
     }
@@ -320,6 +334,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.send_wait(msg, Deadline::after(timeout))
     }
@@ -330,6 +345,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// As [`try_send`](Self::try_send).
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.reserve_wait(len, Deadline::NonBlocking)
     }
@@ -338,6 +354,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.reserve_wait(len, Deadline::Forever)
     }
@@ -346,6 +363,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// As [`send_timeout`](Self::send_timeout).
+    #[inline]
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -405,6 +423,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.recv_wait(buf, Deadline::NonBlocking)
     }
@@ -416,6 +435,7 @@ impl RecvHalf {
     /// [`RecvError::Disconnected`] once the peer closed and everything it sent
     /// was read; [`RecvError::PeerDied`] when it died without closing;
     /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
+    #[inline]
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.recv_wait(buf, Deadline::Forever)
     }
@@ -424,6 +444,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -436,6 +457,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.recv_into_wait(buf, Deadline::NonBlocking)
     }
@@ -444,6 +466,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.recv_into_wait(buf, Deadline::Forever)
     }
@@ -452,6 +475,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    #[inline]
     pub fn recv_into_timeout(
         &mut self,
         buf: &mut [u8],
