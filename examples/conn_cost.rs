@@ -139,7 +139,10 @@ fn conn_pair(
     Ok((server, client))
 }
 
-fn pair(o: &Options) -> Result<(Box<dyn Ends>, Box<dyn Ends>), Box<dyn std::error::Error>> {
+/// The two endpoints a path runs between.
+type Pair = (Box<dyn Ends>, Box<dyn Ends>);
+
+fn pair(o: &Options) -> Result<Pair, Box<dyn std::error::Error>> {
     let capacity = (o.size * 16).next_power_of_two().max(64 << 10);
     let name = format!("conn-cost-{}", std::process::id());
     let conn_config = ConnConfig::new()
