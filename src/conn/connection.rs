@@ -167,6 +167,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::Full`] when there is no room now; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.tx.try_send(msg)
     }
@@ -177,6 +178,7 @@ impl Connection {
     /// [`SendError::TooLarge`] above the maximum message; [`SendError::Disconnected`]
     /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
     /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.tx.send(msg)
     }
@@ -185,6 +187,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.tx.send_timeout(msg, timeout)
     }
@@ -193,6 +196,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`try_send`](Self::try_send).
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.tx.try_reserve(len)
     }
@@ -201,6 +205,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.tx.reserve(len)
     }
@@ -209,6 +214,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`send_timeout`](Self::send_timeout).
+    #[inline]
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -221,6 +227,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.rx.try_recv(buf)
     }
@@ -231,6 +238,7 @@ impl Connection {
     /// [`RecvError::Disconnected`] once the peer closed and everything it sent
     /// was read; [`RecvError::PeerDied`] when it died without closing;
     /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
+    #[inline]
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.rx.recv(buf)
     }
@@ -239,6 +247,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -251,6 +260,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.rx.try_recv_into(buf)
     }
@@ -259,6 +269,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.rx.recv_into(buf)
     }
@@ -267,6 +278,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    #[inline]
     pub fn recv_into_timeout(
         &mut self,
         buf: &mut [u8],
@@ -325,6 +337,7 @@ impl SendHalf {
     /// # Errors
     /// [`SendError::Full`] when the ring (or the socket's buffer) has no room
     /// now; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_wait(msg, Deadline::NonBlocking)
     }
@@ -336,6 +349,7 @@ impl SendHalf {
     /// [`SendError::TooLarge`] above the maximum message; [`SendError::Disconnected`]
     /// when the peer closed; [`SendError::PeerDied`] when it died without closing;
     /// [`SendError::Corrupted`] / [`SendError::Io`] for a broken transport.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_wait(msg, Deadline::Forever)
     }
@@ -344,6 +358,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// [`SendError::Timeout`]; otherwise as [`send`](Self::send).
+    #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.send_wait(msg, Deadline::after(timeout))
     }
@@ -354,6 +369,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// As [`try_send`](Self::try_send).
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.reserve_wait(len, Deadline::NonBlocking)
     }
@@ -362,6 +378,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendGrant<'_>, SendError> {
         self.reserve_wait(len, Deadline::Forever)
     }
@@ -370,6 +387,7 @@ impl SendHalf {
     ///
     /// # Errors
     /// As [`send_timeout`](Self::send_timeout).
+    #[inline]
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -455,6 +473,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Empty`] when no message is there; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.recv_wait(buf, Deadline::NonBlocking)
     }
@@ -466,6 +485,7 @@ impl RecvHalf {
     /// [`RecvError::Disconnected`] once the peer closed and everything it sent
     /// was read; [`RecvError::PeerDied`] when it died without closing;
     /// [`RecvError::Corrupted`] for a broken ring or TCP stream; [`RecvError::Io`].
+    #[inline]
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.recv_wait(buf, Deadline::Forever)
     }
@@ -474,6 +494,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -486,6 +507,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`try_recv`](Self::try_recv).
+    #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.recv_into_wait(buf, Deadline::NonBlocking)
     }
@@ -494,6 +516,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
+    #[inline]
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.recv_into_wait(buf, Deadline::Forever)
     }
@@ -502,6 +525,7 @@ impl RecvHalf {
     ///
     /// # Errors
     /// [`RecvError::Timeout`]; otherwise as [`recv_into`](Self::recv_into).
+    #[inline]
     pub fn recv_into_timeout(
         &mut self,
         buf: &mut [u8],

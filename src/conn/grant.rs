@@ -41,6 +41,7 @@ impl fmt::Debug for SendGrant<'_> {
 
 impl SendGrant<'_> {
     /// Bytes reserved.
+    #[inline]
     pub fn len(&self) -> usize {
         match &self.inner {
             GrantInner::Shm(g) => g.len(),
@@ -57,6 +58,7 @@ impl SendGrant<'_> {
     ///
     /// # Errors
     /// [`GrantBoundsError`] when they do not fit; nothing is written.
+    #[inline]
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), GrantBoundsError> {
         match &mut self.inner {
             GrantInner::Shm(g) => g.write_at(offset, bytes),
@@ -69,11 +71,13 @@ impl SendGrant<'_> {
     }
 
     /// Sends all reserved bytes.
+    #[inline]
     pub fn commit(self) {
         let len = self.len();
         self.publish(len);
     }
 
+    #[inline]
     fn publish(self, n: usize) {
         match self.inner {
             GrantInner::Shm(g) => {

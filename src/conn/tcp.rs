@@ -126,6 +126,12 @@ pub(crate) struct TcpSender {
     deferring: bool,
     /// An error found while committing, reported by the next call.
     failed: Option<SendError>,
+    /// The socket last refused bytes (a write stopped short or got
+    /// `AGAIN`): the next reserve polls it for room. While every write is
+    /// taken whole, reserving costs no system call; the frame's own write
+    /// meets a full socket as it would after a poll (a poll promises room,
+    /// never room for the whole frame).
+    maybe_full: bool,
 }
 
 impl TcpSender {
@@ -152,6 +158,7 @@ impl TcpSender {
             end: 0,
             deferring: false,
             failed: None,
+            maybe_full: true,
         }
     }
 
@@ -211,8 +218,16 @@ impl TcpSender {
             },
             _ => SendError::Timeout,
         };
-        if !self.push(wait)? || !self.shared.wait(PollFlags::OUT, wait) {
+        if !self.push(wait)? {
             return Err(busy(wait));
+        }
+        // The room check is a poll only after the socket refused bytes: one
+        // system call less per message while it takes every frame whole.
+        if self.maybe_full {
+            if !self.shared.wait(PollFlags::OUT, wait) {
+                return Err(busy(wait));
+            }
+            self.maybe_full = false;
         }
         self.frame.clear();
         self.frame.resize(FRAME_HEADER + len, 0);
@@ -257,8 +272,12 @@ impl TcpSender {
     fn push(&mut self, mut wait: Deadline) -> Result<bool, SendError> {
         while self.sent < self.end {
             match self.shared.stream.send(&self.frame[self.sent..self.end]) {
-                Ok(n) => self.sent += n,
+                Ok(n) => {
+                    self.sent += n;
+                    self.maybe_full |= self.sent < self.end;
+                }
                 Err(Errno::AGAIN) => {
+                    self.maybe_full = true;
                     wait = wait.resolve();
                     if matches!(wait, Deadline::NonBlocking)
                         || !self.shared.wait(PollFlags::OUT, wait)
