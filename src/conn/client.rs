@@ -79,13 +79,31 @@ use std::time::{Duration, Instant};
 /// did not finish in time; [`ConnectError::Config`]; [`ConnectError::Directory`].
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
+    let mut conn = connect_to(&address, config)?;
+    let name = match &address {
+        Address::Auto(name) | Address::Shm(name) => name.clone(),
+        other => other.to_string(),
+    };
+    let uid = (conn.transport().kind == super::transport::TransportKind::SharedMemory)
+        .then(|| rustix::process::getuid().as_raw())
+        .filter(|_| config.rendezvous_dir.is_none());
+    conn.publish(super::flows::publish::connection(
+        &name,
+        super::flows::publish::End::Client,
+        conn.transport(),
+        uid,
+    ));
+    Ok(conn)
+}
+
+fn connect_to(address: &Address, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let choice = config.choose();
     if let Err(e) = check_geometry(&choice) {
         return Err(e.into());
     }
     // One deadline for the whole call, whatever the listener does.
     let deadline = Deadline::after(config.connect_timeout).resolve();
-    match &address {
+    match address {
         Address::Auto(name) | Address::Shm(name) => {
             // In the per-user directory the listener must be this user: a
             // socket planted by someone else is refused. An explicit directory

@@ -1,9 +1,11 @@
 //! A connection: one message stream each way, over shared memory or TCP, with
 //! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
 
+use super::flows::registry::FlowSlot;
 use super::grant::{GrantInner, SendGrant};
 use super::tcp::{TcpReceiver, TcpSender};
 use super::transport::Transport;
+use crate::counters::SideCounters;
 use crate::deadline::Deadline;
 use crate::endpoint::{Consumer, Producer};
 use crate::error::{RecvError, SendError};
@@ -28,6 +30,10 @@ pub(crate) enum RecvInner {
 pub struct SendHalf {
     pub(crate) inner: SendInner,
     pub(crate) transport: Arc<Transport>,
+    /// This direction's published counters (see `conn::flows`).
+    pub(crate) counters: Option<&'static SideCounters>,
+    /// The flow's stats slot, freed when both halves are gone.
+    pub(crate) flow: Option<Arc<FlowSlot>>,
 }
 
 /// The receiving half of a [`Connection`] (see [`Connection::split`]).
@@ -36,6 +42,10 @@ pub struct RecvHalf {
     pub(crate) transport: Arc<Transport>,
     /// What byte-stream reads left of the current message.
     pub(crate) remainder: super::byte_view::ReadRemainder,
+    /// This direction's published counters (see `conn::flows`).
+    pub(crate) counters: Option<&'static SideCounters>,
+    /// The flow's stats slot, freed when both halves are gone.
+    pub(crate) flow: Option<Arc<FlowSlot>>,
 }
 
 /// A connection to one peer: a message stream each way.
@@ -96,11 +106,15 @@ impl Connection {
             tx: SendHalf {
                 inner: SendInner::Shm(producer),
                 transport: transport.clone(),
+                counters: None,
+                flow: None,
             },
             rx: RecvHalf {
                 inner: RecvInner::Shm(consumer),
                 transport,
                 remainder: Default::default(),
+                counters: None,
+                flow: None,
             },
         }
     }
@@ -111,13 +125,35 @@ impl Connection {
             tx: SendHalf {
                 inner: SendInner::Tcp(TcpSender::new(shared.clone())),
                 transport: transport.clone(),
+                counters: None,
+                flow: None,
             },
             rx: RecvHalf {
                 inner: RecvInner::Tcp(TcpReceiver::new(shared)),
                 transport,
                 remainder: Default::default(),
+                counters: None,
+                flow: None,
             },
         }
+    }
+
+    /// Publishes this connection's counters in `slot` (both directions, and
+    /// the rings' waits and wakes).
+    pub(crate) fn publish(&mut self, slot: Option<FlowSlot>) {
+        let Some(slot) = slot else { return };
+        let (tx, rx) = (slot.tx(), slot.rx());
+        let slot = Arc::new(slot);
+        if let SendInner::Shm(p) = &mut self.tx.inner {
+            p.set_counters(tx);
+        }
+        if let RecvInner::Shm(c) = &mut self.rx.inner {
+            c.set_counters(rx);
+        }
+        self.tx.counters = Some(tx);
+        self.rx.counters = Some(rx);
+        self.tx.flow = Some(slot.clone());
+        self.rx.flow = Some(slot);
     }
 
     /// What this connection runs on, and why.
@@ -274,18 +310,46 @@ impl SendHalf {
 
     #[inline]
     fn send_wait(&mut self, msg: &[u8], wait: Deadline) -> Result<(), SendError> {
-        match &mut self.inner {
+        let r = match &mut self.inner {
             SendInner::Shm(p) => p.send_by(msg, wait),
             SendInner::Tcp(t) => t.send(msg, wait),
+        };
+        self.count(&r, msg.len());
+        r
+    }
+
+    /// Counts a send (or a reservation) of `len` bytes in the published
+    /// counters: two relaxed adds on this direction's own line.
+    #[inline(always)]
+    fn count<T>(&self, r: &Result<T, SendError>, len: usize) {
+        if let Some(c) = self.counters {
+            match r {
+                Ok(_) => c.count(len, || match &self.inner {
+                    SendInner::Shm(p) => Some(p.ring_fill()),
+                    SendInner::Tcp(_) => None,
+                }),
+                Err(SendError::Full { .. } | SendError::Timeout) => {}
+                Err(_) => c.failed(),
+            }
         }
     }
 
     #[inline]
     fn reserve_wait(&mut self, len: usize, wait: Deadline) -> Result<SendGrant<'_>, SendError> {
+        // A reservation counts as a message of `len` bytes when it is made.
+        let counters = self.counters;
+        let failed = |e: SendError| {
+            if let Some(c) = counters {
+                if !matches!(e, SendError::Full { .. } | SendError::Timeout) {
+                    c.failed();
+                }
+            }
+            e
+        };
         let inner = match &mut self.inner {
-            SendInner::Shm(p) => GrantInner::Shm(p.reserve_by(len, wait)?),
+            SendInner::Shm(p) => GrantInner::Shm(p.reserve_by(len, wait).map_err(failed)?),
             SendInner::Tcp(t) => {
-                t.reserve(len, wait)?;
+                t.reserve(len, wait).map_err(failed)?;
                 GrantInner::Tcp {
                     sender: t,
                     len,
@@ -293,6 +357,9 @@ impl SendHalf {
                 }
             }
         };
+        if let Some(c) = counters {
+            c.count(len, || None);
+        }
         Ok(SendGrant { inner })
     }
 
@@ -387,17 +454,34 @@ impl RecvHalf {
 
     #[inline]
     fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Deadline) -> Result<usize, RecvError> {
-        match &mut self.inner {
+        let r = match &mut self.inner {
             RecvInner::Shm(c) => c.recv_by(buf, wait),
             RecvInner::Tcp(t) => t.recv(buf, wait),
-        }
+        };
+        self.count(&r);
+        r
     }
 
     #[inline]
     fn recv_into_wait(&mut self, buf: &mut [u8], wait: Deadline) -> Result<usize, RecvError> {
-        match &mut self.inner {
+        let r = match &mut self.inner {
             RecvInner::Shm(c) => c.recv_into_by(buf, wait),
             RecvInner::Tcp(t) => t.recv_into(buf, wait),
+        };
+        self.count(&r);
+        r
+    }
+
+    /// Counts a receive in the published counters: two relaxed adds on this
+    /// direction's own line.
+    #[inline(always)]
+    fn count(&self, r: &Result<usize, RecvError>) {
+        if let Some(c) = self.counters {
+            match r {
+                Ok(n) => c.count(*n, || None),
+                Err(RecvError::Empty | RecvError::Timeout | RecvError::Disconnected) => {}
+                Err(_) => c.failed(),
+            }
         }
     }
 
@@ -517,6 +601,14 @@ impl Connection {
             0,
             max_message,
         );
-        Connection::tcp(shared, transport)
+        let mut conn = Connection::tcp(shared, transport);
+        let name = conn.transport().peer.clone();
+        conn.publish(super::flows::publish::connection(
+            &name,
+            super::flows::publish::End::Unknown,
+            conn.transport(),
+            None,
+        ));
+        conn
     }
 }
