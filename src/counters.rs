@@ -42,7 +42,10 @@ pub(crate) const SAMPLE_EVERY: u64 = 1024;
 /// locked instruction.
 #[inline(always)]
 pub(crate) fn bump(word: &AtomicU64, n: u64) {
-    word.store(word.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    word.store(
+        word.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// Wall-clock nanoseconds since the epoch (0 if the clock is before it).

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "mempipe", version, about = "See and manage mempipe flows on this host")]
+#[command(
+    name = "mempipe",
+    version,
+    about = "See and manage mempipe flows on this host"
+)]
 struct Cli {
     /// Print JSON (stable field names, see docs/flows.md) instead of text.
     #[arg(long, global = true)]
@@ -174,11 +178,19 @@ fn ls(dir: &std::path::Path, prefix: &str, as_json: bool) -> Result<(), Failure>
                 "  listener  pid {} ({}){}\n",
                 p.pid,
                 p.program,
-                if f.peer.is_empty() { String::new() } else { format!(", {}", f.peer) }
+                if f.peer.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", f.peer)
+                }
             );
         }
         if let Some(r) = reg {
-            text += &format!("  registered pid {} on {}\n", r["pid"], r["host"].as_str().unwrap_or("?"));
+            text += &format!(
+                "  registered pid {} on {}\n",
+                r["pid"],
+                r["host"].as_str().unwrap_or("?")
+            );
         }
         for (p, f) in &connections {
             text += &format!(
@@ -205,7 +217,15 @@ fn ls(dir: &std::path::Path, prefix: &str, as_json: bool) -> Result<(), Failure>
             json!({ "dir": dir, "name_service": service, "names": out })
         );
     } else if names.is_empty() {
-        println!("no names{} (stats in {})", if prefix.is_empty() { String::new() } else { format!(" under {prefix}") }, dir.display());
+        println!(
+            "no names{} (stats in {})",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!(" under {prefix}")
+            },
+            dir.display()
+        );
     } else {
         print!("{text}");
     }
@@ -280,7 +300,10 @@ fn top(
     let mut before: HashMap<Key, (u64, u64, u64, u64)> = HashMap::new();
     let mut at = Instant::now();
     for (p, f) in snapshot(dir)? {
-        before.insert(key(&p, &f), (f.tx.bytes, f.rx.bytes, f.tx.messages, f.rx.messages));
+        before.insert(
+            key(&p, &f),
+            (f.tx.bytes, f.rx.bytes, f.tx.messages, f.rx.messages),
+        );
     }
     let mut shown = 0;
     loop {
@@ -344,7 +367,12 @@ fn top(
         }
         before = now
             .iter()
-            .map(|(p, f)| (key(p, f), (f.tx.bytes, f.rx.bytes, f.tx.messages, f.rx.messages)))
+            .map(|(p, f)| {
+                (
+                    key(p, f),
+                    (f.tx.bytes, f.rx.bytes, f.tx.messages, f.rx.messages),
+                )
+            })
             .collect();
         shown += 1;
         if iterations.is_some_and(|n| shown >= n) {
@@ -373,10 +401,18 @@ fn clean(dir: &std::path::Path, dry_run: bool, as_json: bool) -> Result<(), Fail
     for l in &found {
         println!(
             "{} {} {}{}",
-            if dry_run { "would remove" } else if l.removed { "removed" } else { "could not remove" },
+            if dry_run {
+                "would remove"
+            } else if l.removed {
+                "removed"
+            } else {
+                "could not remove"
+            },
             l.kind.as_str(),
             l.path.display(),
-            l.pid.map(|p| format!(" (pid {p}, gone)")).unwrap_or_default()
+            l.pid
+                .map(|p| format!(" (pid {p}, gone)"))
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -429,8 +465,8 @@ fn move_flow(
             ));
         }
     };
-    let request = flows::request_move(dir, p.pid, f.slot, target)
-        .map_err(|e| Failure(e.to_string(), 1))?;
+    let request =
+        flows::request_move(dir, p.pid, f.slot, target).map_err(|e| Failure(e.to_string(), 1))?;
     let until = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
     let outcome = loop {
         match flows::move_answer(dir, &request) {
@@ -453,14 +489,23 @@ fn move_flow(
             json!({ "pid": p.pid, "slot": f.slot, "name": name, "to": to_str(to), "outcome": word })
         );
     } else if ok {
-        println!("{name} (pid {}, slot {}) now runs on {}", p.pid, f.slot, to_str(to));
+        println!(
+            "{name} (pid {}, slot {}) now runs on {}",
+            p.pid,
+            f.slot,
+            to_str(to)
+        );
     }
     if ok {
         return Ok(());
     }
     fail(match outcome {
         None => format!("{name} (pid {}) did not answer within {timeout} s", p.pid),
-        Some(MoveOutcome::Unsupported) => format!("{name} (pid {}) cannot move to {}: its build does not support it", p.pid, to_str(to)),
+        Some(MoveOutcome::Unsupported) => format!(
+            "{name} (pid {}) cannot move to {}: its build does not support it",
+            p.pid,
+            to_str(to)
+        ),
         _ => format!("moving {name} (pid {}) to {} {word}", p.pid, to_str(to)),
     })
 }

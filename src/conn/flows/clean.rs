@@ -93,7 +93,13 @@ pub fn clean(dir: &Path, dry_run: bool) -> Result<Vec<Leftover>, FlowsError> {
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if let Some(pid) = stats_pid(&path).filter(|_| d == dir) {
-                judge(&path, LeftoverKind::StatsFile, Some(pid), dry_run, &mut found);
+                judge(
+                    &path,
+                    LeftoverKind::StatsFile,
+                    Some(pid),
+                    dry_run,
+                    &mut found,
+                );
             } else if let Some(stem) = name.strip_suffix(".lock") {
                 let socket = d.join(format!("{stem}.sock"));
                 let pid = std::fs::read_to_string(&path)

@@ -5,12 +5,12 @@
 
 use super::reader::{read_file, FlowKind};
 use super::registry::file_path;
+use super::registry::{MoveOutcome, MoveTarget};
 use super::FlowsError;
 use crate::counters::{
     offsets, HEADER_SIZE, MOVE_DONE, MOVE_FAILED, MOVE_INVALID, MOVE_TO_SHM, MOVE_TO_TCP,
     MOVE_UNSUPPORTED, SLOTS, SLOT_SIZE,
 };
-use super::registry::{MoveOutcome, MoveTarget};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -52,7 +52,10 @@ pub fn request_move(
         .ok_or(FlowsError::NoSuchFlow { pid, slot })?;
     if flow.kind == FlowKind::Listener {
         return Err(FlowsError::CannotMove {
-            what: format!("{} (pid {pid}) is a listener: move one of its connections", flow.name),
+            what: format!(
+                "{} (pid {pid}) is a listener: move one of its connections",
+                flow.name
+            ),
         });
     }
     if !flow.can_move {

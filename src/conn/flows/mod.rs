@@ -25,11 +25,11 @@ pub(crate) mod registry;
 
 pub use clean::{clean, Leftover, LeftoverKind};
 pub use control::{move_answer, request_move, MoveRequest};
-pub use registry::{MoveOutcome, MoveTarget};
 pub use reader::{
     read_dir, read_file, Flow, FlowKind, FlowTransport, ProcessFlows, Role, SideStats,
 };
 pub use registry::STATS_ENV;
+pub use registry::{MoveOutcome, MoveTarget};
 
 use std::path::{Path, PathBuf};
 

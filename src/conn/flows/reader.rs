@@ -255,7 +255,9 @@ pub fn read_file(path: &Path) -> Result<ProcessFlows, FlowsError> {
         )));
     }
     if u64_at(&whole, offsets::H_MAGIC) != MAGIC {
-        return Err(malformed("no stats-file magic (not initialised yet?)".into()));
+        return Err(malformed(
+            "no stats-file magic (not initialised yet?)".into(),
+        ));
     }
     let (version, slot_size, slots) = (
         u32_at(&whole, offsets::H_VERSION),
@@ -276,8 +278,7 @@ pub fn read_file(path: &Path) -> Result<ProcessFlows, FlowsError> {
     let mut flows = Vec::new();
     for index in 0..SLOTS {
         let at = HEADER_SIZE + index * SLOT_SIZE;
-        if u32_at(&whole, at + offsets::KIND) == 0 && u64_at(&whole, at + offsets::SEQ) % 2 == 0
-        {
+        if u32_at(&whole, at + offsets::KIND) == 0 && u64_at(&whole, at + offsets::SEQ) % 2 == 0 {
             continue; // free (one claimed meanwhile shows next time)
         }
         if let Some(flow) = read_slot(&file, at).and_then(|b| decode(index, &b)) {

@@ -4,9 +4,9 @@
 //! tell a dead process's file.
 
 use crate::counters::{
-    self, Header, Identity, SideCounters, Slot, CAN_MOVE, FILE_SIZE, HEADER_SIZE, KIND_FREE,
-    MAGIC, MOVE_DONE, MOVE_FAILED, MOVE_INVALID, MOVE_NONE, MOVE_TO_SHM, MOVE_TO_TCP, MOVE_UNSUPPORTED, NAME_WORDS,
-    PEER_WORDS, SLOTS, SLOT_SIZE, UNKNOWN_UID, VERSION,
+    self, Header, Identity, SideCounters, Slot, CAN_MOVE, FILE_SIZE, HEADER_SIZE, KIND_FREE, MAGIC,
+    MOVE_DONE, MOVE_FAILED, MOVE_INVALID, MOVE_NONE, MOVE_TO_SHM, MOVE_TO_TCP, MOVE_UNSUPPORTED,
+    NAME_WORDS, PEER_WORDS, SLOTS, SLOT_SIZE, UNKNOWN_UID, VERSION,
 };
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::fs::File;
@@ -222,7 +222,9 @@ impl FlowSlot {
             }
             side.last_ns.store(counters::now_ns(), Ordering::Relaxed);
         }
-        slot.control.move_request.store(MOVE_NONE, Ordering::Relaxed);
+        slot.control
+            .move_request
+            .store(MOVE_NONE, Ordering::Relaxed);
         slot.control.move_answer.store(0, Ordering::Relaxed);
         slot.control.capabilities.store(0, Ordering::Relaxed);
         let flow = FlowSlot { index, slot };
@@ -241,7 +243,8 @@ impl FlowSlot {
             id.peer_pid.store(what.peer.pid, Ordering::Relaxed);
             id.peer_uid
                 .store(what.peer.uid.unwrap_or(UNKNOWN_UID), Ordering::Relaxed);
-            id.ring_capacity.store(what.ring_capacity, Ordering::Relaxed);
+            id.ring_capacity
+                .store(what.ring_capacity, Ordering::Relaxed);
             id.max_message.store(what.max_message, Ordering::Relaxed);
             if fresh {
                 id.started_ns.store(counters::now_ns(), Ordering::Relaxed);
