@@ -77,6 +77,7 @@ pub mod asyncio;
 mod config;
 #[cfg(not(loom))]
 pub mod conn;
+mod counters;
 mod deadline;
 mod endpoint;
 mod error;

@@ -94,13 +94,31 @@ use std::time::{Duration, Instant};
 /// lacks, and `ConnectError::Tls` when the TLS session is refused either way.
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
+    let mut conn = connect_to(&address, config)?;
+    let name = match &address {
+        Address::Auto(name) | Address::Shm(name) => name.clone(),
+        other => other.to_string(),
+    };
+    let uid = (conn.transport().kind == super::transport::TransportKind::SharedMemory)
+        .then(|| rustix::process::getuid().as_raw())
+        .filter(|_| config.rendezvous_dir.is_none());
+    conn.publish(super::flows::publish::connection(
+        &name,
+        super::flows::publish::End::Client,
+        conn.transport(),
+        uid,
+    ));
+    Ok(conn)
+}
+
+fn connect_to(address: &Address, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let choice = config.choose();
     if let Err(e) = check_geometry(&choice) {
         return Err(e.into());
     }
     // One deadline for the whole call, whatever the listener does.
     let deadline = Deadline::after(config.connect_timeout).resolve();
-    match &address {
+    match address {
         Address::Auto(name) | Address::Shm(name) if remote::across_hosts(config) => {
             let shm_only = matches!(address, Address::Shm(_));
             remote::connect_by_name(name, shm_only, config, &choice, deadline)

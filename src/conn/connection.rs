@@ -1,11 +1,13 @@
 //! A connection: one message stream each way, over shared memory or TCP, with
 //! the ring's method forms (`try_`, blocking, `_timeout`) on both transports.
 
+use super::flows::registry::FlowSlot;
 use super::grant::{GrantInner, SendGrant};
 mod migrate;
 
 use super::tcp::{TcpReceiver, TcpSender};
 use super::transport::Transport;
+use crate::counters::SideCounters;
 use crate::deadline::Deadline;
 use crate::endpoint::Got;
 use crate::endpoint::{Consumer, Producer};
@@ -35,6 +37,10 @@ pub struct SendHalf {
     pub(crate) transport: Arc<Transport>,
     /// A move's hand-over between the halves (see [`Connection::migrate`]).
     pub(crate) switch: Arc<Switch>,
+    /// This direction's published counters (see `conn::flows`).
+    pub(crate) counters: Option<&'static SideCounters>,
+    /// The flow's stats slot, freed when both halves are gone.
+    pub(crate) flow: Option<Arc<FlowSlot>>,
 }
 
 /// The receiving half of a [`Connection`] (see [`Connection::split`]).
@@ -46,6 +52,10 @@ pub struct RecvHalf {
     pub(crate) switch: Arc<Switch>,
     /// The peer's proposed move, joined, waiting for the old transport's end.
     pub(crate) pending: Option<Pending>,
+    /// This direction's published counters (see `conn::flows`).
+    pub(crate) counters: Option<&'static SideCounters>,
+    /// The flow's stats slot, freed when both halves are gone.
+    pub(crate) flow: Option<Arc<FlowSlot>>,
 }
 
 /// A connection to one peer: a message stream each way.
@@ -108,6 +118,8 @@ impl Connection {
                 inner: SendInner::Shm(producer),
                 transport: transport.clone(),
                 switch: switch.clone(),
+                counters: None,
+                flow: None,
             },
             rx: RecvHalf {
                 inner: RecvInner::Shm(consumer),
@@ -115,6 +127,8 @@ impl Connection {
                 remainder: Default::default(),
                 switch,
                 pending: None,
+                counters: None,
+                flow: None,
             },
         }
     }
@@ -127,6 +141,8 @@ impl Connection {
                 inner: SendInner::Tcp(TcpSender::new(shared.clone())),
                 transport: transport.clone(),
                 switch: switch.clone(),
+                counters: None,
+                flow: None,
             },
             rx: RecvHalf {
                 inner: RecvInner::Tcp(TcpReceiver::new(shared)),
@@ -134,8 +150,28 @@ impl Connection {
                 remainder: Default::default(),
                 switch,
                 pending: None,
+                counters: None,
+                flow: None,
             },
         }
+    }
+
+    /// Publishes this connection's counters in `slot` (both directions, and
+    /// the rings' waits and wakes).
+    pub(crate) fn publish(&mut self, slot: Option<FlowSlot>) {
+        let Some(slot) = slot else { return };
+        let (tx, rx) = (slot.tx(), slot.rx());
+        let slot = Arc::new(slot);
+        if let SendInner::Shm(p) = &mut self.tx.inner {
+            p.set_counters(tx);
+        }
+        if let RecvInner::Shm(c) = &mut self.rx.inner {
+            c.set_counters(rx);
+        }
+        self.tx.counters = Some(tx);
+        self.rx.counters = Some(rx);
+        self.tx.flow = Some(slot.clone());
+        self.rx.flow = Some(slot);
     }
 
     /// What this connection runs on, and why.
@@ -307,9 +343,27 @@ impl SendHalf {
         if self.switch.send_ready() {
             self.follow()?;
         }
-        match &mut self.inner {
+        let r = match &mut self.inner {
             SendInner::Shm(p) => p.send_by(msg, wait),
             SendInner::Tcp(t) => t.send(msg, wait),
+        };
+        self.count(&r, msg.len());
+        r
+    }
+
+    /// Counts a send (or a reservation) of `len` bytes in the published
+    /// counters: two relaxed adds on this direction's own line.
+    #[inline(always)]
+    fn count<T>(&self, r: &Result<T, SendError>, len: usize) {
+        if let Some(c) = self.counters {
+            match r {
+                Ok(_) => c.count(len, || match &self.inner {
+                    SendInner::Shm(p) => Some(p.ring_fill()),
+                    SendInner::Tcp(_) => None,
+                }),
+                Err(SendError::Full { .. } | SendError::Timeout) => {}
+                Err(_) => c.failed(),
+            }
         }
     }
 
@@ -318,10 +372,20 @@ impl SendHalf {
         if self.switch.send_ready() {
             self.follow()?;
         }
+        // A reservation counts as a message of `len` bytes when it is made.
+        let counters = self.counters;
+        let failed = |e: SendError| {
+            if let Some(c) = counters {
+                if !matches!(e, SendError::Full { .. } | SendError::Timeout) {
+                    c.failed();
+                }
+            }
+            e
+        };
         let inner = match &mut self.inner {
-            SendInner::Shm(p) => GrantInner::Shm(p.reserve_by(len, wait)?),
+            SendInner::Shm(p) => GrantInner::Shm(p.reserve_by(len, wait).map_err(failed)?),
             SendInner::Tcp(t) => {
-                t.reserve(len, wait)?;
+                t.reserve(len, wait).map_err(failed)?;
                 GrantInner::Tcp {
                     sender: t,
                     len,
@@ -329,6 +393,9 @@ impl SendHalf {
                 }
             }
         };
+        if let Some(c) = counters {
+            c.count(len, || None);
+        }
         Ok(SendGrant { inner })
     }
 
@@ -428,7 +495,7 @@ impl RecvHalf {
     }
 
     #[inline]
-    fn recv_wait(&mut self, buf: &mut Vec<u8>, mut wait: Deadline) -> Result<usize, RecvError> {
+    fn recv_leg(&mut self, buf: &mut Vec<u8>, mut wait: Deadline) -> Result<usize, RecvError> {
         loop {
             let got = match &mut self.inner {
                 RecvInner::Shm(c) => c.recv_conn_by(buf, wait),
@@ -443,7 +510,7 @@ impl RecvHalf {
     }
 
     #[inline]
-    fn recv_into_wait(&mut self, buf: &mut [u8], mut wait: Deadline) -> Result<usize, RecvError> {
+    fn recv_into_leg(&mut self, buf: &mut [u8], mut wait: Deadline) -> Result<usize, RecvError> {
         loop {
             let got = match &mut self.inner {
                 RecvInner::Shm(c) => c.recv_into_conn_by(buf, wait),
@@ -466,6 +533,33 @@ impl RecvHalf {
             Ok(Got::Control(payload)) => self.on_control(&payload),
             Err(RecvError::Disconnected) if self.next_leg() => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    #[inline]
+    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Deadline) -> Result<usize, RecvError> {
+        let r = self.recv_leg(buf, wait);
+        self.count(&r);
+        r
+    }
+
+    #[inline]
+    fn recv_into_wait(&mut self, buf: &mut [u8], wait: Deadline) -> Result<usize, RecvError> {
+        let r = self.recv_into_leg(buf, wait);
+        self.count(&r);
+        r
+    }
+
+    /// Counts a receive in the published counters: two relaxed adds on this
+    /// direction's own line.
+    #[inline(always)]
+    fn count(&self, r: &Result<usize, RecvError>) {
+        if let Some(c) = self.counters {
+            match r {
+                Ok(n) => c.count(*n, || None),
+                Err(RecvError::Empty | RecvError::Timeout | RecvError::Disconnected) => {}
+                Err(_) => c.failed(),
+            }
         }
     }
 
@@ -591,6 +685,14 @@ impl Connection {
             0,
             max_message,
         );
-        Connection::tcp(shared, transport)
+        let mut conn = Connection::tcp(shared, transport);
+        let name = conn.transport().peer.clone();
+        conn.publish(super::flows::publish::connection(
+            &name,
+            super::flows::publish::End::Unknown,
+            conn.transport(),
+            None,
+        ));
+        conn
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod connection;
 mod error;
+pub mod flows;
 pub(crate) mod grant;
 mod host;
 pub(crate) mod io;

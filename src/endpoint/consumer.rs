@@ -226,6 +226,13 @@ impl Consumer {
         self.next(Deadline::after(timeout)).map(|_| ())
     }
 
+    /// Publishes this side's waits and wakes in `counters` (a connection's
+    /// receiving direction).
+    #[cfg(not(loom))]
+    pub(crate) fn set_counters(&mut self, counters: &'static crate::counters::SideCounters) {
+        self.link.counters = Some(counters);
+    }
+
     /// [`recv`](Self::recv) with any [`Deadline`] (connections pass theirs on).
     #[inline]
     pub(crate) fn recv_by(

@@ -43,6 +43,9 @@ pub(crate) struct Link {
     liveness: Liveness,
     /// Publications since this side last recorded its CPU.
     since_cpu_record: u32,
+    /// This direction's published counters (waits, wakes), when the ring
+    /// carries a connection whose process publishes them.
+    pub(crate) counters: Option<&'static crate::counters::SideCounters>,
 }
 
 /// A side that never waits (a streaming producer) still refreshes its recorded
@@ -70,6 +73,7 @@ impl Link {
             side,
             liveness: Liveness::new(parts.liveness_interval),
             since_cpu_record: 0,
+            counters: None,
         };
         link.record_cpu();
         link
@@ -150,6 +154,11 @@ impl Link {
             self.since_cpu_record = 0;
             self.record_cpu();
         }
+        if let Some(c) = self.counters {
+            if self.peer_may_sleep() {
+                crate::counters::bump(&c.wakes, 1);
+            }
+        }
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
 
@@ -160,6 +169,19 @@ impl Link {
             other => other.instant(),
         };
         self.record_cpu();
+        let started = self.counters.map(|c| (c, std::time::Instant::now()));
+        let end = self.wait_inner(ready, deadline);
+        if let Some((c, t)) = started {
+            c.waited(t.elapsed().as_nanos() as u64);
+        }
+        end
+    }
+
+    fn wait_inner(
+        &mut self,
+        ready: &mut dyn FnMut() -> bool,
+        deadline: Option<std::time::Instant>,
+    ) -> WaitEnd {
         let peer = self.peer();
         // Split the borrows: the liveness state is mutable, the rest is shared.
         let Link {
@@ -227,6 +249,11 @@ impl Link {
     /// Marks this end closed and wakes the peer so it notices.
     pub(crate) fn close(&self) {
         self.meta(self.side).state.store(CLOSED, Ordering::Release);
+        if let Some(c) = self.counters {
+            if self.peer_may_sleep() {
+                crate::counters::bump(&c.wakes, 1);
+            }
+        }
         let _ = self.wakeup.notify(&self.channel(self.peer()));
     }
 

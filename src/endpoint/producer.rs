@@ -289,6 +289,19 @@ impl Producer {
         }
     }
 
+    /// Publishes this side's waits and wakes in `counters` (a connection's
+    /// sending direction).
+    #[cfg(not(loom))]
+    pub(crate) fn set_counters(&mut self, counters: &'static crate::counters::SideCounters) {
+        self.link.counters = Some(counters);
+    }
+
+    /// Bytes in the ring as this side last saw them (no shared line read).
+    #[inline]
+    pub(crate) fn ring_fill(&self) -> u64 {
+        self.ring.used()
+    }
+
     /// Largest message this ring carries.
     pub fn max_message(&self) -> usize {
         self.ring.geometry().max_message as usize

@@ -81,6 +81,12 @@ impl RingProducer {
         })
     }
 
+    /// Bytes in the ring as this side last saw it (its own position against
+    /// the consumer's last read one): no shared line is touched.
+    pub(crate) fn used(&self) -> u64 {
+        self.tail.wrapping_sub(self.cached_head)
+    }
+
     pub(crate) fn geometry(&self) -> &Geometry {
         &self.geometry
     }

@@ -127,6 +127,8 @@ pub struct Listener {
     state: Mutex<State>,
     /// The name in a cluster name service, while this listener lives.
     _registered: Option<super::names::NameHold>,
+    /// The listener's slot in this process's stats file.
+    _flow: Option<super::flows::registry::FlowSlot>,
 }
 
 /// Epoll keys; a handshake's key is its number, from [`FIRST_CLIENT`] up.
@@ -256,6 +258,7 @@ impl Listener {
         )?;
         Ok(Listener {
             _registered: registered,
+            _flow: super::flows::publish::listener(name, tcp_addr),
             name: name.to_owned(),
             bound,
             tcp,
@@ -361,7 +364,17 @@ impl Listener {
         self.drive(&mut state);
         let finished = state.done.pop_front();
         self.flag(&mut state);
-        finished
+        finished.map(|r| {
+            r.map(|mut conn| {
+                conn.publish(super::flows::publish::connection(
+                    &self.name,
+                    super::flows::publish::End::Server,
+                    conn.transport(),
+                    None,
+                ));
+                conn
+            })
+        })
     }
 
     /// Whether something the listener waits on is ready now.
