@@ -62,6 +62,9 @@ pub(super) enum AsyncSend {
     },
 }
 
+// One per connection, never in a collection; boxing the ring side would put
+// a pointer chase on every receive.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum AsyncRecv {
     Shm(AsyncConsumer),
     Tcp {
