@@ -267,14 +267,65 @@ fn unknown_names_are_clear_errors() {
     );
 }
 
-#[test]
-fn move_says_when_the_flow_cannot_move() {
-    let rt = Runtime::new("move");
-    let (_server, client) = pair(&rt, "mover");
+/// `mempipe move` while the client runs `send` lines: the flow moves at its
+/// next send, and the child's checks (each echo equals what was sent, in
+/// order) and the counters show nothing lost across the switch.
+fn move_under_traffic(rt: &Runtime, client: &mut Proc, name: &str, to: &str) -> Value {
     let pid = client.pid().to_string();
-    let (code, _, err) = rt.mempipe(&["move", "mover", "tcp", "--pid", &pid, "--timeout", "1"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("does not support moving"), "{err}");
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_mempipe"))
+        .args(["--json", "move", name, to, "--pid", &pid, "--timeout", "30"])
+        .env("XDG_RUNTIME_DIR", &rt.0)
+        .env_remove("MEMPIPE_ETCD")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The request is taken at the client's next send: keep it sending
+    // until the command has its answer.
+    let mut rounds = 0;
+    while cli.try_wait().unwrap().is_none() {
+        client.traffic(100);
+        rounds += 1;
+        assert!(rounds < 3000, "no answer to the move");
+    }
+    let out = cli.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn client_flow(rt: &Runtime, name: &str) -> Value {
+    let v = rt.json(&["stat", name]);
+    v["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "client")
+        .cloned()
+        .unwrap_or_else(|| panic!("no client in {v}"))
+}
+
+#[test]
+fn move_switches_a_live_flow_and_back() {
+    let rt = Runtime::new("move");
+    let (_server, mut client) = pair(&rt, "mover");
+    client.traffic(10);
+    assert_eq!(client_flow(&rt, "mover")["transport"], "shm");
+    let answer = move_under_traffic(&rt, &mut client, "mover", "tcp");
+    assert_eq!(answer["outcome"], "done", "{answer}");
+    client.traffic(500);
+    let moved = client_flow(&rt, "mover");
+    assert_eq!(moved["transport"], "tcp", "{moved}");
+    let sent = moved["tx"]["messages"].as_u64().unwrap();
+    assert_eq!(moved["rx"]["messages"].as_u64().unwrap(), sent, "{moved}");
+    let answer = move_under_traffic(&rt, &mut client, "mover", "shm");
+    assert_eq!(answer["outcome"], "done", "{answer}");
+    client.traffic(500);
+    let back = client_flow(&rt, "mover");
+    assert_eq!(back["transport"], "shm", "{back}");
+    assert!(
+        back["tx"]["messages"].as_u64().unwrap() >= sent + 500,
+        "{back}"
+    );
     // Both ends carry the name: without --pid the command asks which.
     let (code, _, err) = rt.mempipe(&["move", "mover", "tcp"]);
     assert_eq!(code, 2);

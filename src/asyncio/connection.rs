@@ -273,7 +273,12 @@ impl AsyncSendHalf {
     /// Wraps a sending half for awaiting.
     pub(crate) fn new(half: SendHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
-            SendInner::Shm(p) => AsyncSend::Shm(AsyncProducer::new(p)?),
+            SendInner::Shm(mut p) => {
+                // Async halves publish no counters: the flow's slot is given up
+                // with the blocking half, so the ring stops counting into it.
+                p.clear_counters();
+                AsyncSend::Shm(AsyncProducer::new(p)?)
+            }
             SendInner::Tcp(mut sender) => {
                 // A runtime thread must never wait for the peer to read.
                 sender.defer_writes();
@@ -408,7 +413,10 @@ impl AsyncRecvHalf {
     /// Wraps a receiving half for awaiting.
     pub(crate) fn new(half: RecvHalf) -> Result<Self, NotPollable> {
         let inner = match half.inner {
-            RecvInner::Shm(c) => AsyncRecv::Shm(AsyncConsumer::new(c)?),
+            RecvInner::Shm(mut c) => {
+                c.clear_counters();
+                AsyncRecv::Shm(AsyncConsumer::new(c)?)
+            }
             RecvInner::Tcp(receiver) => AsyncRecv::Tcp {
                 receiver,
                 socket: None,

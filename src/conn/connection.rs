@@ -170,6 +170,9 @@ impl Connection {
         }
         self.tx.counters = Some(tx);
         self.rx.counters = Some(rx);
+        // A blocking connection takes `mempipe move` requests (see
+        // `SendHalf::serve_move_request`).
+        slot.set_can_move(true);
         self.tx.flow = Some(slot.clone());
         self.rx.flow = Some(slot);
     }
@@ -343,6 +346,7 @@ impl SendHalf {
         if self.switch.send_ready() {
             self.follow()?;
         }
+        self.check_move_request();
         let r = match &mut self.inner {
             SendInner::Shm(p) => p.send_by(msg, wait),
             SendInner::Tcp(t) => t.send(msg, wait),
@@ -372,6 +376,7 @@ impl SendHalf {
         if self.switch.send_ready() {
             self.follow()?;
         }
+        self.check_move_request();
         // A reservation counts as a message of `len` bytes when it is made.
         let counters = self.counters;
         let failed = |e: SendError| {

@@ -233,6 +233,11 @@ impl Consumer {
         self.link.counters = Some(counters);
     }
 
+    /// Stops counting into a flow's slot (the slot is being given up).
+    pub(crate) fn clear_counters(&mut self) {
+        self.link.counters = None;
+    }
+
     /// [`recv`](Self::recv) with any [`Deadline`] (connections pass theirs on).
     #[inline]
     pub(crate) fn recv_by(

@@ -296,6 +296,11 @@ impl Producer {
         self.link.counters = Some(counters);
     }
 
+    /// Stops counting into a flow's slot (the slot is being given up).
+    pub(crate) fn clear_counters(&mut self) {
+        self.link.counters = None;
+    }
+
     /// Bytes in the ring as this side last saw them (no shared line read).
     #[inline]
     pub(crate) fn ring_fill(&self) -> u64 {

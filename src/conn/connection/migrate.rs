@@ -274,6 +274,7 @@ impl super::RecvHalf {
         if let Some((inner, transport)) = self.switch.take_recv() {
             self.inner = inner;
             self.transport = transport;
+            self.attach_counters();
             return true;
         }
         // The peer's move, joined here: the sending side follows at its next call.
@@ -282,6 +283,7 @@ impl super::RecvHalf {
             self.switch.send_legs.put((tx.inner, tx.transport));
             self.inner = rx.inner;
             self.transport = rx.transport;
+            self.attach_counters();
             return true;
         }
         false
@@ -384,6 +386,7 @@ impl super::SendHalf {
         // Dropping the old sending side closes it: the marker.
         self.inner = tx.inner;
         self.transport = tx.transport;
+        self.attach_counters();
         Ok(())
     }
 
@@ -404,6 +407,7 @@ impl super::SendHalf {
         for (inner, transport) in self.switch.send_legs.take_all() {
             self.inner = inner;
             self.transport = transport;
+            self.attach_counters();
         }
         Ok(())
     }
@@ -420,6 +424,67 @@ impl Connection {
     /// As [`SendHalf::migrate`](crate::conn::SendHalf::migrate).
     pub fn migrate(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
         self.sender().migrate(to, timeout)
+    }
+}
+
+/// How long a move asked for by an operator (`mempipe move`) waits for the
+/// peer to join before the flow stays where it is.
+const MOVE_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl super::SendHalf {
+    /// After a leg change: the new ring counts into the flow's slot too, and
+    /// the slot says which transport the flow runs on now.
+    pub(crate) fn attach_counters(&mut self) {
+        if let (Some(c), SendInner::Shm(p)) = (self.counters, &mut self.inner) {
+            p.set_counters(c);
+        }
+        if let Some(flow) = &self.flow {
+            crate::conn::flows::publish::moved(flow, &self.transport);
+        }
+    }
+
+    /// Serves an operator's move request (`mempipe move`) if one is pending:
+    /// one relaxed load of a line only such requests write.
+    #[inline]
+    pub(crate) fn check_move_request(&mut self) {
+        let Some(flow) = &self.flow else { return };
+        if let Some(target) = flow.take_move_request() {
+            let flow = flow.clone();
+            self.serve_move_request(&flow, target);
+        }
+    }
+
+    /// Moves as asked and answers in the slot: done, or failed (the flow
+    /// stays on its transport, working).
+    #[cold]
+    fn serve_move_request(
+        &mut self,
+        flow: &crate::conn::flows::registry::FlowSlot,
+        target: crate::conn::flows::MoveTarget,
+    ) {
+        use crate::conn::flows::{MoveOutcome, MoveTarget};
+        let to = match target {
+            MoveTarget::SharedMemory => TransportKind::SharedMemory,
+            MoveTarget::Tcp => TransportKind::Tcp,
+        };
+        let outcome = if self.transport.kind == to {
+            MoveOutcome::Done
+        } else {
+            match self.migrate(to, MOVE_REQUEST_TIMEOUT) {
+                Ok(()) => MoveOutcome::Done,
+                Err(_) => MoveOutcome::Failed,
+            }
+        };
+        flow.answer_move(outcome);
+    }
+}
+
+impl super::RecvHalf {
+    /// After a leg change: the new ring counts into the flow's slot too.
+    pub(crate) fn attach_counters(&mut self) {
+        if let (Some(c), RecvInner::Shm(consumer)) = (self.counters, &mut self.inner) {
+            consumer.set_counters(c);
+        }
     }
 }
 

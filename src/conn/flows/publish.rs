@@ -46,6 +46,12 @@ fn wakeup_code(w: Option<WakeupKind>) -> u32 {
     }
 }
 
+/// Says in `slot` that its flow now runs on `transport` (after a move).
+pub(crate) fn moved(slot: &FlowSlot, transport: &Transport) {
+    let d = describe("", End::Unknown, transport, PeerInfo::default());
+    slot.retransport(d.transport, d.wakeup, d.ring_capacity);
+}
+
 /// How a connection on `transport` is described.
 pub(crate) fn describe<'a>(
     name: &'a str,

@@ -272,7 +272,6 @@ impl FlowSlot {
 
     /// Says (in the slot) that this flow takes move requests: `mempipe move`
     /// refuses at once, naming the reason, for a flow that does not.
-    #[allow(dead_code)] // The transport switch turns it on.
     pub(crate) fn set_can_move(&self, can: bool) {
         self.slot
             .control
@@ -285,7 +284,6 @@ impl FlowSlot {
     /// blocking call or every few messages. The request's number is kept
     /// for [`answer_move`](Self::answer_move). A request for an unknown
     /// transport is answered as invalid here and not returned.
-    #[allow(dead_code)] // The transport switch calls it.
     pub(crate) fn take_move_request(&self) -> Option<MoveTarget> {
         let word = &self.slot.control.move_request;
         if word.load(Ordering::Relaxed) == MOVE_NONE {
@@ -309,7 +307,6 @@ impl FlowSlot {
     /// Answers the request last taken: on [`MoveOutcome::Done`] the caller
     /// has already described the new transport with [`moved`](Self::moved);
     /// a flow that cannot move answers [`MoveOutcome::Unsupported`].
-    #[allow(dead_code)] // The transport switch reports through it.
     pub(crate) fn answer_move(&self, outcome: MoveOutcome) {
         let number = self.slot.control.taken.load(Ordering::Relaxed);
         self.answer(number, outcome.code());
@@ -323,9 +320,22 @@ impl FlowSlot {
     }
 
     /// Describes the flow's new transport after a move (counters carry on).
-    #[allow(dead_code)] // The transport switch reports through it.
+    #[allow(dead_code)] // Kept for a full re-description; moves use `retransport`.
     pub(crate) fn moved(&self, what: &Describe<'_>) {
         self.describe(what, false);
+    }
+
+    /// Rewrites only what a move changes (transport, wakeup, ring), keeping
+    /// the name and the peer, and counts the move.
+    pub(crate) fn retransport(&self, transport: u32, wakeup: u32, ring_capacity: u64) {
+        let id: &Identity = &self.slot.identity;
+        write_locked(id, || {
+            id.transport.store(transport, Ordering::Relaxed);
+            id.wakeup.store(wakeup, Ordering::Relaxed);
+            id.ring_capacity.store(ring_capacity, Ordering::Relaxed);
+            let moves = &self.slot.control.moves;
+            moves.store(moves.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        });
     }
 }
 
