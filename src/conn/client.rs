@@ -95,6 +95,9 @@ use std::time::{Duration, Instant};
 pub fn connect(address: impl IntoAddress, config: &ConnConfig) -> Result<Connection, ConnectError> {
     let address = address.into_address()?;
     let mut conn = connect_to(&address, config)?;
+    // What a later move to TCP uses (the environment's is read then).
+    #[cfg(feature = "tls")]
+    conn.remember_tls(config.tls.clone());
     let name = match &address {
         Address::Auto(name) | Address::Shm(name) => name.clone(),
         other => other.to_string(),
@@ -148,6 +151,32 @@ fn connect_to(address: &Address, config: &ConnConfig) -> Result<Connection, Conn
             "TCP address (an unauthenticated listener is not followed to shared memory)",
         ),
     }
+}
+
+/// Connects to the TLS listener at `addr`, whose certificate must carry
+/// `server_name`, with `tls` (mutual verification), then runs the mempipe
+/// handshake inside the session: a move's new TCP leg.
+#[cfg(feature = "tls")]
+pub(crate) fn connect_tls_to(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    tls: &super::tls::TlsConfig,
+    config: &ConnConfig,
+) -> Result<Connection, ConnectError> {
+    let choice = config.choose();
+    check_geometry(&choice)?;
+    let deadline = Deadline::after(config.connect_timeout).resolve();
+    let stream = tcp_to(&addr.to_string(), &[addr], deadline)?;
+    let (handshake, budget) = handshake_deadline(config, deadline);
+    tls::connect_tls(
+        stream,
+        server_name,
+        tls,
+        &choice,
+        handshake,
+        budget,
+        "a move's new leg",
+    )
 }
 
 fn hello(choice: &Choice, via: u8) -> ClientHello {

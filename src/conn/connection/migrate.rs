@@ -25,6 +25,14 @@
 //! and a receiver reads the new leg only after the old one's end: order holds.
 //! A peer that does not join in time gets an *abort* record; the flow stays
 //! on the old transport.
+//!
+//! A new TCP leg speaks mutual TLS whenever the flow has a TLS configuration
+//! (feature `tls`: the one its connection was made with, else
+//! `MEMPIPE_TLS_*`): the one-off listener serves TLS, and the proposal says
+//! so and names the certificate the peer must find there. The peer joins
+//! with its own configuration, both sides verifying the other's certificate
+//! against their CA; a peer without one does not join. Without TLS on
+//! either side the leg is plaintext TCP.
 
 use super::{Connection, RecvInner, SendInner};
 use crate::conn::{Transport, TransportKind};
@@ -40,7 +48,11 @@ const OP_PROPOSE: u8 = 1;
 /// Control record: the proposal with this token is withdrawn.
 const OP_ABORT: u8 = 2;
 const KIND_SHM: u8 = 1;
+/// Plaintext TCP.
 const KIND_TCP: u8 = 2;
+/// TCP with mutual TLS: the listener's certificate name (a length byte, then
+/// the name) comes before the address.
+const KIND_TLS: u8 = 3;
 /// Random token naming one move.
 pub(crate) type Token = [u8; 16];
 
@@ -48,7 +60,10 @@ pub(crate) type Token = [u8; 16];
 /// (except after [`Send`](MigrateError::Send), which is the connection's own error).
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    /// The new transport could not be set up here (the listener for it).
+    /// The new transport could not be set up here (the listener for it; for
+    /// TLS, [`BindError::Tls`](crate::conn::BindError::Tls) when this side's
+    /// TLS configuration is unusable, or unknown on a connection that runs
+    /// on TLS, which never moves to plaintext).
     #[error("could not set up the new {kind:?} transport: {source}; the connection stays on the old one")]
     Setup {
         /// The transport asked for.
@@ -59,13 +74,31 @@ pub enum MigrateError {
     },
     /// The peer did not join the new transport in time: it cannot reach it
     /// (another host for shared memory, a refused or unroutable address), it
-    /// is not receiving, or it is moving itself. Retry later, or with a longer timeout.
+    /// cannot speak the new leg's security (no TLS configuration for a TLS
+    /// leg; a TLS configuration for a plaintext one), it is not receiving, or
+    /// it is moving itself. Retry later, or with a longer timeout.
     #[error("the peer did not join the new {kind:?} transport within {waited:?} (unreachable, not receiving, or moving itself); the connection stays on the old one")]
     Timeout {
         /// The transport asked for.
         kind: TransportKind,
         /// How long this side waited.
         waited: Duration,
+    },
+    /// The peer tried to join but the new leg's TLS session failed (feature
+    /// `tls`): its certificate is from another CA, expired or missing, or it
+    /// refused this side's certificate. `source` is the last such refusal
+    /// ([`AcceptError::Tls`](crate::conn::AcceptError::Tls), whose
+    /// [`TlsError`](crate::conn::tls::TlsError) says why). Reported once the
+    /// timeout has passed without a good join.
+    #[error("the new {kind:?} transport's TLS session with the peer failed within {waited:?}: {source}; the connection stays on the old one")]
+    Refused {
+        /// The transport asked for.
+        kind: TransportKind,
+        /// How long this side waited.
+        waited: Duration,
+        /// The refusal.
+        #[source]
+        source: crate::conn::AcceptError,
     },
     /// A move of this connection is already under way (from another thread).
     #[error("a move of this connection is already under way")]
@@ -86,6 +119,10 @@ pub(crate) struct Switch {
     recv_legs: LegQueue<Leg<RecvInner>>,
     /// This side's sending half is moving (proposed, waiting for the peer).
     moving: AtomicBool,
+    /// The TLS configuration the connection was made with, if any: what a
+    /// new TCP leg uses (feature `tls`).
+    #[cfg(feature = "tls")]
+    tls: std::sync::OnceLock<crate::conn::tls::TlsConfig>,
 }
 
 /// One side of a new leg and what it runs on.
@@ -101,6 +138,39 @@ impl Switch {
         match self.recv_legs.is_ready() {
             true => self.recv_legs.take_one(),
             false => None,
+        }
+    }
+
+    /// The flow's TLS configuration: the one its connection was made with,
+    /// else the environment's (`MEMPIPE_TLS_*`).
+    #[cfg(feature = "tls")]
+    fn tls(&self) -> Result<Option<crate::conn::tls::TlsConfig>, crate::conn::tls::TlsError> {
+        match self.tls.get() {
+            Some(tls) => Ok(Some(tls.clone())),
+            None => crate::conn::tls::TlsConfig::from_environment(),
+        }
+    }
+
+    /// Whether this side has a TLS configuration (an unusable one counts:
+    /// it must not be downgraded to plaintext).
+    #[cfg(feature = "tls")]
+    fn has_tls(&self) -> bool {
+        !matches!(self.tls(), Ok(None))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn has_tls(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Connection {
+    /// Keeps the TLS configuration this connection was made with, for a
+    /// later move to TCP (the first one given stays).
+    pub(crate) fn remember_tls(&mut self, tls: Option<crate::conn::tls::TlsConfig>) {
+        if let Some(tls) = tls {
+            let _ = self.tx.switch.tls.set(tls);
         }
     }
 }
@@ -135,6 +205,8 @@ pub(crate) enum Control {
         token: Token,
         kind: TransportKind,
         at: String,
+        /// TCP with mutual TLS: the name the listener's certificate carries.
+        tls: Option<String>,
     },
     Abort {
         token: Token,
@@ -144,13 +216,25 @@ pub(crate) enum Control {
 impl Control {
     pub(crate) fn encode(&self) -> Vec<u8> {
         match self {
-            Control::Propose { token, kind, at } => {
+            Control::Propose {
+                token,
+                kind,
+                at,
+                tls,
+            } => {
                 let mut v = vec![OP_PROPOSE];
                 v.extend_from_slice(token);
-                v.push(match kind {
-                    TransportKind::SharedMemory => KIND_SHM,
-                    TransportKind::Tcp => KIND_TCP,
-                });
+                match (kind, tls) {
+                    (TransportKind::SharedMemory, _) => v.push(KIND_SHM),
+                    (TransportKind::Tcp, None) => v.push(KIND_TCP),
+                    (TransportKind::Tcp, Some(name)) => {
+                        // A DNS name is at most 253 bytes.
+                        let name = &name.as_bytes()[..name.len().min(usize::from(u8::MAX))];
+                        v.push(KIND_TLS);
+                        v.push(name.len() as u8);
+                        v.extend_from_slice(name);
+                    }
+                }
                 v.extend_from_slice(at.as_bytes());
                 v
             }
@@ -180,15 +264,38 @@ impl Control {
         match b[0] {
             OP_ABORT if b.len() == 17 => Ok(Control::Abort { token }),
             OP_PROPOSE if b.len() > 18 => {
-                let kind = match b[17] {
-                    KIND_SHM => TransportKind::SharedMemory,
-                    KIND_TCP => TransportKind::Tcp,
+                let utf8 = |bytes: &[u8], what: &str| {
+                    std::str::from_utf8(bytes)
+                        .map(str::to_owned)
+                        .map_err(|_| bad(&format!("the {what} is not UTF-8")))
+                };
+                let (kind, tls, rest) = match b[17] {
+                    KIND_SHM => (TransportKind::SharedMemory, None, &b[18..]),
+                    KIND_TCP => (TransportKind::Tcp, None, &b[18..]),
+                    KIND_TLS => {
+                        let len = usize::from(b[18]);
+                        let name = b
+                            .get(19..19 + len)
+                            .filter(|n| !n.is_empty())
+                            .ok_or_else(|| bad("no certificate name, or one cut short"))?;
+                        (
+                            TransportKind::Tcp,
+                            Some(utf8(name, "name")?),
+                            &b[19 + len..],
+                        )
+                    }
                     _ => return Err(bad("unknown transport kind")),
                 };
-                let at = std::str::from_utf8(&b[18..])
-                    .map_err(|_| bad("the address is not UTF-8"))?
-                    .to_owned();
-                Ok(Control::Propose { token, kind, at })
+                if rest.is_empty() {
+                    return Err(bad("no address"));
+                }
+                let at = utf8(rest, "address")?;
+                Ok(Control::Propose {
+                    token,
+                    kind,
+                    at,
+                    tls,
+                })
             }
             _ => Err(bad("unknown operation or wrong length")),
         }
@@ -202,26 +309,39 @@ pub(crate) struct Pending {
 }
 
 /// Joins a proposed leg: connects, and sends the token first. `None` when
-/// it cannot (unreachable, refused, too slow): the proposer then times out
-/// and the flow stays where it is.
+/// it cannot (unreachable, refused, too slow, or TLS asked for and this side
+/// has none, or plaintext asked for and this side has TLS): the proposer
+/// then times out and the flow stays where it is.
+///
+/// `tls` is the name the proposer's certificate carries when the leg speaks
+/// TLS; on a connection that runs on TLS already it must be one of the
+/// peer's verified names.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn join(
     kind: TransportKind,
     at: &str,
+    tls: Option<&str>,
     token: Token,
     max_message: usize,
     timeout: Duration,
+    switch: &Switch,
+    transport: &Transport,
 ) -> Option<Pending> {
     let config = ConnConfig::new()
         .max_message(max_message)
         .connect_timeout(timeout)
-        .handshake_timeout(timeout);
-    let mut conn = match kind {
-        TransportKind::Tcp => crate::connect(
+        .handshake_timeout(timeout)
+        .names(crate::conn::names::Names::Local);
+    let mut conn = match (kind, tls) {
+        (TransportKind::Tcp, Some(name)) => join_tls(at, name, &config, switch, transport)?,
+        // No downgrade: a side with TLS joins TLS legs only.
+        (TransportKind::Tcp, None) if switch.has_tls() || is_tls(transport) => return None,
+        (TransportKind::Tcp, None) => crate::connect(
             crate::conn::Address::Tcp(at.to_owned()),
             &config.allow_plaintext_off_host(),
         )
         .ok()?,
-        TransportKind::SharedMemory => {
+        (TransportKind::SharedMemory, _) => {
             let path = std::path::Path::new(at);
             // The listener's socket is `<dir>/<name>.sock`.
             let name = path
@@ -240,6 +360,72 @@ pub(crate) fn join(
     })
 }
 
+/// Whether `transport` runs on TLS.
+fn is_tls(transport: &Transport) -> bool {
+    #[cfg(feature = "tls")]
+    return transport.identity.is_some();
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = transport;
+        false
+    }
+}
+
+/// Whether a failed accept on the new leg was a TLS session that failed.
+fn is_tls_refusal(e: &crate::conn::AcceptError) -> bool {
+    #[cfg(feature = "tls")]
+    return matches!(e, crate::conn::AcceptError::Tls { .. });
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// Whether a client of the new leg may be the peer: when both legs run on
+/// TLS, its verified identity must be the old leg's.
+fn same_peer(old: &Transport, new: &Transport) -> bool {
+    #[cfg(feature = "tls")]
+    return match (&old.identity, &new.identity) {
+        (Some(old), Some(new)) => old == new,
+        _ => true,
+    };
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (old, new);
+        true
+    }
+}
+
+/// Joins a TLS leg at `at` (an IP address and port) whose certificate must
+/// carry `name`, with this side's own TLS configuration: mutual verification
+/// against its CA.
+#[cfg(feature = "tls")]
+fn join_tls(
+    at: &str,
+    name: &str,
+    config: &ConnConfig,
+    switch: &Switch,
+    transport: &Transport,
+) -> Option<Connection> {
+    if transport
+        .identity
+        .as_ref()
+        .is_some_and(|peer| !peer.names.iter().any(|n| n == name))
+    {
+        // Not the certificate of the peer this connection runs with.
+        return None;
+    }
+    let tls = switch.tls().ok()??;
+    let addr: std::net::SocketAddr = at.parse().ok()?;
+    crate::conn::client::connect_tls_to(addr, name, &tls, config).ok()
+}
+
+#[cfg(not(feature = "tls"))]
+fn join_tls(_: &str, _: &str, _: &ConnConfig, _: &Switch, _: &Transport) -> Option<Connection> {
+    None
+}
+
 /// How long a receiving half gives a proposed leg to connect.
 pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -248,14 +434,28 @@ impl super::RecvHalf {
     #[cold]
     pub(crate) fn on_control(&mut self, payload: &[u8]) -> Result<(), RecvError> {
         match Control::decode(payload)? {
-            Control::Propose { token, kind, at } => {
+            Control::Propose {
+                token,
+                kind,
+                at,
+                tls,
+            } => {
                 // One move at a time: while this side proposes one, or a
                 // proposal is pending, the peer's waits out (it times out).
                 if self.pending.is_some() || self.switch.moving.load(Ordering::Acquire) {
                     return Ok(());
                 }
                 let max = self.transport.max_message();
-                self.pending = join(kind, &at, token, max, JOIN_TIMEOUT);
+                self.pending = join(
+                    kind,
+                    &at,
+                    tls.as_deref(),
+                    token,
+                    max,
+                    JOIN_TIMEOUT,
+                    &self.switch,
+                    &self.transport,
+                );
             }
             Control::Abort { token } => {
                 if self.pending.as_ref().is_some_and(|p| p.token == token) {
@@ -298,7 +498,19 @@ impl super::SendHalf {
     ///
     /// Moving to shared memory needs both processes on one host and user;
     /// moving to TCP uses loopback from shared memory and the current local
-    /// address from TCP (plaintext: the new leg is not TLS).
+    /// address from TCP.
+    ///
+    /// **TLS** (feature `tls`): when the flow has a TLS configuration (the
+    /// [`ConnConfig::tls`](crate::ConnConfig::tls) its connection was made or
+    /// accepted with, else `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`), the new TCP leg
+    /// speaks mutual TLS 1.3: the peer joins with its own configuration, each
+    /// side verifies the other's certificate against its cluster CA, and the
+    /// new [`Transport`] names the peer's verified identity. A peer without
+    /// TLS, or whose certificate (or CA) does not match, does not join: the
+    /// move fails and the flow stays where it was. A side with TLS never
+    /// joins a plaintext leg, and a connection running on TLS never moves to
+    /// plaintext. Without TLS on either side (or without the feature), the
+    /// new TCP leg is plaintext, as a loopback or trusted-network leg.
     ///
     /// The peer's receiving half must be reading (its own thread, or a loop
     /// that receives) for the move to complete; a peer that cannot join
@@ -310,9 +522,11 @@ impl super::SendHalf {
     ///
     /// # Errors
     /// [`MigrateError::Timeout`] when the peer did not join (the connection
-    /// stays on the old transport); [`MigrateError::Setup`] when the new
-    /// transport could not be set up here; [`MigrateError::InProgress`];
-    /// [`MigrateError::Send`] when the connection itself failed.
+    /// stays on the old transport); [`MigrateError::Refused`] when it tried
+    /// but the new leg's TLS session failed (the connection stays too);
+    /// [`MigrateError::Setup`] when the new transport could not be set up
+    /// here; [`MigrateError::InProgress`]; [`MigrateError::Send`] when the
+    /// connection itself failed.
     pub fn migrate(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
         self.follow()?;
         if self.switch.moving.swap(true, Ordering::AcqRel) {
@@ -328,9 +542,12 @@ impl super::SendHalf {
         let token = token();
         let name = format!("mempipe-move-{}", hex(&token[..8]));
         let max = self.transport.max_message();
+        // A one-off listener: never registered with a cluster name service.
         let mut config = ConnConfig::new()
             .max_message(max)
-            .handshake_timeout(timeout);
+            .handshake_timeout(timeout)
+            .names(crate::conn::names::Names::Local);
+        let mut tls = None;
         if to == TransportKind::Tcp {
             let ip = match &self.inner {
                 SendInner::Tcp(t) => t.stream().local_addr().ok().map(|a| a.ip()),
@@ -340,7 +557,7 @@ impl super::SendHalf {
                 Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
                 None => "127.0.0.1:0".to_owned(),
             };
-            config = config.plaintext_tcp(addr).allow_plaintext_off_host();
+            (config, tls) = self.tcp_door(config, addr)?;
         }
         let listener = crate::Listener::bind(&name, &config)
             .map_err(|source| MigrateError::Setup { kind: to, source })?;
@@ -355,16 +572,28 @@ impl super::SendHalf {
             token,
             kind: to,
             at,
+            tls,
         };
         self.send_control(&propose.encode())?;
+        // The last TLS session that failed on the new leg, if any.
+        let mut refused = None;
         let joined = loop {
             let left = timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
                 break None;
             }
-            let Ok(mut conn) = listener.accept_timeout(left) else {
-                continue;
+            let mut conn = match listener.accept_timeout(left) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    if is_tls_refusal(&e) {
+                        refused = Some(e);
+                    }
+                    continue;
+                }
             };
+            if !same_peer(&self.transport, conn.transport()) {
+                continue;
+            }
             let mut first = [0u8; 16];
             match conn.recv_into_timeout(&mut first, timeout.saturating_sub(start.elapsed())) {
                 Ok(16) if first == token => break Some(conn),
@@ -374,9 +603,14 @@ impl super::SendHalf {
         drop(listener);
         let Some(conn) = joined else {
             self.send_control(&Control::Abort { token }.encode())?;
-            return Err(MigrateError::Timeout {
-                kind: to,
-                waited: start.elapsed(),
+            let waited = start.elapsed();
+            return Err(match refused {
+                Some(source) => MigrateError::Refused {
+                    kind: to,
+                    waited,
+                    source,
+                },
+                None => MigrateError::Timeout { kind: to, waited },
             });
         };
         let (tx, rx) = conn.split();
@@ -388,6 +622,54 @@ impl super::SendHalf {
         self.transport = tx.transport;
         self.attach_counters();
         Ok(())
+    }
+
+    /// The one-off listener's TCP address: mutual TLS when the flow has a
+    /// TLS configuration (and the name its certificate carries, for the
+    /// proposal), else plaintext.
+    #[cfg(feature = "tls")]
+    fn tcp_door(
+        &self,
+        config: ConnConfig,
+        addr: String,
+    ) -> Result<(ConnConfig, Option<String>), MigrateError> {
+        let setup = |why: String| MigrateError::Setup {
+            kind: TransportKind::Tcp,
+            source: crate::conn::BindError::Tls {
+                addr: addr.clone(),
+                why,
+            },
+        };
+        match self.switch.tls().map_err(|e| setup(e.to_string()))? {
+            Some(tls) => {
+                let name = tls
+                    .name()
+                    .ok_or_else(|| {
+                        setup(
+                            "this node's certificate carries no DNS name for the peer to expect"
+                                .into(),
+                        )
+                    })?
+                    .to_owned();
+                Ok((config.tls(tls).tls_tcp(addr), Some(name)))
+            }
+            None if self.transport.identity.is_some() => Err(setup(
+                "the connection runs on TLS but its TLS configuration is not known here (a \
+                 connection made with Connection::over_tls): set MEMPIPE_TLS_CA, \
+                 MEMPIPE_TLS_CERT and MEMPIPE_TLS_KEY; a move never falls back to plaintext"
+                    .into(),
+            )),
+            None => Ok((config.plaintext_tcp(addr).allow_plaintext_off_host(), None)),
+        }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tcp_door(
+        &self,
+        config: ConnConfig,
+        addr: String,
+    ) -> Result<(ConnConfig, Option<String>), MigrateError> {
+        Ok((config.plaintext_tcp(addr).allow_plaintext_off_host(), None))
     }
 
     fn send_control(&mut self, payload: &[u8]) -> Result<(), SendError> {
@@ -498,6 +780,7 @@ mod tests {
             token: [7; 16],
             kind: TransportKind::Tcp,
             at: "127.0.0.1:9".into(),
+            tls: None,
         };
         assert_eq!(Control::decode(&p.encode()).unwrap(), p);
         let a = Control::Abort { token: [1; 16] };
@@ -508,5 +791,50 @@ mod tests {
         let mut p = p.encode();
         p[17] = 9;
         assert!(Control::decode(&p).is_err());
+    }
+
+    #[test]
+    fn tls_proposals_carry_the_certificate_name_and_refuse_garbage() {
+        let p = Control::Propose {
+            token: [3; 16],
+            kind: TransportKind::Tcp,
+            at: "10.0.0.1:7000".into(),
+            tls: Some("node-a".into()),
+        };
+        let wire = p.encode();
+        assert_eq!(wire[17], KIND_TLS);
+        assert_eq!(Control::decode(&wire).unwrap(), p);
+        // A shared-memory proposal never carries a name.
+        let shm = Control::Propose {
+            token: [3; 16],
+            kind: TransportKind::SharedMemory,
+            at: "/run/x.sock".into(),
+            tls: Some("ignored".into()),
+        };
+        match Control::decode(&shm.encode()).unwrap() {
+            Control::Propose { tls, kind, .. } => {
+                assert_eq!((tls, kind), (None, TransportKind::SharedMemory))
+            }
+            other => panic!("{other:?}"),
+        }
+        let head = |rest: &[u8]| {
+            let mut v = vec![OP_PROPOSE];
+            v.extend_from_slice(&[3; 16]);
+            v.push(KIND_TLS);
+            v.extend_from_slice(rest);
+            v
+        };
+        for bad in [
+            head(&[0, b'1', b':', b'2']), // an empty name
+            head(&[200, b'n', b'a']),     // a name cut short
+            head(&[2, b'n', b'a']),       // no address
+            head(&[2, 0xff, 0xfe, b'1']), // a name that is not UTF-8
+            head(&[1, b'n', 0xff, 0xfe]), // an address that is not UTF-8
+        ] {
+            assert!(
+                matches!(Control::decode(&bad), Err(RecvError::Corrupted(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -366,6 +366,14 @@ impl Listener {
         self.flag(&mut state);
         finished.map(|r| {
             r.map(|mut conn| {
+                // What a later move to TCP uses: the listener's TLS.
+                #[cfg(feature = "tls")]
+                conn.remember_tls(
+                    self.policy
+                        .tls
+                        .clone()
+                        .or_else(|| self.policy.config.tls.clone()),
+                );
                 conn.publish(super::flows::publish::connection(
                     &self.name,
                     super::flows::publish::End::Server,
