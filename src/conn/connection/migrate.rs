@@ -77,7 +77,7 @@ pub enum MigrateError {
     /// cannot speak the new leg's security (no TLS configuration for a TLS
     /// leg; a TLS configuration for a plaintext one), it is not receiving, or
     /// it is moving itself. Retry later, or with a longer timeout.
-    #[error("the peer did not join the new {kind:?} transport within {waited:?} (unreachable, not receiving, or moving itself); the connection stays on the old one")]
+    #[error("the peer did not join the new {kind:?} transport within {waited:?} (unreachable, without the new leg's TLS or with TLS for a plaintext leg, not receiving, or moving itself); the connection stays on the old one")]
     Timeout {
         /// The transport asked for.
         kind: TransportKind,
@@ -87,8 +87,7 @@ pub enum MigrateError {
     /// The peer tried to join but the new leg's TLS session failed (feature
     /// `tls`): its certificate is from another CA, expired or missing, or it
     /// refused this side's certificate. `source` is the last such refusal
-    /// ([`AcceptError::Tls`](crate::conn::AcceptError::Tls), whose
-    /// [`TlsError`](crate::conn::tls::TlsError) says why). Reported once the
+    /// (`AcceptError::Tls`, whose `TlsError` says why). Reported once the
     /// timeout has passed without a good join.
     #[error("the new {kind:?} transport's TLS session with the peer failed within {waited:?}: {source}; the connection stays on the old one")]
     Refused {
@@ -501,9 +500,8 @@ impl super::SendHalf {
     /// address from TCP.
     ///
     /// **TLS** (feature `tls`): when the flow has a TLS configuration (the
-    /// [`ConnConfig::tls`](crate::ConnConfig::tls) its connection was made or
-    /// accepted with, else `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`), the new TCP leg
-    /// speaks mutual TLS 1.3: the peer joins with its own configuration, each
+    /// `ConnConfig::tls` its connection was made or accepted with, else
+    /// `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`), the new TCP leg speaks mutual TLS 1.3: the peer joins with its own configuration, each
     /// side verifies the other's certificate against its cluster CA, and the
     /// new [`Transport`] names the peer's verified identity. A peer without
     /// TLS, or whose certificate (or CA) does not match, does not join: the
