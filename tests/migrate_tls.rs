@@ -167,7 +167,8 @@ fn run(conn: Connection, count: u64, every: u64, peer: &'static str) -> (u64, Le
 }
 
 /// Re-runs this binary as a child in `role`; `tls` says how its TLS is
-/// configured: `env` (node-b's files in `MEMPIPE_TLS_*`), `stranger` (in
+/// configured: `env` (node-b's files in `MEMPIPE_TLS_*`, and a TLS address
+/// for its listeners that this host cannot bind), `stranger` (in
 /// code, a certificate from another CA), or `none`.
 fn child(role: &str, tls: &str, arg: &str) -> ChildProc {
     let dir = cert_dir();
@@ -179,9 +180,12 @@ fn child(role: &str, tls: &str, arg: &str) -> ChildProc {
         cmd.env_remove(mempipe::conn::tls::TLS_LISTEN_ENV)
             .env_remove(mempipe::conn::names::ETCD_ENV);
         if tls == "env" {
+            // A service's own TLS address (one this host cannot bind) is not
+            // where a move's one-off listener goes.
             cmd.env(TLS_CA_ENV, dir.join("ca.pem"))
                 .env(TLS_CERT_ENV, dir.join("node-b.pem"))
-                .env(TLS_KEY_ENV, dir.join("node-b.key"));
+                .env(TLS_KEY_ENV, dir.join("node-b.key"))
+                .env(mempipe::conn::tls::TLS_LISTEN_ENV, "192.0.2.1:7000");
         }
     })
     .expect("spawn the child")

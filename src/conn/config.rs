@@ -134,6 +134,10 @@ pub struct ConnConfig {
     /// Listener: the address to accept TLS clients on.
     #[cfg(feature = "tls")]
     pub(crate) tls_tcp: Option<String>,
+    /// Listener: whether `MEMPIPE_TLS_LISTEN` applies when `tls_tcp` is not
+    /// given (not for a move's one-off listener).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_listen_env: bool,
     profile: ProfileSource,
 }
 
@@ -164,6 +168,8 @@ impl Default for ConnConfig {
             tls: None,
             #[cfg(feature = "tls")]
             tls_tcp: None,
+            #[cfg(feature = "tls")]
+            tls_listen_env: true,
             profile: ProfileSource::Default,
         }
     }
@@ -624,6 +630,9 @@ impl ConnConfig {
     /// The listener's TLS address: the one given, else the environment's.
     pub(crate) fn tls_listen(&self) -> Option<String> {
         self.tls_tcp.clone().or_else(|| {
+            if !self.tls_listen_env {
+                return None;
+            }
             std::env::var(super::tls::TLS_LISTEN_ENV)
                 .ok()
                 .filter(|v| !v.trim().is_empty())

@@ -545,6 +545,11 @@ impl super::SendHalf {
             .max_message(max)
             .handshake_timeout(timeout)
             .names(crate::conn::names::Names::Local);
+        // Nor does it take the service's TLS address from the environment.
+        #[cfg(feature = "tls")]
+        {
+            config.tls_listen_env = false;
+        }
         let mut tls = None;
         if to == TransportKind::Tcp {
             let ip = match &self.inner {
