@@ -12,6 +12,7 @@ mod common;
 
 use common::certs::{Ca, Validity};
 use common::{check_message, fill_message, spawn_child_with, ChildProc, READY};
+use mempipe::conn::flows::{self, FlowTransport, Role};
 use mempipe::conn::tls::{TlsConfig, TlsError, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV};
 use mempipe::conn::{AcceptError, MigrateError, RecvHalf, SendHalf, Transport, TransportKind};
 use mempipe::{connect, ConnConfig, Connection, Listener, RecvError};
@@ -289,16 +290,16 @@ fn tls_back_and_forth(tag: &'static str, parent_moves: bool) {
     peer.assert_success(GUARD);
     // Six moves: three to TLS, three back to shared memory.
     assert_eq!(moves + child_moves, COUNT / EVERY);
-    let (mover, follower) = if parent_moves {
-        (child_legs[0], legs.tls)
+    let mover = if parent_moves {
+        child_legs[0]
     } else {
-        (legs.tls, child_legs[0])
+        legs.tls
     };
     // The mover's peer reads every TCP leg the mover sent on (each carried
     // messages), all of them TLS; the follower's direction moves at its
-    // next send, so it may skip a leg, but never goes plaintext.
+    // next send (it may have sent everything before a move), but never
+    // onto a leg that is not TLS to the expected peer.
     assert_eq!(mover, COUNT / EVERY / 2, "TLS legs read from the mover");
-    assert!(follower >= 1, "no TLS leg read from the follower");
     assert_eq!(
         (legs.other, child_legs[1]),
         (0, 0),
@@ -415,4 +416,106 @@ fn a_peer_without_tls_cannot_join_and_the_flow_stays() {
     echo_range(&mut conn, 100, 150);
     drop(conn);
     peer.assert_success(GUARD);
+}
+
+/// Moves that start on a TLS leg stay TLS (a new leg from the current local
+/// address, to the same verified peer), either side moving, and return to
+/// shared memory; the echoes check every message.
+#[test]
+fn moves_from_a_tls_leg_stay_on_tls_and_return_to_shared_memory() {
+    let _serial = common::serial();
+    let _guard = watchdog("mvtls-again");
+    let (mut conn, mut peer) = echo_flow("mvtls-again", "env");
+    let mut seq = 0;
+    for round in 0..2 {
+        conn.migrate(TransportKind::Tcp, MOVE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("move {round} to TCP: {e}"));
+        assert!(
+            is_tls_to(conn.transport(), "node-b"),
+            "{}",
+            conn.transport()
+        );
+        // The flow's stats slot says so too (unless publishing is off).
+        if let Some(t) = published_transport("mvtls-again") {
+            assert_eq!(t, FlowTransport::Tls);
+        }
+        echo_range(&mut conn, seq, seq + 50);
+        seq += 50;
+    }
+    // The child moves from its TLS leg: this side joins with its own.
+    assert_eq!(child_moves(&mut conn), "RESULT ok Tcp");
+    echo_range(&mut conn, seq, seq + 50);
+    seq += 50;
+    assert!(
+        is_tls_to(conn.transport(), "node-b"),
+        "{}",
+        conn.transport()
+    );
+    // Joined here, this side's slot says TLS as well.
+    if let Some(t) = published_transport("mvtls-again") {
+        assert_eq!(t, FlowTransport::Tls);
+    }
+    conn.migrate(TransportKind::SharedMemory, MOVE_TIMEOUT)
+        .expect("move back to shared memory");
+    assert_eq!(conn.transport().kind(), TransportKind::SharedMemory);
+    echo_range(&mut conn, seq, seq + 50);
+    drop(conn);
+    peer.assert_success(GUARD);
+}
+
+/// The transport this process's stats file gives its accepted flow whose
+/// name contains `tag`; `None` when flows are not published.
+fn published_transport(tag: &str) -> Option<FlowTransport> {
+    let path = flows::default_dir().join(format!("{}.flows", std::process::id()));
+    let mine = flows::read_file(&path).ok()?;
+    let flow = mine
+        .flows
+        .iter()
+        .find(|f| f.name.contains(tag) && f.role == Some(Role::Server))
+        .unwrap_or_else(|| panic!("no published flow for {tag} in {}", path.display()));
+    flow.transport
+}
+
+/// A connection made from a TLS stream by hand (`Connection::over_tls`)
+/// knows no TLS configuration: it refuses to move to TCP rather than go
+/// plaintext, and keeps working on TLS.
+#[test]
+fn a_tls_connection_without_its_configuration_never_moves_to_plaintext() {
+    let _serial = common::serial();
+    let _guard = watchdog("mvtls-overtls");
+    let dir = cert_dir();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = {
+        let config = tls(&dir, "node-a");
+        thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let stream = mempipe::conn::tls::accept(tcp, &config, GUARD).unwrap();
+            let mut conn = Connection::over_tls(stream, 4096);
+            let mut buf = Vec::new();
+            while let Ok(n) = conn.recv_timeout(&mut buf, GUARD) {
+                let msg = buf[..n].to_vec();
+                conn.send_timeout(&msg, GUARD).unwrap();
+            }
+        })
+    };
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let stream = mempipe::conn::tls::connect(tcp, "node-a", &tls(&dir, "node-b"), GUARD).unwrap();
+    let mut conn = Connection::over_tls(stream, 4096);
+    echo_range(&mut conn, 0, 20);
+    match conn.migrate(TransportKind::Tcp, FAIL_TIMEOUT) {
+        Err(MigrateError::Setup {
+            kind: TransportKind::Tcp,
+            source: mempipe::conn::BindError::Tls { .. },
+        }) => {}
+        other => panic!("expected a refusal to set up plaintext, got {other:?}"),
+    }
+    assert!(
+        is_tls_to(conn.transport(), "node-a"),
+        "{}",
+        conn.transport()
+    );
+    echo_range(&mut conn, 20, 40);
+    drop(conn);
+    server.join().unwrap();
 }

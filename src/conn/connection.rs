@@ -680,10 +680,11 @@ impl Connection {
     /// ```
     pub fn over_tls(stream: super::tls::TlsStream, max_message: usize) -> Connection {
         let peer = format!("{} ({})", stream.peer_addr(), stream.peer());
-        let transport = Transport::tcp(
+        let transport = Transport::tls(
             max_message,
             peer,
             "TLS 1.3, both sides verified by the cluster CA".to_owned(),
+            stream.peer().clone(),
         );
         let shared = super::tcp::TcpShared::open(
             super::stream::ByteStream::Tls(Box::new(stream)),

@@ -88,6 +88,14 @@ impl Transport {
         self.identity.as_ref()
     }
 
+    /// Whether this is TCP under TLS (its peer's identity verified).
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.identity.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// Shared memory or TCP.
     pub fn kind(&self) -> TransportKind {
         self.kind

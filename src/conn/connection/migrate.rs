@@ -334,7 +334,7 @@ pub(crate) fn join(
     let mut conn = match (kind, tls) {
         (TransportKind::Tcp, Some(name)) => join_tls(at, name, &config, switch, transport)?,
         // No downgrade: a side with TLS joins TLS legs only.
-        (TransportKind::Tcp, None) if switch.has_tls() || is_tls(transport) => return None,
+        (TransportKind::Tcp, None) if switch.has_tls() || transport.is_tls() => return None,
         (TransportKind::Tcp, None) => crate::connect(
             crate::conn::Address::Tcp(at.to_owned()),
             &config.allow_plaintext_off_host(),
@@ -357,17 +357,6 @@ pub(crate) fn join(
         token,
         conn: Box::new(conn),
     })
-}
-
-/// Whether `transport` runs on TLS.
-fn is_tls(transport: &Transport) -> bool {
-    #[cfg(feature = "tls")]
-    return transport.identity.is_some();
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = transport;
-        false
-    }
 }
 
 /// Whether a failed accept on the new leg was a TLS session that failed.
@@ -656,7 +645,7 @@ impl super::SendHalf {
                     .to_owned();
                 Ok((config.tls(tls).tls_tcp(addr), Some(name)))
             }
-            None if self.transport.identity.is_some() => Err(setup(
+            None if self.transport.is_tls() => Err(setup(
                 "the connection runs on TLS but its TLS configuration is not known here (a \
                  connection made with Connection::over_tls): set MEMPIPE_TLS_CA, \
                  MEMPIPE_TLS_CERT and MEMPIPE_TLS_KEY; a move never falls back to plaintext"

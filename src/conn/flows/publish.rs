@@ -59,7 +59,7 @@ pub(crate) fn describe<'a>(
     transport: &Transport,
     peer: PeerInfo,
 ) -> Describe<'a> {
-    let tls = transport.why.starts_with("TLS");
+    let tls = transport.is_tls();
     Describe {
         kind: KIND_CONNECTION,
         role: match end {
