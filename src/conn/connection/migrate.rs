@@ -227,7 +227,8 @@ impl Control {
                     (TransportKind::SharedMemory, _) => v.push(KIND_SHM),
                     (TransportKind::Tcp, None) => v.push(KIND_TCP),
                     (TransportKind::Tcp, Some(name)) => {
-                        // A DNS name is at most 253 bytes.
+                        // A DNS name is at most 253 bytes (checked before a
+                        // proposal is made; cut here only as a last resort).
                         let name = &name.as_bytes()[..name.len().min(usize::from(u8::MAX))];
                         v.push(KIND_TLS);
                         v.push(name.len() as u8);
@@ -490,9 +491,10 @@ impl super::SendHalf {
     ///
     /// **TLS** (feature `tls`): when the flow has a TLS configuration (the
     /// `ConnConfig::tls` its connection was made or accepted with, else
-    /// `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`), the new TCP leg speaks mutual TLS 1.3: the peer joins with its own configuration, each
-    /// side verifies the other's certificate against its cluster CA, and the
-    /// new [`Transport`] names the peer's verified identity. A peer without
+    /// `MEMPIPE_TLS_CA`/`_CERT`/`_KEY`), the new TCP leg speaks mutual TLS
+    /// 1.3: the peer joins with its own configuration, each side verifies
+    /// the other's certificate against its cluster CA, and the new
+    /// [`Transport`] names the peer's verified identity. A peer without
     /// TLS, or whose certificate (or CA) does not match, does not join: the
     /// move fails and the flow stays where it was. A side with TLS never
     /// joins a plaintext leg, and a connection running on TLS never moves to
@@ -634,11 +636,14 @@ impl super::SendHalf {
         };
         match self.switch.tls().map_err(|e| setup(e.to_string()))? {
             Some(tls) => {
+                // A DNS name (ASCII, at most 253 bytes) fits the proposal's
+                // length byte whole.
                 let name = tls
                     .name()
+                    .filter(|n| n.is_ascii() && n.len() <= usize::from(u8::MAX))
                     .ok_or_else(|| {
                         setup(
-                            "this node's certificate carries no DNS name for the peer to expect"
+                            "this node's certificate carries no DNS name (ASCII, at most 255 bytes) for the peer to expect"
                                 .into(),
                         )
                     })?
