@@ -82,6 +82,7 @@ mod byte_stream;
 mod connection;
 mod listener;
 mod message_stream;
+mod moving;
 mod ring;
 #[cfg(feature = "tls")]
 pub mod tls;

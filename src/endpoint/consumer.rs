@@ -350,6 +350,18 @@ impl Consumer {
         self.take_into_slice(rec, buf).map(super::Got::Data)
     }
 
+    /// A connection's look before a byte-stream read, without waiting: the
+    /// next record's payload when it is a control record (taken), `None`
+    /// when it is a message (left where it is, for the read).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_take_control(&mut self) -> Result<Option<Vec<u8>>, RecvError> {
+        let rec = self.next_any(Deadline::NonBlocking)?;
+        if rec.control {
+            return Ok(Some(self.take_control(rec)));
+        }
+        Ok(None)
+    }
+
     #[cold]
     fn take_control(&mut self, rec: RecordRef) -> Vec<u8> {
         let mut v = vec![0; rec.len as usize];

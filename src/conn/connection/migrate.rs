@@ -89,7 +89,7 @@ pub(crate) struct Switch {
 }
 
 /// One side of a new leg and what it runs on.
-type Leg<T> = (T, Arc<Transport>);
+pub(crate) type Leg<T> = (T, Arc<Transport>);
 
 impl Switch {
     #[inline(always)]
@@ -97,11 +97,51 @@ impl Switch {
         self.send_legs.is_ready()
     }
 
-    fn take_recv(&self) -> Option<Leg<RecvInner>> {
+    /// The oldest leg this side's own moves queued for its receiving half.
+    pub(crate) fn take_recv(&self) -> Option<Leg<RecvInner>> {
         match self.recv_legs.is_ready() {
             true => self.recv_legs.take_one(),
             false => None,
         }
+    }
+
+    /// Queues a leg this side's own move made for its receiving half.
+    pub(crate) fn put_recv(&self, leg: Leg<RecvInner>) {
+        self.recv_legs.put(leg);
+    }
+
+    /// Queues the sending side of a leg the receiving half joined.
+    pub(crate) fn put_send(&self, leg: Leg<SendInner>) {
+        self.send_legs.put(leg);
+    }
+
+    /// Every leg queued for the sending half, oldest first.
+    pub(crate) fn take_send(&self) -> std::collections::VecDeque<Leg<SendInner>> {
+        self.send_legs.take_all()
+    }
+
+    /// Whether this side's sending half is moving (a peer's proposal then
+    /// waits out: one move at a time).
+    pub(crate) fn is_moving(&self) -> bool {
+        self.moving.load(Ordering::Acquire)
+    }
+
+    /// Marks this side as moving; `None` when a move is already under way.
+    /// The mark is cleared when the guard is dropped.
+    pub(crate) fn start_move(self: &Arc<Self>) -> Option<MoveGuard> {
+        match self.moving.swap(true, Ordering::AcqRel) {
+            true => None,
+            false => Some(MoveGuard(self.clone())),
+        }
+    }
+}
+
+/// This side's move is under way while it lives (see [`Switch::start_move`]).
+pub(crate) struct MoveGuard(Arc<Switch>);
+
+impl Drop for MoveGuard {
+    fn drop(&mut self) {
+        self.0.moving.store(false, Ordering::Release);
     }
 }
 
@@ -201,6 +241,123 @@ pub(crate) struct Pending {
     conn: Box<Connection>,
 }
 
+impl Pending {
+    /// The token of the proposal this leg joined.
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The new leg.
+    pub(crate) fn into_conn(self) -> Connection {
+        *self.conn
+    }
+}
+
+/// The record that withdraws the proposal with `token`.
+pub(crate) fn abort_record(token: Token) -> Vec<u8> {
+    Control::Abort { token }.encode()
+}
+
+/// The initiator's side of a move before the peer joins: the one-off
+/// listener for the new leg, and the token that names the move.
+pub(crate) struct Offer {
+    listener: crate::Listener,
+    token: Token,
+    kind: TransportKind,
+    at: String,
+}
+
+/// How long one accept waits before a cancellable accept looks at its flag.
+const ACCEPT_SLICE: Duration = Duration::from_millis(50);
+
+impl Offer {
+    /// Binds the one-off listener for a move to `to`: loopback TCP (or the
+    /// address of `local_ip`, the current TCP leg's), or a rendezvous
+    /// socket for shared memory.
+    ///
+    /// # Errors
+    /// [`MigrateError::Setup`] when the listener cannot be bound.
+    pub(crate) fn bind(
+        to: TransportKind,
+        max_message: usize,
+        local_ip: Option<std::net::IpAddr>,
+        timeout: Duration,
+    ) -> Result<Offer, MigrateError> {
+        let token = token();
+        let name = format!("mempipe-move-{}", hex(&token[..8]));
+        let mut config = ConnConfig::new()
+            .max_message(max_message)
+            .handshake_timeout(timeout);
+        if to == TransportKind::Tcp {
+            let addr = match local_ip {
+                Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
+                None => "127.0.0.1:0".to_owned(),
+            };
+            config = config.plaintext_tcp(addr).allow_plaintext_off_host();
+        }
+        let listener = crate::Listener::bind(&name, &config)
+            .map_err(|source| MigrateError::Setup { kind: to, source })?;
+        let at = match to {
+            TransportKind::Tcp => listener
+                .tcp_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            TransportKind::SharedMemory => listener.path().to_string_lossy().into_owned(),
+        };
+        Ok(Offer {
+            listener,
+            token,
+            kind: to,
+            at,
+        })
+    }
+
+    /// The token naming this move.
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The proposal record to send on the current transport.
+    pub(crate) fn proposal(&self) -> Vec<u8> {
+        Control::Propose {
+            token: self.token,
+            kind: self.kind,
+            at: self.at.clone(),
+        }
+        .encode()
+    }
+
+    /// Accepts the leg whose first message is the token, until `timeout`
+    /// after `start` (or, when `cancel` is given, until it is set: it is
+    /// looked at every [`ACCEPT_SLICE`]). Blocks. `None` when no peer
+    /// joined; the listener is closed on return.
+    pub(crate) fn accept(
+        self,
+        start: Instant,
+        timeout: Duration,
+        cancel: Option<&AtomicBool>,
+    ) -> Option<Connection> {
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() || cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+                return None;
+            }
+            let wait = match cancel {
+                Some(_) => left.min(ACCEPT_SLICE),
+                None => left,
+            };
+            let Ok(mut conn) = self.listener.accept_timeout(wait) else {
+                continue;
+            };
+            let mut first = [0u8; 16];
+            match conn.recv_into_timeout(&mut first, timeout.saturating_sub(start.elapsed())) {
+                Ok(16) if first == self.token => return Some(conn),
+                _ => continue,
+            }
+        }
+    }
+}
+
 /// Joins a proposed leg: connects, and sends the token first. `None` when
 /// it cannot (unreachable, refused, too slow): the proposer then times out
 /// and the flow stays where it is.
@@ -251,7 +408,7 @@ impl super::RecvHalf {
             Control::Propose { token, kind, at } => {
                 // One move at a time: while this side proposes one, or a
                 // proposal is pending, the peer's waits out (it times out).
-                if self.pending.is_some() || self.switch.moving.load(Ordering::Acquire) {
+                if self.pending.is_some() || self.switch.is_moving() {
                     return Ok(());
                 }
                 let max = self.transport.max_message();
@@ -315,65 +472,23 @@ impl super::SendHalf {
     /// [`MigrateError::Send`] when the connection itself failed.
     pub fn migrate(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
         self.follow()?;
-        if self.switch.moving.swap(true, Ordering::AcqRel) {
+        let Some(_moving) = self.switch.start_move() else {
             return Err(MigrateError::InProgress);
-        }
-        let result = self.migrate_inner(to, timeout);
-        self.switch.moving.store(false, Ordering::Release);
-        result
+        };
+        self.migrate_inner(to, timeout)
     }
 
     fn migrate_inner(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
         let start = Instant::now();
-        let token = token();
-        let name = format!("mempipe-move-{}", hex(&token[..8]));
-        let max = self.transport.max_message();
-        let mut config = ConnConfig::new()
-            .max_message(max)
-            .handshake_timeout(timeout);
-        if to == TransportKind::Tcp {
-            let ip = match &self.inner {
-                SendInner::Tcp(t) => t.stream().local_addr().ok().map(|a| a.ip()),
-                SendInner::Shm(_) => None,
-            };
-            let addr = match ip {
-                Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
-                None => "127.0.0.1:0".to_owned(),
-            };
-            config = config.plaintext_tcp(addr).allow_plaintext_off_host();
-        }
-        let listener = crate::Listener::bind(&name, &config)
-            .map_err(|source| MigrateError::Setup { kind: to, source })?;
-        let at = match to {
-            TransportKind::Tcp => listener
-                .tcp_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            TransportKind::SharedMemory => listener.path().to_string_lossy().into_owned(),
+        let local_ip = match &self.inner {
+            SendInner::Tcp(t) => t.stream().local_addr().ok().map(|a| a.ip()),
+            SendInner::Shm(_) => None,
         };
-        let propose = Control::Propose {
-            token,
-            kind: to,
-            at,
-        };
-        self.send_control(&propose.encode())?;
-        let joined = loop {
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                break None;
-            }
-            let Ok(mut conn) = listener.accept_timeout(left) else {
-                continue;
-            };
-            let mut first = [0u8; 16];
-            match conn.recv_into_timeout(&mut first, timeout.saturating_sub(start.elapsed())) {
-                Ok(16) if first == token => break Some(conn),
-                _ => continue,
-            }
-        };
-        drop(listener);
-        let Some(conn) = joined else {
-            self.send_control(&Control::Abort { token }.encode())?;
+        let offer = Offer::bind(to, self.transport.max_message(), local_ip, timeout)?;
+        let token = offer.token();
+        self.send_control(&offer.proposal())?;
+        let Some(conn) = offer.accept(start, timeout, None) else {
+            self.send_control(&abort_record(token))?;
             return Err(MigrateError::Timeout {
                 kind: to,
                 waited: start.elapsed(),
@@ -382,7 +497,7 @@ impl super::SendHalf {
         let (tx, rx) = conn.split();
         // The receiving half gets its leg before the marker can make the
         // peer move its direction.
-        self.switch.recv_legs.put((rx.inner, rx.transport));
+        self.switch.put_recv((rx.inner, rx.transport));
         // Dropping the old sending side closes it: the marker.
         self.inner = tx.inner;
         self.transport = tx.transport;
