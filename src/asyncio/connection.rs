@@ -29,7 +29,15 @@ use tokio::io::Interest;
 ///
 /// Cancellation: every method is cancel safe. A dropped `recv` future took
 /// no message (the next call gets it); a dropped `send` future sent the whole
-/// message or nothing; a dropped `reserve` future reserved nothing.
+/// message or nothing; a dropped `reserve` future reserved nothing; a dropped
+/// [`migrate`](Self::migrate) future left the connection on its old transport.
+///
+/// Moves: the connection can move between shared memory and TCP while
+/// messages flow, initiated here ([`migrate`](Self::migrate)) or by the peer
+/// (its `migrate`, or `mempipe move` on a blocking peer). A peer's proposal
+/// is joined by the receiving half without blocking the runtime; the
+/// sending direction follows at its next send. Nothing is lost, duplicated
+/// or reordered (see docs/design.md, "Moving a connection").
 #[derive(Debug)]
 pub struct AsyncConnection {
     tx: AsyncSendHalf,
