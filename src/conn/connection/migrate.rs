@@ -111,11 +111,13 @@ impl Switch {
     }
 
     /// Queues the sending side of a leg the receiving half joined.
+    #[cfg(feature = "tokio")]
     pub(crate) fn put_send(&self, leg: Leg<SendInner>) {
         self.send_legs.put(leg);
     }
 
     /// Every leg queued for the sending half, oldest first.
+    #[cfg(feature = "tokio")]
     pub(crate) fn take_send(&self) -> std::collections::VecDeque<Leg<SendInner>> {
         self.send_legs.take_all()
     }
@@ -243,11 +245,13 @@ pub(crate) struct Pending {
 
 impl Pending {
     /// The token of the proposal this leg joined.
+    #[cfg(feature = "tokio")]
     pub(crate) fn token(&self) -> Token {
         self.token
     }
 
     /// The new leg.
+    #[cfg(feature = "tokio")]
     pub(crate) fn into_conn(self) -> Connection {
         *self.conn
     }
