@@ -8,21 +8,23 @@
 //! ring and leaves the rest of a longer message there for the next read; a
 //! zero-length read is the end.
 
-use super::connection::{poll_io, registered, AsyncRecv, AsyncSend};
+use super::connection::{poll_step, AsyncSend};
 use super::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf};
-use crate::conn::byte_view::{
-    gather, read_result, read_whole_or_spill, send_error_to_io, vectored_len,
-};
+use crate::conn::byte_view::{gather, read_result, send_error_to_io, vectored_len, ReadRemainder};
+use crate::conn::tcp::TcpReceiver;
 use crate::deadline::Deadline;
+use crate::endpoint::Got;
 use crate::error::{RecvError, SendError};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 impl AsyncRecvHalf {
-    /// Reads into `out` as the byte-stream view does.
+    /// Reads into `out` as the byte-stream view does; control records
+    /// between messages and a move's leg changes are handled as a message
+    /// receive handles them.
     fn poll_read_bytes(
         &mut self,
         cx: &mut Context<'_>,
@@ -31,29 +33,37 @@ impl AsyncRecvHalf {
         if let Some(n) = self.remainder.take_spilled(out) {
             return Poll::Ready(Ok(n));
         }
-        let rem = &mut self.remainder;
-        match &mut self.inner {
-            AsyncRecv::Shm(c) => c.poll_until(cx, |consumer| rem.read_ring(consumer, out)),
-            AsyncRecv::Tcp { receiver, socket } => {
-                let fd = match registered(socket, receiver.stream(), Interest::READABLE) {
-                    Ok(fd) => fd,
-                    Err(e) => return Poll::Ready(Err(RecvError::Io(e))),
+        self.poll_conn(cx, |inner, rem, cx| {
+            poll_step(
+                inner,
+                cx,
+                &mut (rem, &mut *out),
+                |c, (rem, out)| rem.read_ring_conn(c, out),
+                |t, (rem, out)| read_tcp(rem, out, t),
+            )
+        })
+    }
+}
+
+/// Reads into `out` from the socket without waiting: into `out` when the
+/// message fits, else whole into the spill buffer and then part of it into
+/// `out`; a control frame is returned as it is.
+fn read_tcp(
+    rem: &mut ReadRemainder,
+    out: &mut [u8],
+    receiver: &mut TcpReceiver,
+) -> Result<Got, RecvError> {
+    loop {
+        match receiver.recv_into_conn(out, Deadline::NonBlocking) {
+            // An empty message is skipped: it is no end.
+            Ok(Got::Data(0)) => continue,
+            Err(RecvError::BufferTooSmall { .. }) => {
+                return match receiver.recv_conn(rem.spill_buffer(), Deadline::NonBlocking)? {
+                    Got::Data(_) => Ok(Got::Data(rem.take_spilled(out).unwrap_or(0))),
+                    control => Ok(control),
                 };
-                poll_io(fd, Interest::READABLE, cx, || {
-                    let read = read_whole_or_spill(
-                        rem,
-                        out,
-                        receiver,
-                        |t, out| t.recv_into(out, Deadline::NonBlocking),
-                        |t, vec| t.recv(vec, Deadline::NonBlocking),
-                    );
-                    match read {
-                        Err(RecvError::Empty) => None,
-                        done => Some(done),
-                    }
-                })
-                .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
             }
+            done => return done,
         }
     }
 }
@@ -107,6 +117,8 @@ impl AsyncSendHalf {
     pub(super) fn shut_down(&mut self) {
         let max_message = self.max_message();
         self.inner = AsyncSend::Closed { max_message };
+        // Legs a peer's move queued are closed too: the peer reads their end.
+        drop(self.switch.take_send());
     }
 }
 

@@ -1,14 +1,17 @@
 //! Async connections: the halves of a [`Connection`] awaited on tokio, over
 //! shared memory (the ring's wake descriptors) or TCP (the socket).
 
+use super::moving::Joining;
 use super::ring::{AsyncConsumer, AsyncProducer};
 use super::waiter::{register, NotPollable};
+use crate::conn::connection::migrate::{Switch, Token};
 use crate::conn::connection::{RecvInner, SendInner};
 use crate::conn::tcp::{TcpReceiver, TcpSender};
 use crate::conn::{
     ConnectError, HandshakeError, IntoAddress, RecvHalf, SendGrant, SendHalf, Transport,
 };
 use crate::deadline::Deadline;
+use crate::endpoint::{Consumer, Got};
 use crate::error::{RecvError, SendError};
 use crate::{ConnConfig, Connection};
 use std::future::{poll_fn, Future};
@@ -26,7 +29,15 @@ use tokio::io::Interest;
 ///
 /// Cancellation: every method is cancel safe. A dropped `recv` future took
 /// no message (the next call gets it); a dropped `send` future sent the whole
-/// message or nothing; a dropped `reserve` future reserved nothing.
+/// message or nothing; a dropped `reserve` future reserved nothing; a dropped
+/// [`migrate`](Self::migrate) future left the connection on its old transport.
+///
+/// Moves: the connection can move between shared memory and TCP while
+/// messages flow, initiated here ([`migrate`](Self::migrate)) or by the peer
+/// (its `migrate`, or `mempipe move` on a blocking peer). A peer's proposal
+/// is joined by the receiving half without blocking the runtime; the
+/// sending direction follows at its next send. Nothing is lost, duplicated
+/// or reordered (see docs/design.md, "Moving a connection").
 #[derive(Debug)]
 pub struct AsyncConnection {
     tx: AsyncSendHalf,
@@ -34,19 +45,42 @@ pub struct AsyncConnection {
 }
 
 /// The sending half of an [`AsyncConnection`].
+///
+/// It takes part in moves between shared memory and TCP
+/// ([`migrate`](Self::migrate), or a peer's move that this side's receiving
+/// half joined): before each send or reservation it follows a leg its
+/// receiving half queued, finishing what the old leg still had to write and
+/// closing it (the marker the peer reads), and sends on the new leg.
 pub struct AsyncSendHalf {
     pub(super) inner: AsyncSend,
-    transport: Arc<Transport>,
+    pub(super) transport: Arc<Transport>,
     /// A message a `Sink` accepted and has not sent yet.
     pub(super) pending: Option<bytes::Bytes>,
+    /// A move's hand-over between the halves.
+    pub(super) switch: Arc<Switch>,
+    /// A proposal whose move was given up unanswered (its future dropped):
+    /// the abort record goes out before the next record this half sends.
+    pub(super) abort_owed: Option<Token>,
 }
 
 /// The receiving half of an [`AsyncConnection`].
+///
+/// It takes part in moves between shared memory and TCP: a peer's proposal,
+/// read in order with the messages, is joined on tokio's blocking pool (the
+/// runtime thread never waits for the connect) while the old transport is
+/// read on; at the old transport's end the half reads the new leg and hands
+/// its sending side to the sending half. Messages are neither lost,
+/// duplicated nor reordered, and every receive stays cancel safe.
 pub struct AsyncRecvHalf {
     pub(super) inner: AsyncRecv,
-    transport: Arc<Transport>,
+    pub(super) transport: Arc<Transport>,
     /// What byte-stream reads left of the current message.
     pub(super) remainder: crate::conn::byte_view::ReadRemainder,
+    /// A move's hand-over between the halves.
+    pub(super) switch: Arc<Switch>,
+    /// The peer's proposed move, being joined or joined, waiting for the old
+    /// transport's end.
+    pub(super) joining: Option<Joining>,
 }
 
 pub(super) enum AsyncSend {
@@ -255,7 +289,7 @@ pub(super) fn poll_io<R>(
 
 /// Runs a non-blocking TCP write `op` (`None`: the socket is full) until it
 /// completes, waiting for writability on the registered socket.
-fn poll_tcp_write(
+pub(super) fn poll_tcp_write(
     sender: &mut TcpSender,
     socket: &mut Option<AsyncFd<OwnedFd>>,
     cx: &mut Context<'_>,
@@ -269,29 +303,50 @@ fn poll_tcp_write(
         .map(|r| r.unwrap_or_else(|e| Err(SendError::Io(e))))
 }
 
+/// A blocking connection's sending side (a half's, or a new leg's), for awaiting.
+pub(super) fn wrap_send(inner: SendInner) -> Result<AsyncSend, NotPollable> {
+    Ok(match inner {
+        SendInner::Shm(mut p) => {
+            // Async halves publish no counters: the flow's slot is given up
+            // with the blocking half (and a new leg's with its connection),
+            // so the ring stops counting into it.
+            p.clear_counters();
+            AsyncSend::Shm(AsyncProducer::new(p)?)
+        }
+        SendInner::Tcp(mut sender) => {
+            // A runtime thread must never wait for the peer to read.
+            sender.defer_writes();
+            AsyncSend::Tcp {
+                sender,
+                socket: None,
+            }
+        }
+    })
+}
+
+/// A blocking connection's receiving side, for awaiting.
+pub(super) fn wrap_recv(inner: RecvInner) -> Result<AsyncRecv, NotPollable> {
+    Ok(match inner {
+        RecvInner::Shm(mut c) => {
+            c.clear_counters();
+            AsyncRecv::Shm(AsyncConsumer::new(c)?)
+        }
+        RecvInner::Tcp(receiver) => AsyncRecv::Tcp {
+            receiver,
+            socket: None,
+        },
+    })
+}
+
 impl AsyncSendHalf {
     /// Wraps a sending half for awaiting.
     pub(crate) fn new(half: SendHalf) -> Result<Self, NotPollable> {
-        let inner = match half.inner {
-            SendInner::Shm(mut p) => {
-                // Async halves publish no counters: the flow's slot is given up
-                // with the blocking half, so the ring stops counting into it.
-                p.clear_counters();
-                AsyncSend::Shm(AsyncProducer::new(p)?)
-            }
-            SendInner::Tcp(mut sender) => {
-                // A runtime thread must never wait for the peer to read.
-                sender.defer_writes();
-                AsyncSend::Tcp {
-                    sender,
-                    socket: None,
-                }
-            }
-        };
         Ok(AsyncSendHalf {
-            inner,
+            inner: wrap_send(half.inner)?,
             transport: half.transport,
             pending: None,
+            switch: half.switch,
+            abort_owed: None,
         })
     }
 
@@ -314,6 +369,9 @@ impl AsyncSendHalf {
     /// # Errors
     /// As [`SendHalf::try_send`].
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        if self.must_follow() {
+            self.try_follow(msg.len())?;
+        }
         match &mut self.inner {
             AsyncSend::Shm(p) => p.get_mut().try_send(msg),
             AsyncSend::Tcp { sender, .. } => sender.send(msg, Deadline::NonBlocking),
@@ -342,6 +400,9 @@ impl AsyncSendHalf {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+        if self.must_follow() {
+            ready!(self.poll_follow(cx))?;
+        }
         match &mut self.inner {
             AsyncSend::Shm(p) => p.poll_send(cx, msg),
             AsyncSend::Tcp { sender, socket } => poll_tcp_write(sender, socket, cx, |sender| {
@@ -396,6 +457,9 @@ impl AsyncSendHalf {
     }
 
     fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<(), SendError>> {
+        if self.must_follow() {
+            ready!(self.poll_follow(cx))?;
+        }
         match &mut self.inner {
             AsyncSend::Shm(p) => p.poll_room(cx, len),
             AsyncSend::Tcp { sender, socket } => poll_tcp_write(sender, socket, cx, |sender| {
@@ -412,20 +476,12 @@ impl AsyncSendHalf {
 impl AsyncRecvHalf {
     /// Wraps a receiving half for awaiting.
     pub(crate) fn new(half: RecvHalf) -> Result<Self, NotPollable> {
-        let inner = match half.inner {
-            RecvInner::Shm(mut c) => {
-                c.clear_counters();
-                AsyncRecv::Shm(AsyncConsumer::new(c)?)
-            }
-            RecvInner::Tcp(receiver) => AsyncRecv::Tcp {
-                receiver,
-                socket: None,
-            },
-        };
         Ok(AsyncRecvHalf {
-            inner,
+            inner: wrap_recv(half.inner)?,
             transport: half.transport,
             remainder: half.remainder,
+            switch: half.switch,
+            joining: half.pending.map(Joining::Joined),
         })
     }
 
@@ -434,21 +490,32 @@ impl AsyncRecvHalf {
         &self.transport
     }
 
-    /// Receives a message without waiting.
+    /// Receives a message without waiting. A peer's move is joined here too;
+    /// while its connect is still under way at the old transport's end, this
+    /// finds nothing (`Empty`).
     ///
     /// # Errors
     /// As [`RecvHalf::try_recv`].
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        match &mut self.inner {
-            AsyncRecv::Shm(c) => c.get_mut().try_recv(buf),
-            AsyncRecv::Tcp { receiver, .. } => receiver.recv(buf, Deadline::NonBlocking),
+        let waker = super::moving::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let polled = self.poll_conn(&mut cx, |inner, _, _| {
+            Poll::Ready(match inner {
+                AsyncRecv::Shm(c) => c.get_mut().recv_conn_by(buf, Deadline::NonBlocking),
+                AsyncRecv::Tcp { receiver, .. } => receiver.recv_conn(buf, Deadline::NonBlocking),
+            })
+        });
+        match polled {
+            Poll::Ready(done) => done,
+            Poll::Pending => Err(RecvError::Empty),
         }
     }
 
     /// Receives the next message into `buf` (replacing its contents),
     /// without blocking the runtime. Cancel safe: a message is taken only in
     /// the poll that completes the future, so a dropped future (a `select!`
-    /// branch that lost, a timeout) leaves it for the next call.
+    /// branch that lost, a timeout) leaves it for the next call. A control
+    /// record a dropped future took (a peer's move) is kept in this half.
     ///
     /// # Errors
     /// As [`RecvHalf::recv`]; [`RecvError::PeerDied`] within about a liveness
@@ -462,22 +529,18 @@ impl AsyncRecvHalf {
     /// # Errors
     /// [`RecvError::BufferTooSmall`] (the message stays); otherwise as [`recv`](Self::recv).
     pub async fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        match &mut self.inner {
-            AsyncRecv::Shm(c) => c.recv_into(buf).await,
-            AsyncRecv::Tcp { receiver, socket } => {
-                let fd = registered(socket, receiver.stream(), Interest::READABLE)?;
-                poll_fn(|cx| {
-                    poll_io(fd, Interest::READABLE, cx, || {
-                        match receiver.recv_into(buf, Deadline::NonBlocking) {
-                            Err(RecvError::Empty) => None,
-                            done => Some(done),
-                        }
-                    })
-                    .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
-                })
-                .await
-            }
-        }
+        poll_fn(|cx| {
+            self.poll_conn(cx, |inner, _, cx| {
+                poll_step(
+                    inner,
+                    cx,
+                    buf,
+                    |c, buf| c.recv_into_conn_by(buf, Deadline::NonBlocking),
+                    |t, buf| t.recv_into_conn(buf, Deadline::NonBlocking),
+                )
+            })
+        })
+        .await
     }
 
     /// Polls for the next message into `buf`.
@@ -489,21 +552,74 @@ impl AsyncRecvHalf {
         cx: &mut Context<'_>,
         buf: &mut Vec<u8>,
     ) -> Poll<Result<usize, RecvError>> {
-        match &mut self.inner {
-            AsyncRecv::Shm(c) => c.poll_recv(cx, buf),
-            AsyncRecv::Tcp { receiver, socket } => {
-                let fd = match registered(socket, receiver.stream(), Interest::READABLE) {
-                    Ok(fd) => fd,
-                    Err(e) => return Poll::Ready(Err(RecvError::Io(e))),
-                };
-                poll_io(fd, Interest::READABLE, cx, || {
-                    match receiver.recv(buf, Deadline::NonBlocking) {
-                        Err(RecvError::Empty) => None,
-                        done => Some(done),
+        self.poll_conn(cx, |inner, _, cx| {
+            poll_step(
+                inner,
+                cx,
+                buf,
+                |c, buf| c.recv_conn_by(buf, Deadline::NonBlocking),
+                |t, buf| t.recv_conn(buf, Deadline::NonBlocking),
+            )
+        })
+    }
+
+    /// Runs `step` (one receive on the current transport, waiting as it
+    /// does) until it yields a message: a control record is handled (a
+    /// peer's proposal is joined), and the current transport's end moves to
+    /// the next leg when there is one. Everything that must outlive a
+    /// dropped future (a proposal being joined, a leg taken) is kept in
+    /// `self`, so the caller stays cancel safe when `step` is.
+    pub(super) fn poll_conn(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut step: impl FnMut(
+            &mut AsyncRecv,
+            &mut crate::conn::byte_view::ReadRemainder,
+            &mut Context<'_>,
+        ) -> Poll<Result<Got, RecvError>>,
+    ) -> Poll<Result<usize, RecvError>> {
+        loop {
+            match ready!(step(&mut self.inner, &mut self.remainder, cx)) {
+                Ok(Got::Data(n)) => return Poll::Ready(Ok(n)),
+                Ok(Got::Control(payload)) => {
+                    if let Err(e) = self.on_control(&payload) {
+                        return Poll::Ready(Err(e));
                     }
-                })
-                .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
+                }
+                Err(RecvError::Disconnected) => match ready!(self.poll_next_leg(cx)) {
+                    Ok(true) => {}
+                    Ok(false) => return Poll::Ready(Err(RecvError::Disconnected)),
+                    Err(e) => return Poll::Ready(Err(e)),
+                },
+                Err(e) => return Poll::Ready(Err(e)),
             }
+        }
+    }
+}
+
+/// One connection receive into `buf` on `inner`: `shm` on the ring
+/// (waiting on its wake descriptor) or `tcp` on the socket (waiting for
+/// readability), each a non-blocking attempt that finds `Empty` when there
+/// is nothing yet.
+pub(super) fn poll_step<B: ?Sized>(
+    inner: &mut AsyncRecv,
+    cx: &mut Context<'_>,
+    buf: &mut B,
+    mut shm: impl FnMut(&mut Consumer, &mut B) -> Result<Got, RecvError>,
+    mut tcp: impl FnMut(&mut TcpReceiver, &mut B) -> Result<Got, RecvError>,
+) -> Poll<Result<Got, RecvError>> {
+    match inner {
+        AsyncRecv::Shm(c) => c.poll_until(cx, |c| shm(c, buf)),
+        AsyncRecv::Tcp { receiver, socket } => {
+            let fd = match registered(socket, receiver.stream(), Interest::READABLE) {
+                Ok(fd) => fd,
+                Err(e) => return Poll::Ready(Err(RecvError::Io(e))),
+            };
+            poll_io(fd, Interest::READABLE, cx, || match tcp(receiver, buf) {
+                Err(RecvError::Empty) => None,
+                done => Some(done),
+            })
+            .map(|r| r.unwrap_or_else(|e| Err(RecvError::Io(e))))
         }
     }
 }

@@ -38,6 +38,9 @@
 //!   uncommitted sends nothing.
 //! * `accept` and [`Incoming`]: a client is taken only in the poll that
 //!   completes.
+//! * `migrate`: the connection switches transport only in the poll that
+//!   completes; a dropped future leaves it on its old transport, working
+//!   (see [`AsyncSendHalf::migrate`]).
 //! * The byte-stream view (`AsyncRead`, `AsyncWrite`) and the message
 //!   `Stream`: bytes or a message are taken only by the poll that returns
 //!   them; a write that returns `Pending` sent nothing. A `Sink` holds the
@@ -82,6 +85,7 @@ mod byte_stream;
 mod connection;
 mod listener;
 mod message_stream;
+mod moving;
 mod ring;
 #[cfg(feature = "tls")]
 pub mod tls;

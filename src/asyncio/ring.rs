@@ -206,15 +206,26 @@ impl AsyncProducer {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+        self.poll_send_with(cx, msg.len(), |p| p.try_send(msg))
+    }
+
+    /// Retries a non-blocking send of a `len`-byte record until it finds
+    /// something other than a full ring, waiting for room in between.
+    pub(crate) fn poll_send_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut op: impl FnMut(&mut Producer) -> Result<(), SendError>,
+    ) -> Poll<Result<(), SendError>> {
         loop {
-            match self.inner.try_send(msg) {
+            match op(&mut self.inner) {
                 Err(SendError::Full { .. }) => {}
                 done => {
                     self.waiter.finish(self.inner.link_mut());
                     return Poll::Ready(done);
                 }
             }
-            ready!(self.poll_wait(cx, msg.len()))?;
+            ready!(self.poll_wait(cx, len))?;
         }
     }
 

@@ -69,6 +69,37 @@ impl ReadRemainder {
         }
     }
 
+    /// [`read_ring`](Self::read_ring) for a connection: a control record
+    /// between messages is taken and returned instead of read as bytes.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_ring_conn(
+        &mut self,
+        consumer: &mut Consumer,
+        out: &mut [u8],
+    ) -> Result<crate::endpoint::Got, RecvError> {
+        use crate::endpoint::Got;
+        loop {
+            if self.in_ring == 0 {
+                if let Some(payload) = consumer.try_take_control()? {
+                    return Ok(Got::Control(payload));
+                }
+            }
+            let grant = consumer.try_recv_grant()?;
+            let n = grant.copy_from_offset(self.in_ring, out);
+            if self.in_ring + n >= grant.len() {
+                self.in_ring = 0;
+                drop(grant);
+                if n == 0 {
+                    continue;
+                }
+            } else {
+                self.in_ring += n;
+                grant.keep();
+            }
+            return Ok(Got::Data(n));
+        }
+    }
+
     /// Takes the rest of the ring's current message into the spill buffer
     /// (for `fill_buf`, which must lend a slice it owns).
     pub(crate) fn spill_ring(&mut self, consumer: &mut Consumer) -> Result<(), RecvError> {

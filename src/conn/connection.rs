@@ -3,7 +3,7 @@
 
 use super::flows::registry::FlowSlot;
 use super::grant::{GrantInner, SendGrant};
-mod migrate;
+pub(crate) mod migrate;
 
 use super::tcp::{TcpReceiver, TcpSender};
 use super::transport::Transport;

@@ -307,12 +307,17 @@ impl TcpSender {
     }
 
     /// Writes a connection's control record (at most `MAX_CONTROL` bytes),
-    /// finishing it within the call as `wait` allows.
+    /// finishing it within the call as `wait` allows. A deferring sender
+    /// (the async halves) leaves what the socket did not take to the next
+    /// call or [`flush`](Self::flush), as it does for a message.
     pub(crate) fn send_control(&mut self, payload: &[u8], wait: Deadline) -> Result<(), SendError> {
         self.reserve(payload.len(), wait)?;
         self.frame[FRAME_HEADER..].copy_from_slice(payload);
         self.start_as(Frame::Control(payload.len()), payload.len())?;
-        // A control record is finished before the call returns, even deferring.
+        if self.deferring {
+            return Ok(());
+        }
+        // A blocking sender finishes a control record before the call returns.
         match self.push(Deadline::Forever)? {
             true => Ok(()),
             false => Err(SendError::Timeout),

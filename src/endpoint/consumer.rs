@@ -234,6 +234,7 @@ impl Consumer {
     }
 
     /// Stops counting into a flow's slot (the slot is being given up).
+    #[cfg(feature = "tokio")]
     pub(crate) fn clear_counters(&mut self) {
         self.link.counters = None;
     }
@@ -348,6 +349,18 @@ impl Consumer {
             return Ok(super::Got::Control(self.take_control(rec)));
         }
         self.take_into_slice(rec, buf).map(super::Got::Data)
+    }
+
+    /// A connection's look before a byte-stream read, without waiting: the
+    /// next record's payload when it is a control record (taken), `None`
+    /// when it is a message (left where it is, for the read).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_take_control(&mut self) -> Result<Option<Vec<u8>>, RecvError> {
+        let rec = self.next_any(Deadline::NonBlocking)?;
+        if rec.control {
+            return Ok(Some(self.take_control(rec)));
+        }
+        Ok(None)
     }
 
     #[cold]

@@ -297,6 +297,7 @@ impl Producer {
     }
 
     /// Stops counting into a flow's slot (the slot is being given up).
+    #[cfg(feature = "tokio")]
     pub(crate) fn clear_counters(&mut self) {
         self.link.counters = None;
     }

@@ -125,7 +125,7 @@ pub(crate) struct Switch {
 }
 
 /// One side of a new leg and what it runs on.
-type Leg<T> = (T, Arc<Transport>);
+pub(crate) type Leg<T> = (T, Arc<Transport>);
 
 impl Switch {
     #[inline(always)]
@@ -133,10 +133,43 @@ impl Switch {
         self.send_legs.is_ready()
     }
 
-    fn take_recv(&self) -> Option<Leg<RecvInner>> {
+    /// The oldest leg this side's own moves queued for its receiving half.
+    pub(crate) fn take_recv(&self) -> Option<Leg<RecvInner>> {
         match self.recv_legs.is_ready() {
             true => self.recv_legs.take_one(),
             false => None,
+        }
+    }
+
+    /// Queues a leg this side's own move made for its receiving half.
+    pub(crate) fn put_recv(&self, leg: Leg<RecvInner>) {
+        self.recv_legs.put(leg);
+    }
+
+    /// Queues the sending side of a leg the receiving half joined.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn put_send(&self, leg: Leg<SendInner>) {
+        self.send_legs.put(leg);
+    }
+
+    /// Every leg queued for the sending half, oldest first.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn take_send(&self) -> std::collections::VecDeque<Leg<SendInner>> {
+        self.send_legs.take_all()
+    }
+
+    /// Whether this side's sending half is moving (a peer's proposal then
+    /// waits out: one move at a time).
+    pub(crate) fn is_moving(&self) -> bool {
+        self.moving.load(Ordering::Acquire)
+    }
+
+    /// Marks this side as moving; `None` when a move is already under way.
+    /// The mark is cleared when the guard is dropped.
+    pub(crate) fn start_move(self: &Arc<Self>) -> Option<MoveGuard> {
+        match self.moving.swap(true, Ordering::AcqRel) {
+            true => None,
+            false => Some(MoveGuard(self.clone())),
         }
     }
 
@@ -160,6 +193,15 @@ impl Switch {
     #[cfg(not(feature = "tls"))]
     fn has_tls(&self) -> bool {
         false
+    }
+}
+
+/// This side's move is under way while it lives (see [`Switch::start_move`]).
+pub(crate) struct MoveGuard(Arc<Switch>);
+
+impl Drop for MoveGuard {
+    fn drop(&mut self) {
+        self.0.moving.store(false, Ordering::Release);
     }
 }
 
@@ -308,6 +350,222 @@ pub(crate) struct Pending {
     conn: Box<Connection>,
 }
 
+impl Pending {
+    /// The token of the proposal this leg joined.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The new leg.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_conn(self) -> Connection {
+        *self.conn
+    }
+}
+
+/// The record that withdraws the proposal with `token`.
+pub(crate) fn abort_record(token: Token) -> Vec<u8> {
+    Control::Abort { token }.encode()
+}
+
+/// The initiator's side of a move before the peer joins: the one-off
+/// listener for the new leg, and the token that names the move.
+pub(crate) struct Offer {
+    listener: crate::Listener,
+    token: Token,
+    kind: TransportKind,
+    at: String,
+    /// The name on this side's certificate when the leg speaks TLS.
+    tls: Option<String>,
+    /// The old leg: a client of a TLS leg must be the peer it verified.
+    old: Arc<Transport>,
+}
+
+/// How long one accept waits before a cancellable accept looks at its flag.
+const ACCEPT_SLICE: Duration = Duration::from_millis(50);
+
+impl Offer {
+    /// Binds the one-off listener for a move to `to`: TCP on loopback (or on
+    /// `local_ip`, the current TCP leg's address), mutual TLS when the flow
+    /// has TLS configured; or a rendezvous socket for shared memory.
+    ///
+    /// # Errors
+    /// [`MigrateError::Setup`] when the listener cannot be bound, or the
+    /// flow runs on TLS and no TLS configuration is known here.
+    pub(crate) fn bind(
+        to: TransportKind,
+        switch: &Switch,
+        old: &Arc<Transport>,
+        local_ip: Option<std::net::IpAddr>,
+        timeout: Duration,
+    ) -> Result<Offer, MigrateError> {
+        let token = token();
+        let name = format!("mempipe-move-{}", hex(&token[..8]));
+        // A one-off listener: never registered with a cluster name service.
+        #[allow(unused_mut)]
+        let mut config = ConnConfig::new()
+            .max_message(old.max_message())
+            .handshake_timeout(timeout)
+            .names(crate::conn::names::Names::Local);
+        // Nor does it take the service's TLS address from the environment.
+        #[cfg(feature = "tls")]
+        {
+            config.tls_listen_env = false;
+        }
+        let mut tls = None;
+        if to == TransportKind::Tcp {
+            let addr = match local_ip {
+                Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
+                None => "127.0.0.1:0".to_owned(),
+            };
+            (config, tls) = tcp_door(switch, old, config, addr)?;
+        }
+        let listener = crate::Listener::bind(&name, &config)
+            .map_err(|source| MigrateError::Setup { kind: to, source })?;
+        let at = match to {
+            TransportKind::Tcp => listener
+                .tcp_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            TransportKind::SharedMemory => listener.path().to_string_lossy().into_owned(),
+        };
+        Ok(Offer {
+            listener,
+            token,
+            kind: to,
+            at,
+            tls,
+            old: old.clone(),
+        })
+    }
+
+    /// The token naming this move.
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The proposal record to send on the current transport.
+    pub(crate) fn proposal(&self) -> Vec<u8> {
+        Control::Propose {
+            token: self.token,
+            kind: self.kind,
+            at: self.at.clone(),
+            tls: self.tls.clone(),
+        }
+        .encode()
+    }
+
+    /// Accepts the leg whose first message is the token, until `timeout`
+    /// after `start` (or, when `cancel` is given, until it is set: it is
+    /// looked at every [`ACCEPT_SLICE`]). Blocks. The listener is closed on
+    /// return.
+    ///
+    /// # Errors
+    /// [`MigrateError::Refused`] when no peer joined and a TLS session on
+    /// the new leg failed meanwhile; otherwise [`MigrateError::Timeout`].
+    pub(crate) fn accept(
+        self,
+        start: Instant,
+        timeout: Duration,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Connection, MigrateError> {
+        // The last TLS session that failed on the new leg, if any.
+        let mut refused = None;
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() || cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+                let waited = start.elapsed();
+                return Err(match refused {
+                    Some(source) => MigrateError::Refused {
+                        kind: self.kind,
+                        waited,
+                        source,
+                    },
+                    None => MigrateError::Timeout {
+                        kind: self.kind,
+                        waited,
+                    },
+                });
+            }
+            let wait = match cancel {
+                Some(_) => left.min(ACCEPT_SLICE),
+                None => left,
+            };
+            let mut conn = match self.listener.accept_timeout(wait) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    if is_tls_refusal(&e) {
+                        refused = Some(e);
+                    }
+                    continue;
+                }
+            };
+            if !same_peer(&self.old, conn.transport()) {
+                continue;
+            }
+            let mut first = [0u8; 16];
+            match conn.recv_into_timeout(&mut first, timeout.saturating_sub(start.elapsed())) {
+                Ok(16) if first == self.token => return Ok(conn),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// The one-off listener's TCP address: mutual TLS when the flow has a
+/// TLS configuration (and the name its certificate carries, for the
+/// proposal), else plaintext.
+#[cfg(feature = "tls")]
+fn tcp_door(
+    switch: &Switch,
+    transport: &Transport,
+    config: ConnConfig,
+    addr: String,
+) -> Result<(ConnConfig, Option<String>), MigrateError> {
+    let setup = |why: String| MigrateError::Setup {
+        kind: TransportKind::Tcp,
+        source: crate::conn::BindError::Tls {
+            addr: addr.clone(),
+            why,
+        },
+    };
+    match switch.tls().map_err(|e| setup(e.to_string()))? {
+        Some(tls) => {
+            // A DNS name (ASCII, at most 253 bytes) fits the proposal's
+            // length byte whole.
+            let name = tls
+                .name()
+                .filter(|n| n.is_ascii() && n.len() <= usize::from(u8::MAX))
+                .ok_or_else(|| {
+                    setup(
+                        "this node's certificate carries no DNS name (ASCII, at most 255 bytes) for the peer to expect"
+                            .into(),
+                    )
+                })?
+                .to_owned();
+            Ok((config.tls(tls).tls_tcp(addr), Some(name)))
+        }
+        None if transport.is_tls() => Err(setup(
+            "the connection runs on TLS but its TLS configuration is not known here (a \
+             connection made with Connection::over_tls): set MEMPIPE_TLS_CA, \
+             MEMPIPE_TLS_CERT and MEMPIPE_TLS_KEY; a move never falls back to plaintext"
+                .into(),
+        )),
+        None => Ok((config.plaintext_tcp(addr).allow_plaintext_off_host(), None)),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn tcp_door(
+    _switch: &Switch,
+    _transport: &Transport,
+    config: ConnConfig,
+    addr: String,
+) -> Result<(ConnConfig, Option<String>), MigrateError> {
+    Ok((config.plaintext_tcp(addr).allow_plaintext_off_host(), None))
+}
+
 /// Joins a proposed leg: connects, and sends the token first. `None` when
 /// it cannot (unreachable, refused, too slow, or TLS asked for and this side
 /// has none, or plaintext asked for and this side has TLS): the proposer
@@ -431,7 +689,7 @@ impl super::RecvHalf {
             } => {
                 // One move at a time: while this side proposes one, or a
                 // proposal is pending, the peer's waits out (it times out).
-                if self.pending.is_some() || self.switch.moving.load(Ordering::Acquire) {
+                if self.pending.is_some() || self.switch.is_moving() {
                     return Ok(());
                 }
                 let max = self.transport.max_message();
@@ -518,155 +776,37 @@ impl super::SendHalf {
     /// connection itself failed.
     pub fn migrate(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
         self.follow()?;
-        if self.switch.moving.swap(true, Ordering::AcqRel) {
+        let Some(_moving) = self.switch.start_move() else {
             return Err(MigrateError::InProgress);
-        }
-        let result = self.migrate_inner(to, timeout);
-        self.switch.moving.store(false, Ordering::Release);
-        result
+        };
+        self.migrate_inner(to, timeout)
     }
 
     fn migrate_inner(&mut self, to: TransportKind, timeout: Duration) -> Result<(), MigrateError> {
         let start = Instant::now();
-        let token = token();
-        let name = format!("mempipe-move-{}", hex(&token[..8]));
-        let max = self.transport.max_message();
-        // A one-off listener: never registered with a cluster name service.
-        let mut config = ConnConfig::new()
-            .max_message(max)
-            .handshake_timeout(timeout)
-            .names(crate::conn::names::Names::Local);
-        // Nor does it take the service's TLS address from the environment.
-        #[cfg(feature = "tls")]
-        {
-            config.tls_listen_env = false;
-        }
-        let mut tls = None;
-        if to == TransportKind::Tcp {
-            let ip = match &self.inner {
-                SendInner::Tcp(t) => t.stream().local_addr().ok().map(|a| a.ip()),
-                SendInner::Shm(_) => None,
-            };
-            let addr = match ip {
-                Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
-                None => "127.0.0.1:0".to_owned(),
-            };
-            (config, tls) = self.tcp_door(config, addr)?;
-        }
-        let listener = crate::Listener::bind(&name, &config)
-            .map_err(|source| MigrateError::Setup { kind: to, source })?;
-        let at = match to {
-            TransportKind::Tcp => listener
-                .tcp_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            TransportKind::SharedMemory => listener.path().to_string_lossy().into_owned(),
+        let local_ip = match &self.inner {
+            SendInner::Tcp(t) => t.stream().local_addr().ok().map(|a| a.ip()),
+            SendInner::Shm(_) => None,
         };
-        let propose = Control::Propose {
-            token,
-            kind: to,
-            at,
-            tls,
-        };
-        self.send_control(&propose.encode())?;
-        // The last TLS session that failed on the new leg, if any.
-        let mut refused = None;
-        let joined = loop {
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                break None;
+        let offer = Offer::bind(to, &self.switch, &self.transport, local_ip, timeout)?;
+        let token = offer.token();
+        self.send_control(&offer.proposal())?;
+        let conn = match offer.accept(start, timeout, None) {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.send_control(&abort_record(token))?;
+                return Err(e);
             }
-            let mut conn = match listener.accept_timeout(left) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    if is_tls_refusal(&e) {
-                        refused = Some(e);
-                    }
-                    continue;
-                }
-            };
-            if !same_peer(&self.transport, conn.transport()) {
-                continue;
-            }
-            let mut first = [0u8; 16];
-            match conn.recv_into_timeout(&mut first, timeout.saturating_sub(start.elapsed())) {
-                Ok(16) if first == token => break Some(conn),
-                _ => continue,
-            }
-        };
-        drop(listener);
-        let Some(conn) = joined else {
-            self.send_control(&Control::Abort { token }.encode())?;
-            let waited = start.elapsed();
-            return Err(match refused {
-                Some(source) => MigrateError::Refused {
-                    kind: to,
-                    waited,
-                    source,
-                },
-                None => MigrateError::Timeout { kind: to, waited },
-            });
         };
         let (tx, rx) = conn.split();
         // The receiving half gets its leg before the marker can make the
         // peer move its direction.
-        self.switch.recv_legs.put((rx.inner, rx.transport));
+        self.switch.put_recv((rx.inner, rx.transport));
         // Dropping the old sending side closes it: the marker.
         self.inner = tx.inner;
         self.transport = tx.transport;
         self.attach_counters();
         Ok(())
-    }
-
-    /// The one-off listener's TCP address: mutual TLS when the flow has a
-    /// TLS configuration (and the name its certificate carries, for the
-    /// proposal), else plaintext.
-    #[cfg(feature = "tls")]
-    fn tcp_door(
-        &self,
-        config: ConnConfig,
-        addr: String,
-    ) -> Result<(ConnConfig, Option<String>), MigrateError> {
-        let setup = |why: String| MigrateError::Setup {
-            kind: TransportKind::Tcp,
-            source: crate::conn::BindError::Tls {
-                addr: addr.clone(),
-                why,
-            },
-        };
-        match self.switch.tls().map_err(|e| setup(e.to_string()))? {
-            Some(tls) => {
-                // A DNS name (ASCII, at most 253 bytes) fits the proposal's
-                // length byte whole.
-                let name = tls
-                    .name()
-                    .filter(|n| n.is_ascii() && n.len() <= usize::from(u8::MAX))
-                    .ok_or_else(|| {
-                        setup(
-                            "this node's certificate carries no DNS name (ASCII, at most 255 bytes) for the peer to expect"
-                                .into(),
-                        )
-                    })?
-                    .to_owned();
-                Ok((config.tls(tls).tls_tcp(addr), Some(name)))
-            }
-            None if self.transport.is_tls() => Err(setup(
-                "the connection runs on TLS but its TLS configuration is not known here (a \
-                 connection made with Connection::over_tls): set MEMPIPE_TLS_CA, \
-                 MEMPIPE_TLS_CERT and MEMPIPE_TLS_KEY; a move never falls back to plaintext"
-                    .into(),
-            )),
-            None => Ok((config.plaintext_tcp(addr).allow_plaintext_off_host(), None)),
-        }
-    }
-
-    #[cfg(not(feature = "tls"))]
-    fn tcp_door(
-        &self,
-        config: ConnConfig,
-        addr: String,
-    ) -> Result<(ConnConfig, Option<String>), MigrateError> {
-        Ok((config.plaintext_tcp(addr).allow_plaintext_off_host(), None))
     }
 
     fn send_control(&mut self, payload: &[u8]) -> Result<(), SendError> {
