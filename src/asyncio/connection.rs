@@ -1,7 +1,6 @@
 //! Async connections: the halves of a [`Connection`] awaited on tokio, over
 //! shared memory (the ring's wake descriptors) or TCP (the socket).
 
-use super::moving::Joining;
 use super::ring::{AsyncConsumer, AsyncProducer};
 use super::waiter::{register, NotPollable};
 use crate::conn::connection::migrate::{Switch, Token};
@@ -122,6 +121,28 @@ impl std::fmt::Debug for AsyncRecvHalf {
             .field("transport", &self.transport.to_string())
             .finish()
     }
+}
+
+/// The peer's proposed move, on this side.
+pub(crate) enum Joining {
+    /// The connect runs on the blocking pool.
+    Task {
+        token: crate::conn::connection::migrate::Token,
+        task: tokio::task::JoinHandle<Option<crate::conn::connection::migrate::Pending>>,
+    },
+    /// Joined: the new leg waits for the old transport's end.
+    Joined(crate::conn::connection::migrate::Pending),
+}
+
+struct Noop;
+
+impl std::task::Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A waker that does nothing, for the non-waiting forms (`try_recv`).
+fn noop_waker() -> std::task::Waker {
+    std::task::Waker::from(Arc::new(Noop))
 }
 
 /// Connects to `address` as [`connect`](crate::connect) does, on tokio's
@@ -497,7 +518,7 @@ impl AsyncRecvHalf {
     /// # Errors
     /// As [`RecvHalf::try_recv`].
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        let waker = super::moving::noop_waker();
+        let waker = noop_waker();
         let mut cx = Context::from_waker(&waker);
         let polled = self.poll_conn(&mut cx, |inner, _, _| {
             Poll::Ready(match inner {

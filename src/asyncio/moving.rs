@@ -19,10 +19,10 @@
 //!
 //! [`Switch`]: crate::conn::connection::migrate::Switch
 
-use super::connection::{poll_tcp_write, wrap_recv, wrap_send, AsyncSend};
+use super::connection::{poll_tcp_write, wrap_recv, wrap_send, AsyncSend, Joining};
 use super::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf, NotPollable};
 use crate::conn::connection::migrate::{
-    abort_record, join, Control, MigrateError, Offer, Pending, Token, JOIN_TIMEOUT,
+    abort_record, join, Control, MigrateError, Offer, Token, JOIN_TIMEOUT,
 };
 use crate::conn::TransportKind;
 use crate::deadline::Deadline;
@@ -31,19 +31,8 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
-
-/// The peer's proposed move, on this side.
-pub(crate) enum Joining {
-    /// The connect runs on the blocking pool.
-    Task {
-        token: Token,
-        task: tokio::task::JoinHandle<Option<Pending>>,
-    },
-    /// Joined: the new leg waits for the old transport's end.
-    Joined(Pending),
-}
 
 impl Joining {
     fn token(&self) -> Token {
@@ -52,17 +41,6 @@ impl Joining {
             Joining::Joined(p) => p.token(),
         }
     }
-}
-
-struct Noop;
-
-impl Wake for Noop {
-    fn wake(self: Arc<Self>) {}
-}
-
-/// A waker that does nothing, for the non-waiting forms (`try_recv`).
-pub(super) fn noop_waker() -> Waker {
-    Waker::from(Arc::new(Noop))
 }
 
 fn recv_not_pollable(e: NotPollable) -> RecvError {

@@ -43,6 +43,9 @@ pub(crate) mod wire;
 // `connect`, `ConnConfig`, `Connection` and `Listener`, what every connection
 // user names, have one public path: the crate root's.
 pub use address::{Address, IntoAddress};
+/// A move's joining side connects as a client does (as `crate::connect`).
+#[cfg(feature = "tls")]
+pub(crate) use client::connect_tls_to;
 pub use config::{Intent, ParseIntentError};
 pub use connection::MigrateError;
 pub use connection::{RecvHalf, SendHalf};

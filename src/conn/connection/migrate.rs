@@ -665,7 +665,7 @@ fn join_tls(
     }
     let tls = switch.tls().ok()??;
     let addr: std::net::SocketAddr = at.parse().ok()?;
-    crate::conn::client::connect_tls_to(addr, name, &tls, config).ok()
+    crate::conn::connect_tls_to(addr, name, &tls, config).ok()
 }
 
 #[cfg(not(feature = "tls"))]
